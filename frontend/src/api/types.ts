@@ -1,0 +1,23 @@
+/** Short names for the generated OpenAPI types; nothing here is written by hand. */
+import type { components } from "./schema";
+
+type Schemas = components["schemas"];
+
+export type Health = Schemas["HealthResponse"];
+export type Limits = Schemas["LimitsResponse"];
+export type EditRequest = Schemas["EditRequest"];
+export type OutputFormat = Schemas["OutputFormat"];
+export type SubmitResponse = Schemas["SubmitResponse"];
+export type Job = Schemas["JobResponse"];
+export type JobList = Schemas["JobListResponse"];
+export type JobStatus = Schemas["JobStatus"];
+export type Progress = Schemas["Progress"];
+export type ProgressStage = Schemas["ProgressStage"];
+export type ModelState = Schemas["ModelState"];
+export type WsMessage = Schemas["WsMessage"];
+
+export const TERMINAL_STATUSES: readonly JobStatus[] = ["complete", "error", "cancelled"];
+
+export function isTerminal(status: JobStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}

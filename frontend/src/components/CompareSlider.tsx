@@ -1,0 +1,38 @@
+import { useState } from "react";
+
+/** Before/after: the output underneath, the input clipped on top; a range input moves the split. */
+export function CompareSlider({ before, after }: { before: string | null; after: string }) {
+  const [split, setSplit] = useState(50);
+  if (!before) {
+    return <img data-testid="result-image" src={after} alt="Edited result" className="checker mx-auto max-h-[70vh] w-full rounded-xl object-contain" />;
+  }
+  return (
+    <div className="relative select-none overflow-hidden rounded-xl">
+      <img data-testid="result-image" src={after} alt="Edited result" className="checker block max-h-[70vh] w-full object-contain" />
+      <img
+        src={before}
+        alt="Original input"
+        aria-hidden
+        className="pointer-events-none absolute inset-0 h-full w-full object-contain"
+        style={{ clipPath: `inset(0 ${100 - split}% 0 0)` }}
+      />
+      <div className="pointer-events-none absolute inset-y-0 w-0.5 bg-white shadow-[0_0_0_1px_rgba(0,0,0,0.3)]" style={{ left: `${split}%` }} aria-hidden>
+        <div className="absolute left-1/2 top-1/2 flex size-8 -translate-x-1/2 -translate-y-1/2 items-center justify-center rounded-full bg-white text-xs text-zinc-800 shadow">
+          ⇔
+        </div>
+      </div>
+      <span className="pointer-events-none absolute left-2 top-2 rounded bg-black/60 px-2 py-0.5 text-xs text-white">Before</span>
+      <span className="pointer-events-none absolute right-2 top-2 rounded bg-black/60 px-2 py-0.5 text-xs text-white">After</span>
+      <input
+        type="range"
+        min={0}
+        max={100}
+        value={split}
+        aria-label="Compare before and after"
+        aria-valuetext={`${split}% before`}
+        onChange={(e) => setSplit(Number(e.target.value))}
+        className="absolute inset-0 h-full w-full cursor-ew-resize opacity-0 focus-visible:opacity-10"
+      />
+    </div>
+  );
+}

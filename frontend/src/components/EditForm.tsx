@@ -1,0 +1,250 @@
+import { useId, type FormEvent } from "react";
+import type { Limits } from "../api/types";
+import type { InputImage } from "../hooks/useImageInputs";
+import type { FormValues } from "../lib/validation";
+import { ImagePicker } from "./ImagePicker";
+import { Button, inputClass } from "./ui";
+
+export const EXAMPLE_PROMPTS = [
+  "Make the sky stormy at sunset",
+  "Turn this photo into a watercolor painting",
+  "Remove the people in the background",
+  "Change the text on the sign to \"OPEN\"",
+  "Replace the background with a snowy forest",
+];
+
+interface Props {
+  limits: Limits;
+  values: FormValues;
+  onChange: <K extends keyof FormValues>(key: K, value: FormValues[K]) => void;
+  onRollSeed: () => void;
+  problem: string | null;
+  submitting: boolean;
+  submitError: string | null;
+  onSubmit: () => void;
+  images: readonly InputImage[];
+  imageErrors: readonly string[];
+  onAddImages: (files: File[]) => void;
+  onRemoveImage: (id: string) => void;
+  onMoveImage: (index: number, delta: number) => void;
+}
+
+function rangeInvalid(text: string, min: number, max: number, integer: boolean): boolean {
+  const n = Number(text);
+  return text.trim() === "" || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n));
+}
+
+export function EditForm(props: Props) {
+  const { limits, values, onChange, problem, submitting } = props;
+  const ids = {
+    prompt: useId(),
+    promptCount: useId(),
+    negative: useId(),
+    cfg: useId(),
+    steps: useId(),
+    seed: useId(),
+    format: useId(),
+    keep: useId(),
+    reason: useId(),
+  };
+  const disabled = problem !== null || submitting;
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (!disabled) props.onSubmit();
+  };
+
+  const seedInvalid =
+    values.seed.trim() !== "" && rangeInvalid(values.seed, 0, limits.max_seed, true);
+
+  return (
+    <form onSubmit={submit} className="space-y-5" aria-label="New edit" noValidate>
+      <ImagePicker
+        limits={limits}
+        images={props.images}
+        errors={props.imageErrors}
+        onAdd={props.onAddImages}
+        onRemove={props.onRemoveImage}
+        onMove={props.onMoveImage}
+      />
+
+      <div className="space-y-2">
+        <div className="flex items-baseline justify-between">
+          <label htmlFor={ids.prompt} className="text-sm font-medium">
+            Instruction
+          </label>
+          <span id={ids.promptCount} className="text-xs text-zinc-500">
+            {values.prompt.length} / {limits.max_prompt_chars}
+          </span>
+        </div>
+        <textarea
+          id={ids.prompt}
+          data-testid="prompt"
+          rows={3}
+          value={values.prompt}
+          maxLength={limits.max_prompt_chars}
+          aria-describedby={ids.promptCount}
+          placeholder="Describe the change, e.g. make the sky stormy"
+          className={`${inputClass} resize-y`}
+          onChange={(e) => onChange("prompt", e.target.value)}
+          onKeyDown={(e) => {
+            if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) submit(e);
+          }}
+        />
+        <div className="flex flex-wrap gap-1.5" role="group" aria-label="Example instructions">
+          {EXAMPLE_PROMPTS.map((example) => (
+            <button
+              key={example}
+              type="button"
+              className="rounded-full border border-zinc-200 px-2.5 py-1 text-xs text-zinc-600 transition hover:border-indigo-400 hover:text-indigo-700 focus-visible:outline-2 focus-visible:outline-indigo-500 dark:border-zinc-700 dark:text-zinc-300 dark:hover:text-indigo-300"
+              onClick={() => onChange("prompt", example)}
+            >
+              {example}
+            </button>
+          ))}
+        </div>
+      </div>
+
+      <details className="group rounded-xl border border-zinc-200 dark:border-zinc-800">
+        <summary className="cursor-pointer select-none rounded-xl px-3 py-2 text-sm font-medium focus-visible:outline-2 focus-visible:outline-indigo-500">
+          Advanced settings
+        </summary>
+        <div className="grid gap-4 px-3 pb-3 pt-1 sm:grid-cols-2">
+          <div className="space-y-1 sm:col-span-2">
+            <label htmlFor={ids.negative} className="text-sm">
+              Negative prompt
+            </label>
+            <textarea
+              id={ids.negative}
+              rows={2}
+              value={values.negativePrompt}
+              maxLength={limits.max_negative_prompt_chars}
+              placeholder="What to avoid (blurry, watermark…)"
+              className={inputClass}
+              onChange={(e) => onChange("negativePrompt", e.target.value)}
+            />
+          </div>
+
+          <div className="space-y-1">
+            <label htmlFor={ids.cfg} className="text-sm">
+              Guidance (true CFG) <span className="text-zinc-500">{limits.min_cfg}–{limits.max_cfg}</span>
+            </label>
+            <input
+              id={ids.cfg}
+              data-testid="cfg"
+              type="number"
+              inputMode="decimal"
+              step={0.5}
+              min={limits.min_cfg}
+              max={limits.max_cfg}
+              value={values.cfg}
+              aria-invalid={rangeInvalid(values.cfg, limits.min_cfg, limits.max_cfg, false)}
+              className={inputClass}
+              onChange={(e) => onChange("cfg", e.target.value)}
+            />
+          </div>
+
+          <div className="space-y-1">
+            <label htmlFor={ids.steps} className="text-sm">
+              Steps <span className="text-zinc-500">{limits.min_steps}–{limits.max_steps}</span>
+            </label>
+            <input
+              id={ids.steps}
+              data-testid="steps"
+              type="number"
+              inputMode="numeric"
+              step={1}
+              min={limits.min_steps}
+              max={limits.max_steps}
+              value={values.steps}
+              aria-invalid={rangeInvalid(values.steps, limits.min_steps, limits.max_steps, true)}
+              className={inputClass}
+              onChange={(e) => onChange("steps", e.target.value)}
+            />
+          </div>
+
+          <div className="space-y-1">
+            <label htmlFor={ids.seed} className="text-sm">
+              Seed <span className="text-zinc-500">(empty = random)</span>
+            </label>
+            <div className="flex gap-2">
+              <input
+                id={ids.seed}
+                data-testid="seed"
+                type="number"
+                inputMode="numeric"
+                min={0}
+                max={limits.max_seed}
+                placeholder="random"
+                value={values.seed}
+                aria-invalid={seedInvalid}
+                className={inputClass}
+                onChange={(e) => onChange("seed", e.target.value)}
+              />
+              <Button aria-label="Random seed" title="Random seed" onClick={props.onRollSeed}>
+                🎲
+              </Button>
+              <Button aria-label="Clear seed (random each time)" title="Random each time" disabled={values.seed === ""} onClick={() => onChange("seed", "")}>
+                ✕
+              </Button>
+            </div>
+          </div>
+
+          <div className="space-y-1">
+            <label htmlFor={ids.format} className="text-sm">
+              Output format
+            </label>
+            <select
+              id={ids.format}
+              value={values.outputFormat}
+              className={inputClass}
+              onChange={(e) => onChange("outputFormat", e.target.value)}
+            >
+              {limits.output_formats.map((f) => (
+                <option key={f} value={f}>
+                  {f.toUpperCase()}
+                </option>
+              ))}
+            </select>
+          </div>
+
+          <div className="flex items-center gap-2 sm:col-span-2">
+            <input
+              id={ids.keep}
+              type="checkbox"
+              checked={values.keepInputSize}
+              className="size-4 accent-indigo-600"
+              onChange={(e) => onChange("keepInputSize", e.target.checked)}
+            />
+            <label htmlFor={ids.keep} className="text-sm">
+              Keep the input size (instead of the model's ~1 megapixel output)
+            </label>
+          </div>
+        </div>
+      </details>
+
+      <div className="space-y-2">
+        <Button
+          type="submit"
+          variant="primary"
+          data-testid="submit"
+          className="w-full py-2.5"
+          disabled={disabled}
+          aria-describedby={problem ? ids.reason : undefined}
+        >
+          {submitting ? "Submitting…" : "Edit image"}
+        </Button>
+        {problem && (
+          <p id={ids.reason} data-testid="submit-reason" className="text-center text-xs text-zinc-500">
+            {problem}
+          </p>
+        )}
+        {props.submitError && (
+          <p data-testid="error-message" role="alert" className="rounded-lg bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200">
+            {props.submitError}
+          </p>
+        )}
+      </div>
+    </form>
+  );
+}

@@ -1,0 +1,70 @@
+import type { Health } from "../api/types";
+
+const stateStyle: Record<Health["model_state"], string> = {
+  not_loaded: "bg-zinc-400",
+  loading: "bg-amber-500 animate-pulse",
+  ready: "bg-emerald-500",
+  failed: "bg-red-500",
+};
+
+const stateText: Record<Health["model_state"], string> = {
+  not_loaded: "not loaded (loads on first edit)",
+  loading: "loading…",
+  ready: "ready",
+  failed: "failed",
+};
+
+export function ServerHeader({ health, healthError }: { health: Health | null; healthError: string | null }) {
+  return (
+    <header className="sticky top-0 z-20 border-b border-zinc-200 bg-white/85 backdrop-blur dark:border-zinc-800 dark:bg-zinc-950/85">
+      <div className="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-x-4 gap-y-1 px-4 py-3">
+        <h1 className="text-lg font-semibold tracking-tight">
+          Qwen <span className="text-indigo-600 dark:text-indigo-400">Image Editor</span>
+        </h1>
+        <div
+          data-testid="model-status"
+          role="status"
+          aria-live="polite"
+          className="flex min-w-0 flex-wrap items-center gap-x-3 gap-y-1 text-xs text-zinc-600 dark:text-zinc-400"
+        >
+          {healthError && !health ? (
+            <span className="flex items-center gap-1.5 text-red-600 dark:text-red-400">
+              <span className="size-2 rounded-full bg-red-500" aria-hidden /> Server offline: {healthError}
+            </span>
+          ) : health ? (
+            <>
+              <span className="flex items-center gap-1.5" data-model-state={health.model_state}>
+                <span className={`size-2 rounded-full ${stateStyle[health.model_state]}`} aria-hidden />
+                <span className="max-w-[16rem] truncate font-medium text-zinc-800 dark:text-zinc-200" title={health.model}>
+                  {health.model}
+                </span>
+                <span>{stateText[health.model_state]}</span>
+              </span>
+              <span title="Device">{health.device}</span>
+              <span>
+                {health.queue_length} in queue
+              </span>
+              {healthError && <span className="text-red-600 dark:text-red-400">(connection lost)</span>}
+            </>
+          ) : (
+            <span>Connecting…</span>
+          )}
+        </div>
+      </div>
+      {health?.model_state === "failed" && health.model_error && (
+        <p role="alert" className="border-t border-red-200 bg-red-50 px-4 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
+          Model failed to load: {health.model_error}
+        </p>
+      )}
+      {health?.demo && (
+        <p
+          data-testid="demo-banner"
+          role="note"
+          className="border-t border-amber-200 bg-amber-50 px-4 py-2 text-center text-sm font-medium text-amber-900 dark:border-amber-900 dark:bg-amber-950 dark:text-amber-200"
+        >
+          Demo model with random weights: outputs are noise
+        </p>
+      )}
+    </header>
+  );
+}

@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { fileOf, makeLimits } from "../test/fixtures";
+import { checkCount, checkDimensions, checkFile, defaultFormValues, formProblem, randomSeed } from "./validation";
+
+const limits = makeLimits({ max_upload_bytes: 1000, max_image_pixels: 1_000_000, max_images: 3 });
+
+describe("checkFile", () => {
+  it("accepts a supported type within the size limit", () => {
+    expect(checkFile(fileOf("a.png", "image/png", 1000), limits)).toBeNull();
+  });
+  it("refuses an unsupported type and names the accepted ones", () => {
+    const reason = checkFile(fileOf("a.gif", "image/gif", 10), limits);
+    expect(reason).toMatch(/unsupported type image\/gif/);
+    expect(reason).toMatch(/JPEG, PNG, WEBP/);
+  });
+  it("refuses a file one byte over the limit", () => {
+    expect(checkFile(fileOf("big.jpg", "image/jpeg", 1001), limits)).toMatch(/big\.jpg is .*limit is/);
+  });
+  it("uses the limits it is given, not a constant", () => {
+    expect(checkFile(fileOf("a.png", "image/png", 1001), makeLimits({ max_upload_bytes: 5000 }))).toBeNull();
+    expect(checkFile(fileOf("a.png", "image/png", 10), makeLimits({ accepted_types: ["image/jpeg"] }))).not.toBeNull();
+  });
+});
+
+describe("checkDimensions", () => {
+  it("accepts exactly the pixel limit and refuses one pixel more", () => {
+    expect(checkDimensions("a", 1000, 1000, limits)).toBeNull();
+    expect(checkDimensions("a", 1001, 1000, limits)).toMatch(/1001×1000/);
+  });
+  it("refuses an image with no size", () => {
+    expect(checkDimensions("a", 0, 0, limits)).toMatch(/could not be read/);
+  });
+});
+
+describe("checkCount", () => {
+  it("accepts what fits and explains the rest", () => {
+    expect(checkCount(0, 3, limits)).toEqual({ accept: 3, reason: null });
+    const over = checkCount(2, 3, limits);
+    expect(over.accept).toBe(1);
+    expect(over.reason).toMatch(/At most 3 images.*2 not added/);
+    expect(checkCount(3, 1, limits).accept).toBe(0);
+  });
+});
+
+describe("formProblem", () => {
+  const valid = { ...defaultFormValues(limits), prompt: "make it blue" };
+
+  it("defaults come from the limits", () => {
+    const values = defaultFormValues(makeLimits({ default_steps: 28, default_cfg: 2.5, output_formats: ["webp"] }));
+    expect(values).toMatchObject({ steps: "28", cfg: "2.5", outputFormat: "webp", seed: "" });
+  });
+  it("is null for a valid form", () => {
+    expect(formProblem(valid, 1, limits)).toBeNull();
+  });
+  it("needs an image and a prompt", () => {
+    expect(formProblem(valid, 0, limits)).toMatch(/at least one image/);
+    expect(formProblem({ ...valid, prompt: "   " }, 1, limits)).toMatch(/prompt/);
+  });
+  it("checks steps and guidance against the limits", () => {
+    const l = makeLimits({ min_steps: 4, max_steps: 30, min_cfg: 1, max_cfg: 10 });
+    expect(formProblem({ ...valid, steps: "30" }, 1, l)).toBeNull();
+    expect(formProblem({ ...valid, steps: "31" }, 1, l)).toBe("Steps must be a whole number from 4 to 30.");
+    expect(formProblem({ ...valid, steps: "3" }, 1, l)).toMatch(/from 4 to 30/);
+    expect(formProblem({ ...valid, steps: "10.5" }, 1, l)).toMatch(/whole number/);
+    expect(formProblem({ ...valid, cfg: "10.5" }, 1, l)).toBe("Guidance must be between 1 and 10.");
+    expect(formProblem({ ...valid, cfg: "" }, 1, l)).toMatch(/Guidance/);
+  });
+  it("allows an empty seed but not one out of range", () => {
+    expect(formProblem({ ...valid, seed: "" }, 1, limits)).toBeNull();
+    expect(formProblem({ ...valid, seed: "4294967295" }, 1, limits)).toBeNull();
+    expect(formProblem({ ...valid, seed: "4294967296" }, 1, limits)).toMatch(/Seed/);
+    expect(formProblem({ ...valid, seed: "-1" }, 1, limits)).toMatch(/Seed/);
+  });
+  it("limits prompt length", () => {
+    const l = makeLimits({ max_prompt_chars: 5 });
+    expect(formProblem({ ...valid, prompt: "123456" }, 1, l)).toMatch(/longer than 5/);
+  });
+});
+
+describe("randomSeed", () => {
+  it("stays within 0..max_seed", () => {
+    expect(randomSeed(limits, () => 0)).toBe(0);
+    expect(randomSeed(limits, () => 0.9999999999)).toBe(limits.max_seed);
+  });
+});

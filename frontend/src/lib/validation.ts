@@ -1,0 +1,105 @@
+/** Checks the browser can make before uploading; every limit comes from GET /api/limits. */
+import type { Limits } from "../api/types";
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
+}
+
+export function formatPixels(pixels: number): string {
+  return `${(pixels / 1_000_000).toFixed(1)} MP`;
+}
+
+function typeLabel(mime: string): string {
+  return mime.replace("image/", "").toUpperCase();
+}
+
+/** Reason a file is refused by type or size, or null if it may be uploaded. */
+export function checkFile(file: Pick<File, "name" | "type" | "size">, limits: Limits): string | null {
+  if (!limits.accepted_types.includes(file.type)) {
+    const accepted = limits.accepted_types.map(typeLabel).join(", ");
+    return `${file.name}: unsupported type ${file.type || "(unknown)"}. Use ${accepted}.`;
+  }
+  if (file.size > limits.max_upload_bytes) {
+    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(limits.max_upload_bytes)}.`;
+  }
+  return null;
+}
+
+/** Reason decoded dimensions are refused, or null. */
+export function checkDimensions(name: string, width: number, height: number, limits: Limits): string | null {
+  if (width <= 0 || height <= 0) return `${name} could not be read as an image.`;
+  const pixels = width * height;
+  if (pixels > limits.max_image_pixels) {
+    return `${name} is ${width}×${height} (${formatPixels(pixels)}); the limit is ${formatPixels(limits.max_image_pixels)}.`;
+  }
+  return null;
+}
+
+/** How many of `incoming` files fit next to `current` ones, and the reason for the rest. */
+export function checkCount(current: number, incoming: number, limits: Limits): { accept: number; reason: string | null } {
+  const room = Math.max(0, limits.max_images - current);
+  if (incoming <= room) return { accept: incoming, reason: null };
+  return {
+    accept: room,
+    reason: `At most ${limits.max_images} image${limits.max_images === 1 ? "" : "s"} per edit; ${incoming - room} not added.`,
+  };
+}
+
+export interface FormValues {
+  prompt: string;
+  negativePrompt: string;
+  cfg: string;
+  steps: string;
+  seed: string;
+  outputFormat: string;
+  keepInputSize: boolean;
+}
+
+export function defaultFormValues(limits: Limits): FormValues {
+  return {
+    prompt: "",
+    negativePrompt: " ",
+    cfg: String(limits.default_cfg),
+    steps: String(limits.default_steps),
+    seed: "",
+    outputFormat: limits.output_formats[0] ?? "png",
+    keepInputSize: false,
+  };
+}
+
+function parseNumber(text: string): number | null {
+  if (text.trim() === "") return null;
+  const n = Number(text);
+  return Number.isFinite(n) ? n : null;
+}
+
+/** The first reason the form cannot be submitted, or null when it can. */
+export function formProblem(values: FormValues, imageCount: number, limits: Limits): string | null {
+  if (imageCount < 1) return "Add at least one image.";
+  if (imageCount > limits.max_images) return `Use at most ${limits.max_images} images.`;
+  const prompt = values.prompt.trim();
+  if (!prompt) return "Describe the edit in the prompt box.";
+  if (prompt.length > limits.max_prompt_chars) return `The prompt is longer than ${limits.max_prompt_chars} characters.`;
+  if (values.negativePrompt.length > limits.max_negative_prompt_chars)
+    return `The negative prompt is longer than ${limits.max_negative_prompt_chars} characters.`;
+  const cfg = parseNumber(values.cfg);
+  if (cfg === null || cfg < limits.min_cfg || cfg > limits.max_cfg)
+    return `Guidance must be between ${limits.min_cfg} and ${limits.max_cfg}.`;
+  const steps = parseNumber(values.steps);
+  if (steps === null || !Number.isInteger(steps) || steps < limits.min_steps || steps > limits.max_steps)
+    return `Steps must be a whole number from ${limits.min_steps} to ${limits.max_steps}.`;
+  if (values.seed.trim() !== "") {
+    const seed = parseNumber(values.seed);
+    if (seed === null || !Number.isInteger(seed) || seed < 0 || seed > limits.max_seed)
+      return `Seed must be a whole number from 0 to ${limits.max_seed}, or empty for random.`;
+  }
+  if (!limits.output_formats.includes(values.outputFormat as Limits["output_formats"][number]))
+    return `Output format must be one of ${limits.output_formats.join(", ")}.`;
+  return null;
+}
+
+export function randomSeed(limits: Limits, random: () => number = Math.random): number {
+  return Math.floor(random() * (limits.max_seed + 1));
+}

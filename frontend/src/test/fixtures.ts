@@ -1,0 +1,65 @@
+import type { Job, Limits, Progress } from "../api/types";
+
+export function makeLimits(overrides: Partial<Limits> = {}): Limits {
+  return {
+    max_images: 3,
+    max_prompt_chars: 2000,
+    max_negative_prompt_chars: 2000,
+    min_steps: 2,
+    max_steps: 150,
+    default_steps: 50,
+    min_cfg: 1,
+    max_cfg: 20,
+    default_cfg: 4,
+    max_seed: 4294967295,
+    output_formats: ["png", "jpeg", "webp"],
+    accepted_types: ["image/jpeg", "image/png", "image/webp"],
+    max_upload_bytes: 1000,
+    max_image_pixels: 1_000_000,
+    ...overrides,
+  };
+}
+
+export function makeProgress(overrides: Partial<Progress> = {}): Progress {
+  return {
+    stage: "denoising",
+    message: "Denoising",
+    progress: 10,
+    step: 1,
+    total_steps: 10,
+    eta_seconds: 9,
+    updated_at: "2026-01-01T00:00:01.000Z",
+    ...overrides,
+  };
+}
+
+export function makeJob(overrides: Partial<Job> = {}): Job {
+  return {
+    job_id: "job-1",
+    status: "queued",
+    config: {
+      prompt: "make it blue",
+      negative_prompt: " ",
+      true_cfg_scale: 4,
+      num_inference_steps: 10,
+      seed: 42,
+      output_format: "png",
+      keep_input_size: false,
+    },
+    progress: null,
+    error: null,
+    created_at: "2026-01-01T00:00:00Z",
+    started_at: null,
+    finished_at: null,
+    queue_position: 1,
+    attempts: 0,
+    inputs: ["/api/jobs/job-1/files/input_1.png"],
+    outputs: [],
+    thumbnail: null,
+    ...overrides,
+  };
+}
+
+export function fileOf(name: string, type: string, size: number): File {
+  return new File([new Uint8Array(size)], name, { type });
+}

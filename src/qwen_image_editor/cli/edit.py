@@ -1,0 +1,133 @@
+"""`qie edit`: one edit, no server; writes the result or nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from qwen_image_editor.cli import app
+from qwen_image_editor.cli.common import (
+    EXIT_BAD_INPUT,
+    DataDirOption,
+    ModelOption,
+    console,
+    demo_warning,
+    fail,
+    load_settings,
+    resolve_path,
+)
+from qwen_image_editor.engine.base import StepProgress
+from qwen_image_editor.engine.factory import build_engine
+from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory
+from qwen_image_editor.fileio import write_atomic
+from qwen_image_editor.imaging import decode_image, encode_image
+from qwen_image_editor.jobs.request import DEFAULT_CFG, DEFAULT_STEPS, MAX_IMAGES, EditRequest, OutputFormat
+
+_FORMAT_BY_SUFFIX = {
+    ".png": OutputFormat.PNG,
+    ".jpg": OutputFormat.JPEG,
+    ".jpeg": OutputFormat.JPEG,
+    ".webp": OutputFormat.WEBP,
+}
+
+
+_OPTION_BY_FIELD = {
+    "prompt": "--prompt",
+    "negative_prompt": "--negative-prompt",
+    "true_cfg_scale": "--cfg",
+    "num_inference_steps": "--steps",
+    "seed": "--seed",
+}
+
+
+def _describe_validation_error(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "request"
+        parts.append(f"{_OPTION_BY_FIELD.get(field, field)}: {problem['msg']}")
+    return "; ".join(parts)
+
+
+@app.command()
+def edit(
+    images: list[Path] = typer.Argument(
+        ...,
+        help=f"1 to {MAX_IMAGES} input images (JPEG, PNG or WebP). The output follows the last one's aspect.",
+    ),
+    prompt: str = typer.Option(..., "--prompt", "-p", help="The edit instruction, e.g. 'make the sky stormy'."),
+    output: Path = typer.Option(..., "--output", "-o", help="Where to write the result."),
+    model: str | None = ModelOption,
+    steps: int = typer.Option(DEFAULT_STEPS, "--steps", help="Denoising steps (2-150)."),
+    cfg: float = typer.Option(DEFAULT_CFG, "--cfg", help="True CFG scale (1-20); 1 turns guidance off."),
+    negative_prompt: str = typer.Option(" ", "--negative-prompt", "-n", help="What to steer away from."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed for reproducible output; random if omitted."),
+    output_format: OutputFormat | None = typer.Option(
+        None, "--format", "-f", help="png, jpeg or webp. Default: from the output's extension, else png."
+    ),
+    keep_input_size: bool = typer.Option(
+        False, "--keep-input-size", help="Return the result at the exact size of the last input image."
+    ),
+    data_dir: Path | None = DataDirOption,
+) -> None:
+    """Edit 1-3 images with an instruction and write the result. Nothing is written on failure."""
+    try:
+        request = EditRequest(
+            prompt=prompt,
+            negative_prompt=negative_prompt,
+            true_cfg_scale=cfg,
+            num_inference_steps=steps,
+            seed=seed,
+            output_format=output_format or _FORMAT_BY_SUFFIX.get(output.suffix.lower(), OutputFormat.PNG),
+            keep_input_size=keep_input_size,
+        )
+    except ValidationError as exc:
+        fail(_describe_validation_error(exc), EXIT_BAD_INPUT)
+    if len(images) > MAX_IMAGES:
+        fail(f"give 1 to {MAX_IMAGES} input images, not {len(images)}", EXIT_BAD_INPUT)
+    if not output.parent.resolve().is_dir():
+        fail(f"the output folder {output.parent} does not exist; create it first", EXIT_BAD_INPUT)
+
+    settings = load_settings(model=model, data_dir=resolve_path(data_dir))
+    decoded = []
+    for path in images:
+        if not path.is_file():
+            fail(f"{path} does not exist or is not a file", EXIT_BAD_INPUT)
+        try:
+            decoded.append(decode_image(path, max_pixels=settings.max_image_pixels, name=str(path)))
+        except InvalidRequest as exc:
+            fail(str(exc), EXIT_BAD_INPUT)
+
+    engine = build_engine(settings)
+    if engine.is_demo:
+        demo_warning(engine.model_id)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("step {task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(f"Loading {engine.model_id}", total=request.num_inference_steps)
+
+        def on_step(step: StepProgress) -> None:
+            progress.update(task, completed=step.step, description="Editing")
+
+        try:
+            engine.load()
+            progress.update(task, description="Editing")
+            result = engine.edit(decoded, request, on_step=on_step)
+        except InvalidRequest as exc:
+            fail(str(exc), EXIT_BAD_INPUT)
+        except (ModelUnavailable, OutOfMemory) as exc:
+            fail(str(exc))
+    write_atomic(output, encode_image(result.image, request.output_format))
+    console.print(
+        f"Wrote {output} ({result.image.width}x{result.image.height} {request.output_format.value}) "
+        f"in {result.seconds:.1f}s, seed {result.seed}",
+        highlight=False,
+    )

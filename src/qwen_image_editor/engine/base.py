@@ -1,0 +1,95 @@
+"""The engine interface that the worker and the CLI program against; `diffusers_engine` and `fake` implement it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from PIL import Image
+
+from qwen_image_editor.jobs.request import EditRequest
+
+
+class ModelState(StrEnum):
+    """Where the engine's model is in its life."""
+
+    NOT_LOADED = "not_loaded"  # nothing loaded yet; the first edit (or a preload) starts loading
+    LOADING = "loading"  # from_pretrained is running in some thread
+    READY = "ready"  # edits can run
+    FAILED = "failed"  # loading failed; `load_error` says why, the next edit tries again
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    """One denoising step finished: `step` of `total` (1-based), `elapsed` seconds since denoising began."""
+
+    step: int
+    total: int
+    elapsed: float
+
+    @property
+    def eta_seconds(self) -> float:
+        """Time left at the average speed so far."""
+        return self.elapsed / self.step * (self.total - self.step) if self.step else 0.0
+
+
+StepCallback = Callable[[StepProgress], None]
+CancelCheck = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class EditResult:
+    """An edited image and what is needed to reproduce it."""
+
+    image: Image.Image
+    seed: int
+    seconds: float
+
+
+class EditEngine(Protocol):
+    """Runs edits on one loaded model. Safe to call from any thread; edits never overlap."""
+
+    @property
+    def model_id(self) -> str:
+        """The model as configured: a Hugging Face id, a local folder, or `tiny`."""
+        ...
+
+    @property
+    def device(self) -> str:
+        """`cuda` or `cpu`: where the model runs (or will run)."""
+        ...
+
+    @property
+    def is_demo(self) -> bool:
+        """True when the model has random weights and its outputs are noise."""
+        ...
+
+    @property
+    def state(self) -> ModelState:
+        """The model's state; readable at any time without blocking."""
+        ...
+
+    @property
+    def load_error(self) -> str | None:
+        """Why the last load failed, for people; None unless `state` is FAILED."""
+        ...
+
+    def load(self) -> None:
+        """Load the model if it is not loaded; blocks until ready. Raises ModelUnavailable."""
+        ...
+
+    def edit(
+        self,
+        images: Sequence[Image.Image],
+        request: EditRequest,
+        on_step: StepCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> EditResult:
+        """Validate, load if needed, and run one edit.
+
+        Raises InvalidRequest before any model work when the input is refused, EditCancelled at the
+        next step once `should_cancel()` is true, and ModelUnavailable when the model cannot load.
+        """
+        ...

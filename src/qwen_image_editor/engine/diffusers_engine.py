@@ -1,0 +1,261 @@
+"""The real engine: a Qwen-Image-Edit diffusers pipeline, loaded once, running one edit at a time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepProgress
+from qwen_image_editor.engine.devices import DevicePlan
+from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure_tiny_model
+from qwen_image_editor.engine.validation import validate_images
+from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
+from qwen_image_editor.imaging import side_by_side
+from qwen_image_editor.jobs.request import MAX_SEED, EditRequest
+
+log = logging.getLogger(__name__)
+
+# The area the Qwen-Image-Edit pipelines aim their output at (~1 megapixel).
+MODEL_TARGET_AREA = 1024 * 1024
+
+
+class PipelineFamily(StrEnum):
+    EDIT = "edit"  # QwenImageEditPipeline: one image in; several are placed side by side
+    EDIT_PLUS = "edit-plus"  # QwenImageEditPlusPipeline (2509, 2511): a list of 1-3 reference images
+
+
+_FAMILY_BY_CLASS = {
+    "QwenImageEditPipeline": PipelineFamily.EDIT,
+    "QwenImageEditPlusPipeline": PipelineFamily.EDIT_PLUS,
+}
+
+
+class DiffusersEngine:
+    """Loads `DiffusionPipeline.from_pretrained(source)` lazily and runs edits through it.
+
+    Thread-safe: loading happens once (other callers wait for it) and edits are serialised, because a
+    diffusers pipeline keeps per-call state on itself.
+    """
+
+    def __init__(
+        self,
+        source: ModelSource,
+        device_plan: DevicePlan,
+        *,
+        offload: str = "none",
+        cache_dir: Path | None = None,
+    ) -> None:
+        self._source = source
+        self._plan = device_plan
+        self._offload = offload
+        self._cache_dir = cache_dir
+        self._pipeline: Any = None
+        self._family: PipelineFamily | None = None
+        self._state = ModelState.NOT_LOADED
+        self._load_error: str | None = None
+        self._load_lock = threading.Lock()
+        self._edit_lock = threading.Lock()
+
+    # -- what callers can read at any time -------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        return self._source.name
+
+    @property
+    def device(self) -> str:
+        return self._plan.device
+
+    @property
+    def is_demo(self) -> bool:
+        return self._source.is_demo
+
+    @property
+    def state(self) -> ModelState:
+        return self._state
+
+    @property
+    def load_error(self) -> str | None:
+        return self._load_error
+
+    @property
+    def family(self) -> PipelineFamily | None:
+        return self._family
+
+    # -- loading --------------------------------------------------------------------------------
+    def load(self) -> None:
+        with self._load_lock:
+            if self._state is ModelState.READY:
+                return
+            self._state, self._load_error = ModelState.LOADING, None
+            try:
+                self._pipeline, self._family = self._load_pipeline()
+            except ModelUnavailable as exc:
+                self._state, self._load_error = ModelState.FAILED, str(exc)
+                raise
+            except Exception as exc:
+                self._state, self._load_error = ModelState.FAILED, f"loading {self.model_id} failed: {exc}"
+                raise ModelUnavailable(self._load_error) from exc
+            self._state = ModelState.READY
+
+    def _load_pipeline(self) -> tuple[Any, PipelineFamily]:
+        from diffusers import DiffusionPipeline
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        # Their per-file progress bars would interleave with ours and with server logs.
+        diffusers_logging.disable_progress_bar()
+        transformers_logging.disable_progress_bar()
+        location = self._locate_weights()
+        started = time.perf_counter()
+        try:
+            pipeline = DiffusionPipeline.from_pretrained(
+                location,
+                dtype=self._plan.dtype,
+                use_safetensors=True,  # never unpickle weights
+                cache_dir=self._cache_dir,
+            )
+        except (OSError, ValueError) as exc:
+            raise ModelUnavailable(self._explain_load_failure(exc)) from exc
+        family = _FAMILY_BY_CLASS.get(type(pipeline).__name__)
+        if family is None:
+            raise ModelUnavailable(
+                f"{self.model_id} is a {type(pipeline).__name__}, not a Qwen-Image-Edit pipeline; "
+                f"use one of {', '.join(_FAMILY_BY_CLASS)}"
+            )
+        pipeline.set_progress_bar_config(disable=True)
+        self._place_on_device(pipeline)
+        log.info("loaded %s (%s) on %s in %.1fs", self.model_id, family, self.device, time.perf_counter() - started)
+        return pipeline, family
+
+    def _locate_weights(self) -> str:
+        if self._source.kind is ModelSourceKind.TINY:
+            return str(ensure_tiny_model(self._source))
+        if self._source.kind is ModelSourceKind.LOCAL:
+            folder = Path(self._source.location)
+            if not (folder / "model_index.json").is_file():
+                raise ModelUnavailable(
+                    f"{folder} is not a diffusers model folder (no model_index.json). Point --model at a "
+                    "folder saved with save_pretrained, a Hugging Face id, or `tiny`."
+                )
+        return self._source.location
+
+    def _explain_load_failure(self, exc: Exception) -> str:
+        if self._source.kind is not ModelSourceKind.HUB:
+            return f"loading {self.model_id} from {self._source.location} failed: {exc}"
+        from huggingface_hub import constants
+
+        cache = self._cache_dir or Path(constants.HF_HUB_CACHE)
+        return (
+            f"The weights of {self.model_id} are not in the Hugging Face cache ({cache}) and could not be "
+            f"downloaded ({type(exc).__name__}). Fix: on a machine with internet access run "
+            f"`hf download {self.model_id}` with HF_HOME pointing at this cache, or set QIE_MODEL / --model "
+            "to a local diffusers folder, or use --model tiny for the random-weight demo."
+        )
+
+    def _place_on_device(self, pipeline: Any) -> None:
+        if self._plan.device != "cuda":
+            return
+        if self._offload == "model":
+            pipeline.enable_model_cpu_offload()
+        elif self._offload == "sequential":
+            pipeline.enable_sequential_cpu_offload()
+        else:
+            pipeline.to("cuda")
+
+    # -- editing --------------------------------------------------------------------------------
+    def edit(
+        self,
+        images: Sequence[Image.Image],
+        request: EditRequest,
+        on_step: StepCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> EditResult:
+        # 1. Check inputs before any model work.
+        validate_images(images)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        if should_cancel and should_cancel():
+            raise EditCancelled("cancelled before the edit started")
+        # 2. Load (once) and take the pipeline for this call alone.
+        self.load()
+        with self._edit_lock:
+            return self._run(images, request, seed, on_step, should_cancel)
+
+    def _run(
+        self,
+        images: Sequence[Image.Image],
+        request: EditRequest,
+        seed: int,
+        on_step: StepCallback | None,
+        should_cancel: CancelCheck | None,
+    ) -> EditResult:
+        import torch
+
+        # 3. Shape the inputs for the family: EditPlus takes a list, the original Edit one picture.
+        rgb = [image.convert("RGB") for image in images]
+        model_input: Any = (
+            rgb if self._family is PipelineFamily.EDIT_PLUS else (rgb[0] if len(rgb) == 1 else side_by_side(rgb))
+        )
+        # 4. The output follows the last image's aspect (EditPlus does so natively; for a side-by-side
+        #    Edit input and for exact-size output we ask for it explicitly, so nothing is stretched).
+        last = rgb[-1]
+        size_kwargs: dict[str, int] = {}
+        if request.keep_input_size or (self._family is PipelineFamily.EDIT and len(rgb) > 1):
+            width, height = self._model_output_size(last.width / last.height)
+            size_kwargs = {"width": width, "height": height}
+
+        started = time.perf_counter()
+
+        def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            now = time.perf_counter()
+            if on_step is not None:
+                on_step(StepProgress(step=index + 1, total=request.num_inference_steps, elapsed=now - started))
+            # Raising here aborts at once (no VAE decode) and leaves the pipeline usable.
+            if should_cancel is not None and should_cancel():
+                raise EditCancelled(f"cancelled after step {index + 1} of {request.num_inference_steps}")
+            return tensors
+
+        try:
+            output = self._pipeline(
+                image=model_input,
+                prompt=request.prompt,
+                negative_prompt=request.negative_prompt,
+                true_cfg_scale=request.true_cfg_scale,
+                num_inference_steps=request.num_inference_steps,
+                generator=torch.Generator(device="cpu").manual_seed(seed),
+                callback_on_step_end=step_end,
+                **size_kwargs,
+            )
+        except torch.OutOfMemoryError as exc:
+            self._free_device_memory()
+            raise OutOfMemory(
+                f"the {self.device} ran out of memory during this edit. Use fewer or smaller input images, "
+                "or set QIE_OFFLOAD=model (or sequential) to keep less of the model on the GPU."
+            ) from exc
+        result: Image.Image = output.images[0]
+        if request.keep_input_size and result.size != last.size:
+            result = result.resize(last.size, Image.Resampling.LANCZOS)
+        return EditResult(image=result, seed=seed, seconds=time.perf_counter() - started)
+
+    def _model_output_size(self, aspect_ratio: float) -> tuple[int, int]:
+        """The ~1 MP size the pipeline itself would choose for this aspect ratio."""
+        from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit, pipeline_qwenimage_edit_plus
+
+        module = pipeline_qwenimage_edit_plus if self._family is PipelineFamily.EDIT_PLUS else pipeline_qwenimage_edit
+        width, height = module.calculate_dimensions(MODEL_TARGET_AREA, aspect_ratio)[:2]
+        return int(width), int(height)
+
+    def _free_device_memory(self) -> None:
+        import torch
+
+        if self.device == "cuda":
+            with contextlib.suppress(Exception):
+                torch.cuda.empty_cache()

@@ -1,0 +1,15 @@
+"""Builds the engine that settings ask for; the one place that turns `auto` into a concrete model."""
+
+from __future__ import annotations
+
+from qwen_image_editor.engine.devices import cuda_available, plan_device
+from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
+from qwen_image_editor.engine.models import resolve_auto, resolve_model
+from qwen_image_editor.settings import Settings
+
+
+def build_engine(settings: Settings) -> DiffusersEngine:
+    has_cuda = settings.device != "cpu" and cuda_available()
+    source = resolve_model(resolve_auto(settings.model, has_cuda), settings.models_dir)
+    cache_dir = settings.hf_home / "hub" if settings.hf_home else None
+    return DiffusersEngine(source, plan_device(settings.device), offload=settings.offload, cache_dir=cache_dir)

@@ -1,0 +1,89 @@
+"""A fake engine with the real interface: sleeps a fixed time per step and returns a solid image.
+
+For testing the queue, the worker and the API quickly and deterministically; never used for real edits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Sequence
+
+from PIL import Image
+
+from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepProgress
+from qwen_image_editor.engine.validation import validate_images
+from qwen_image_editor.errors import EditCancelled, ModelUnavailable
+from qwen_image_editor.jobs.request import MAX_SEED, EditRequest
+
+
+class FakeEngine:
+    """Behaves like DiffusersEngine from the outside. `fail_prompts` lets tests script failures."""
+
+    def __init__(
+        self,
+        step_seconds: float = 0.01,
+        load_seconds: float = 0.0,
+        *,
+        fail_load: bool = False,
+        output_size: tuple[int, int] = (64, 64),
+    ) -> None:
+        self.step_seconds = step_seconds
+        self.load_seconds = load_seconds
+        self.fail_load = fail_load
+        self.output_size = output_size
+        self.edits_run = 0
+        self._state = ModelState.NOT_LOADED
+        self._load_error: str | None = None
+        self._load_lock = threading.Lock()
+        self._edit_lock = threading.Lock()
+
+    model_id = "fake"
+    device = "cpu"
+    is_demo = True
+
+    @property
+    def state(self) -> ModelState:
+        return self._state
+
+    @property
+    def load_error(self) -> str | None:
+        return self._load_error
+
+    def load(self) -> None:
+        with self._load_lock:
+            if self._state is ModelState.READY:
+                return
+            self._state = ModelState.LOADING
+            time.sleep(self.load_seconds)
+            if self.fail_load:
+                self._state, self._load_error = ModelState.FAILED, "the fake model is set to fail loading"
+                raise ModelUnavailable(self._load_error)
+            self._state = ModelState.READY
+
+    def edit(
+        self,
+        images: Sequence[Image.Image],
+        request: EditRequest,
+        on_step: StepCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> EditResult:
+        validate_images(images)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        self.load()
+        if "raise:" in request.prompt:  # lets tests script a crash inside one job
+            raise RuntimeError(request.prompt.split("raise:", 1)[1].strip() or "scripted failure")
+        with self._edit_lock:
+            started = time.perf_counter()
+            for index in range(request.num_inference_steps):
+                if should_cancel is not None and should_cancel():
+                    raise EditCancelled(f"cancelled before step {index + 1}")
+                time.sleep(self.step_seconds)
+                if on_step is not None:
+                    on_step(StepProgress(index + 1, request.num_inference_steps, time.perf_counter() - started))
+            self.edits_run += 1
+            digest = hashlib.sha256(f"{seed}:{request.prompt}".encode()).digest()
+            size = images[-1].size if request.keep_input_size else self.output_size
+            return EditResult(Image.new("RGB", size, tuple(digest[:3])), seed, time.perf_counter() - started)

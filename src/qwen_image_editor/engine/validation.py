@@ -1,0 +1,26 @@
+"""Input checks that run before any model work, with errors that say what to change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PIL import Image
+
+from qwen_image_editor.errors import InvalidRequest
+from qwen_image_editor.jobs.request import MAX_ASPECT_RATIO, MAX_IMAGES, MIN_IMAGE_SIDE
+
+
+def validate_images(images: Sequence[Image.Image]) -> None:
+    if not 1 <= len(images) <= MAX_IMAGES:
+        raise InvalidRequest(f"give 1 to {MAX_IMAGES} input images, not {len(images)}")
+    for number, image in enumerate(images, start=1):
+        width, height = image.size
+        if min(width, height) < MIN_IMAGE_SIDE:
+            raise InvalidRequest(
+                f"image {number} is {width}x{height}; each side must be at least {MIN_IMAGE_SIDE} pixels"
+            )
+        if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+            raise InvalidRequest(
+                f"image {number} is {width}x{height}, an aspect ratio beyond {MAX_ASPECT_RATIO:g}:1; "
+                "crop it closer to square"
+            )

@@ -1,0 +1,64 @@
+"""The exception tree of the project, in one place.
+
+QieError                      base of everything we raise on purpose
+├── InvalidRequest            the caller asked for something we refuse (HTTP 4xx, CLI exit 2)
+│   ├── InvalidImage          an input image is unreadable, not allowed, or too large
+│   └── RequestTooLarge       a request body or upload is over a size cap (HTTP 413)
+├── EditCancelled             a cancel was asked for; raised from the step callback
+├── ModelUnavailable          the model cannot be loaded (missing weights, bad folder, ...)
+├── JobNotFound               no job with that id (HTTP 404)
+├── InvalidTransition         a job state change that the state table forbids (HTTP 409)
+├── QueueFull                 the queue is at its cap (HTTP 503, Retry-After)
+├── StorageFull               the disk is full (HTTP 507)
+└── OutOfMemory               the device ran out of memory during an edit
+"""
+
+from __future__ import annotations
+
+
+class QieError(Exception):
+    """Base class for the errors this project raises on purpose; the message is for people."""
+
+
+class InvalidRequest(QieError, ValueError):
+    """The request is refused; the message says what to change."""
+
+
+class InvalidImage(InvalidRequest):
+    """An input image is unreadable, of a type we do not accept, or too large."""
+
+    def __init__(self, message: str, *, unsupported_type: bool = False) -> None:
+        super().__init__(message)
+        self.unsupported_type = unsupported_type
+
+
+class RequestTooLarge(InvalidRequest):
+    """A request body or one of its parts is over the configured cap."""
+
+
+class EditCancelled(QieError):
+    """The edit was cancelled; the pipeline stopped at a step boundary and stays usable."""
+
+
+class ModelUnavailable(QieError):
+    """The model could not be loaded; the message names the model and how to fix it."""
+
+
+class JobNotFound(QieError):
+    """No job with this id exists (or the caller may not see it)."""
+
+
+class InvalidTransition(QieError):
+    """A job state change that the state table does not allow."""
+
+
+class QueueFull(QieError):
+    """The queue holds as many jobs as it may; try again later."""
+
+
+class StorageFull(QieError):
+    """There is no space left on the data directory's disk."""
+
+
+class OutOfMemory(QieError):
+    """The GPU (or CPU) ran out of memory during an edit; the message says how to use less."""

@@ -1,0 +1,1 @@
+"""The job domain: requests, states, transitions, progress and events. Pure Python, no I/O."""

@@ -1,0 +1,107 @@
+"""All configuration in one class: `QIE_*` environment variables, a `.env` file, and the old deployment's names."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "Qwen/Qwen-Image-Edit-2511"
+DEFAULT_PORT = 8002
+
+
+class Settings(BaseSettings):
+    """Every knob of the service, each with a safe default."""
+
+    model_config = SettingsConfigDict(env_prefix="QIE_", env_file=".env", extra="ignore", populate_by_name=True)
+
+    model: str = Field(
+        default="auto",
+        description="A Hugging Face id, a local diffusers folder, `tiny` (random-weight demo, EditPlus), "
+        "`tiny-edit` (random-weight demo, original Edit), or `auto` (the real default model with a "
+        "CUDA GPU, else `tiny`).",
+    )
+    data_dir: Path = Field(
+        default=Path("data"),
+        validation_alias=AliasChoices("QIE_DATA_DIR", "JOBS_DIR", "data_dir"),
+        description="Where the database, job files and the tiny model live.",
+    )
+    database_url: str | None = Field(
+        default=None, description="Any SQLAlchemy URL; default a SQLite file `qie.db` in the data directory."
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("QIE_HOST", "HOST", "host"),
+        description="Address to listen on.",
+    )
+    port: int = Field(
+        default=DEFAULT_PORT,
+        ge=1,
+        le=65535,
+        validation_alias=AliasChoices("QIE_PORT", "PORT", "port"),
+        description="Port to listen on.",
+    )
+    device: Literal["auto", "cuda", "cpu"] = Field(
+        default="auto", description="`auto` uses CUDA (bf16) when present, else the CPU (float32)."
+    )
+    offload: Literal["none", "model", "sequential"] = Field(
+        default="none",
+        description="CUDA only: move idle parts of the model to CPU memory to fit a smaller GPU "
+        "(`model`: ~half the VRAM, a little slower; `sequential`: least VRAM, much slower).",
+    )
+    preload: bool = Field(default=False, description="Load the model at start instead of on the first job.")
+    retention_hours: float = Field(
+        default=24.0, ge=0, description="Finished jobs older than this are deleted by a background sweep."
+    )
+    cleanup_interval_seconds: float = Field(default=600.0, gt=0, description="How often the retention sweep runs.")
+    max_attempts: int = Field(
+        default=2, ge=1, le=10, description="Runs a job gets in all when its worker dies mid-job."
+    )
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="A running job's lease; a worker renews it while it runs."
+    )
+    heartbeat_seconds: float = Field(default=10.0, gt=0, description="How often a worker renews its lease.")
+    poll_seconds: float = Field(default=1.0, gt=0, description="How often an idle worker looks for work.")
+    max_queue: int = Field(default=100, ge=1, description="Queued jobs beyond this get 503 Retry-After.")
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Cap on one request body (all images together)."
+    )
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Cap on one image file.")
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        ge=64 * 64,
+        description="Images declaring more pixels are refused before decoding.",
+    )
+    hf_home: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("QIE_HF_HOME", "HF_HOME", "hf_home"),
+        description="The Hugging Face cache root (weights go to `<HF_HOME>/hub`).",
+    )
+    worker_enabled: bool = Field(
+        default=True, description="Run the in-process worker inside `qie serve` (off for API-only nodes)."
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host_is_an_address(cls, value: str) -> str:
+        if value != "localhost":
+            try:
+                ipaddress.ip_address(value)
+            except ValueError as exc:
+                raise ValueError(f"host must be an IP address or 'localhost', got {value!r}") from exc
+        return value
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'qie.db').resolve()}"

@@ -1,0 +1,67 @@
+"""Shared fixtures: the tiny offline models (built once per run) and a fast ~256² mode for most tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for the network
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from qwen_image_editor.engine.devices import plan_device
+from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
+from qwen_image_editor.engine.models import resolve_model
+
+FAST_AREA = 256 * 256
+
+
+def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def edit_plus_engine(models_dir: Path) -> DiffusersEngine:
+    engine = DiffusersEngine(resolve_model("tiny", models_dir), plan_device("cpu"))
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def edit_engine(models_dir: Path) -> DiffusersEngine:
+    engine = DiffusersEngine(resolve_model("tiny-edit", models_dir), plan_device("cpu"))
+    engine.load()
+    return engine
+
+
+@pytest.fixture(params=["edit-plus", "edit"])
+def engine(request: pytest.FixtureRequest) -> DiffusersEngine:
+    name = "edit_plus_engine" if request.param == "edit-plus" else "edit_engine"
+    engine: DiffusersEngine = request.getfixturevalue(name)
+    return engine
+
+
+@pytest.fixture
+def fast_area(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """Make the pipelines aim at 256² instead of ~1 MP (TINY_MODEL.md's test-speed trick)."""
+    from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit, pipeline_qwenimage_edit_plus
+
+    for module in (pipeline_qwenimage_edit, pipeline_qwenimage_edit_plus):
+        original = module.calculate_dimensions
+        monkeypatch.setattr(
+            module,
+            "calculate_dimensions",
+            lambda area, ratio, original=original: original(min(area, FAST_AREA), ratio),
+        )
+    monkeypatch.setattr(pipeline_qwenimage_edit_plus, "VAE_IMAGE_SIZE", FAST_AREA)
+    yield FAST_AREA

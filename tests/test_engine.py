@@ -1,0 +1,180 @@
+"""The real diffusers engine on the tiny random-weight models, on CPU."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from qwen_image_editor.engine.base import ModelState, StepProgress
+from qwen_image_editor.engine.devices import plan_device
+from qwen_image_editor.engine.diffusers_engine import DiffusersEngine, PipelineFamily
+from qwen_image_editor.engine.models import resolve_model
+from qwen_image_editor.errors import EditCancelled, InvalidRequest, ModelUnavailable
+from qwen_image_editor.jobs.request import EditRequest
+from tests.conftest import noise_image
+
+pytestmark = pytest.mark.usefixtures("fast_area")
+
+
+def request(**overrides: object) -> EditRequest:
+    fields: dict[str, object] = {"prompt": "make the sky blue", "num_inference_steps": 2, "seed": 7}
+    fields.update(overrides)
+    return EditRequest.model_validate(fields)
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image)
+
+
+def test_families_are_read_from_model_index(edit_engine: DiffusersEngine, edit_plus_engine: DiffusersEngine) -> None:
+    assert edit_engine.family is PipelineFamily.EDIT
+    assert edit_plus_engine.family is PipelineFamily.EDIT_PLUS
+    assert edit_engine.state is ModelState.READY and edit_engine.is_demo
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_edit_with_one_to_three_images_follows_the_last_images_aspect(engine: DiffusersEngine, count: int) -> None:
+    # The last image is 2:1 landscape; earlier ones are portrait, so a wrong choice shows.
+    images = [noise_image(96, 160, seed=i) for i in range(count - 1)] + [noise_image(320, 160, seed=9)]
+    result = engine.edit(images, request())
+    width, height = result.image.size
+    assert result.image.mode == "RGB"
+    assert width * height <= 256 * 256 * 1.1
+    assert width / height == pytest.approx(2.0, rel=0.15)
+    assert not np.isnan(pixels(result.image)).any()
+
+
+def test_keep_input_size_returns_the_exact_size_of_the_last_image(engine: DiffusersEngine) -> None:
+    images = [noise_image(100, 80, seed=1), noise_image(203, 131, seed=2)]
+    result = engine.edit(images, request(keep_input_size=True))
+    assert result.image.size == (203, 131)
+
+
+def test_same_seed_same_pixels_other_seed_other_pixels(edit_plus_engine: DiffusersEngine) -> None:
+    images = [noise_image(128, 128)]
+    first = edit_plus_engine.edit(images, request(seed=11))
+    again = edit_plus_engine.edit(images, request(seed=11))
+    other = edit_plus_engine.edit(images, request(seed=12))
+    assert np.array_equal(pixels(first.image), pixels(again.image))
+    assert not np.array_equal(pixels(first.image), pixels(other.image))
+
+
+def test_a_missing_seed_is_chosen_and_reported(edit_plus_engine: DiffusersEngine) -> None:
+    images = [noise_image(128, 128)]
+    chosen = edit_plus_engine.edit(images, request(seed=None))
+    replay = edit_plus_engine.edit(images, request(seed=chosen.seed))
+    assert np.array_equal(pixels(chosen.image), pixels(replay.image))
+
+
+def test_progress_is_reported_once_per_step(edit_plus_engine: DiffusersEngine) -> None:
+    steps: list[StepProgress] = []
+    edit_plus_engine.edit([noise_image(128, 128)], request(num_inference_steps=5), on_step=steps.append)
+    assert [s.step for s in steps] == [1, 2, 3, 4, 5]
+    assert all(s.total == 5 for s in steps)
+    assert [s.elapsed for s in steps] == sorted(s.elapsed for s in steps)
+    assert steps[-1].eta_seconds == 0
+
+
+def test_cancel_mid_run_then_the_same_pipeline_edits_again(edit_plus_engine: DiffusersEngine) -> None:
+    steps: list[int] = []
+    cancel = threading.Event()
+
+    def on_step(step: StepProgress) -> None:
+        steps.append(step.step)
+        if step.step == 2:
+            cancel.set()
+
+    with pytest.raises(EditCancelled):
+        edit_plus_engine.edit(
+            [noise_image(128, 128)],
+            request(num_inference_steps=6),
+            on_step=on_step,
+            should_cancel=cancel.is_set,
+        )
+    assert steps == [1, 2]  # stopped at the next step boundary, no further work
+    result = edit_plus_engine.edit([noise_image(128, 128)], request())
+    assert result.image.size[0] > 0
+
+
+def test_cancel_before_start_does_no_model_work(edit_plus_engine: DiffusersEngine) -> None:
+    steps: list[StepProgress] = []
+    with pytest.raises(EditCancelled):
+        edit_plus_engine.edit([noise_image(64, 64)], request(), on_step=steps.append, should_cancel=lambda: True)
+    assert steps == []
+
+
+@pytest.mark.parametrize(
+    ("images", "message"),
+    [
+        ([], "give 1 to 3 input images, not 0"),
+        ([noise_image(64, 64)] * 4, "give 1 to 3 input images, not 4"),
+        ([noise_image(8, 64)], "at least 16 pixels"),
+        ([noise_image(640, 40)], "aspect ratio"),
+    ],
+)
+def test_image_validation_errors_come_before_model_work(
+    models_dir: Path, images: list[Image.Image], message: str
+) -> None:
+    engine = DiffusersEngine(resolve_model("tiny", models_dir), plan_device("cpu"))
+    with pytest.raises(InvalidRequest, match=message):
+        engine.edit(images, request())
+    assert engine.state is ModelState.NOT_LOADED  # refused before loading anything
+
+
+@pytest.mark.parametrize(
+    ("fields", "field_name"),
+    [
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"negative_prompt": "x" * 2001}, "negative_prompt"),
+        ({"num_inference_steps": 1}, "num_inference_steps"),
+        ({"num_inference_steps": 151}, "num_inference_steps"),
+        ({"true_cfg_scale": 0.5}, "true_cfg_scale"),
+        ({"true_cfg_scale": 21}, "true_cfg_scale"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**32}, "seed"),
+        ({"output_format": "gif"}, "output_format"),
+        ({"strength": 0.5}, "strength"),
+    ],
+)
+def test_request_validation_names_the_field(fields: dict[str, object], field_name: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        request(**fields)
+    assert caught.value.errors()[0]["loc"] == (field_name,)
+
+
+def test_a_folder_without_model_index_fails_with_a_readable_reason(tmp_path: Path) -> None:
+    engine = DiffusersEngine(resolve_model(str(tmp_path), tmp_path), plan_device("cpu"))
+    with pytest.raises(ModelUnavailable, match=r"no model_index\.json"):
+        engine.load()
+    assert engine.state is ModelState.FAILED
+    assert "no model_index.json" in (engine.load_error or "")
+
+
+def test_missing_hub_weights_offline_name_the_model_cache_and_fix(tmp_path: Path) -> None:
+    engine = DiffusersEngine(
+        resolve_model("Qwen/Qwen-Image-Edit-2511", tmp_path), plan_device("cpu"), cache_dir=tmp_path / "hub"
+    )
+    with pytest.raises(ModelUnavailable) as caught:
+        engine.load()
+    message = str(caught.value)
+    assert "Qwen/Qwen-Image-Edit-2511" in message
+    assert str(tmp_path / "hub") in message
+    assert "--model tiny" in message
+
+
+def test_loading_is_shared_between_threads(models_dir: Path) -> None:
+    engine = DiffusersEngine(resolve_model("tiny", models_dir), plan_device("cpu"))
+    threads = [threading.Thread(target=engine.load) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert engine.state is ModelState.READY
