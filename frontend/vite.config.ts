@@ -2,7 +2,8 @@ import { defineConfig } from "vitest/config";
 import react from "@vitejs/plugin-react";
 import tailwindcss from "@tailwindcss/vite";
 
-const backend = "http://127.0.0.1:8002";
+// `npm run dev` proxies to a running `qie serve`; QIE_DEV_BACKEND points it elsewhere.
+const backend = process.env.QIE_DEV_BACKEND ?? "http://127.0.0.1:8002";
 
 export default defineConfig({
   plugins: [react(), tailwindcss()],

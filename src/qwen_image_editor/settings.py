@@ -61,9 +61,12 @@ class Settings(BaseSettings):
         default=2, ge=1, le=10, description="Runs a job gets in all when its worker dies mid-job."
     )
     lease_seconds: float = Field(
-        default=60.0, gt=0, description="A running job's lease; a worker renews it while it runs."
+        default=30.0,
+        gt=0,
+        description="A running job's lease; its worker renews it while it runs. "
+        "A job whose worker died is requeued once its lease expires.",
     )
-    heartbeat_seconds: float = Field(default=10.0, gt=0, description="How often a worker renews its lease.")
+    heartbeat_seconds: float = Field(default=5.0, gt=0, description="How often a worker renews its lease.")
     poll_seconds: float = Field(default=1.0, gt=0, description="How often an idle worker looks for work.")
     max_queue: int = Field(default=100, ge=1, description="Queued jobs beyond this get 503 Retry-After.")
     max_upload_bytes: int = Field(

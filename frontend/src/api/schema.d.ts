@@ -255,7 +255,7 @@ export interface components {
         };
         /**
          * EditRequest
-         * @description What to do with the input images.
+         * @description What to do with the input images. Field limits here are the only copy of them.
          */
         EditRequest: {
             /**
@@ -375,10 +375,7 @@ export interface components {
         };
         /** Body_submit_edit_api_edit_post */
         Body_submit_edit_api_edit_post: {
-            /**
-             * Image1
-             * Format: binary
-             */
+            /** Image1 */
             image1: string;
             /** Image2 */
             image2?: string | null;

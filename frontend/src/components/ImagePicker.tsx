@@ -39,7 +39,6 @@ export function ImagePicker({ limits, images, errors, onAdd, onRemove, onMove }:
         }}
         onDragLeave={() => setDragging(false)}
         onDrop={onDrop}
-        aria-disabled={full}
         className={`flex cursor-pointer flex-col items-center justify-center gap-1 rounded-xl border-2 border-dashed px-4 py-6 text-center text-sm transition focus-within:border-indigo-500 focus-within:ring-2 focus-within:ring-indigo-500/30 ${
           dragging
             ? "border-indigo-500 bg-indigo-50 dark:bg-indigo-950/40"

@@ -57,7 +57,7 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
   const eta = formatEta(progress?.eta_seconds ?? null);
 
   return (
-    <Card className="space-y-4" aria-label="Current job">
+    <Card className="space-y-4">
       <div className="flex flex-wrap items-center justify-between gap-2">
         <div className="flex items-center gap-2 text-sm">
           <span className="text-zinc-500">Job</span>
@@ -77,7 +77,7 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
               {cancelling ? "Cancelling…" : "Cancel"}
             </Button>
           )}
-          <Button variant="ghost" onClick={onClose} aria-label="Close this job and start fresh">
+          <Button variant="ghost" onClick={onClose} aria-label="New edit: close this job">
             New edit
           </Button>
         </div>

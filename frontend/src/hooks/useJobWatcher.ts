@@ -36,7 +36,7 @@ export const POLL_INTERVAL_MS = 1_000;
 
 /** Delay before reconnect attempt number `attempt` (0-based): 0.5s, 1s, 2s, 4s, 8s, 10s, 10s… */
 export function reconnectDelay(attempt: number): number {
-  return Math.min(RECONNECT_MAX_MS, RECONNECT_INITIAL_MS);
+  return Math.min(RECONNECT_MAX_MS, RECONNECT_INITIAL_MS * 2 ** attempt);
 }
 
 function endsJob(msg: WsMessage): boolean {

@@ -14,4 +14,4 @@ app = typer.Typer(
 )
 
 # Each command lives in its own module and registers itself on `app`.
-from qwen_image_editor.cli import doctor, edit, tiny  # noqa: E402,F401
+from qwen_image_editor.cli import cleanup, doctor, edit, serve, tiny  # noqa: E402,F401

@@ -1,0 +1,58 @@
+"""Domain errors become HTTP errors here, and only here. `{detail}` always says what to do."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from qwen_image_editor.errors import (
+    InvalidImage,
+    InvalidRequest,
+    InvalidTransition,
+    JobNotFound,
+    QueueFull,
+    RequestTooLarge,
+    StorageFull,
+)
+
+RETRY_AFTER_SECONDS = "30"
+
+
+def _status_of(exc: Exception) -> int:
+    if isinstance(exc, RequestTooLarge):
+        return 413
+    if isinstance(exc, InvalidImage) and exc.unsupported_type:
+        return 415
+    if isinstance(exc, InvalidRequest):
+        return 422 if not isinstance(exc, InvalidImage) else 400
+    if isinstance(exc, JobNotFound):
+        return 404
+    if isinstance(exc, InvalidTransition):
+        return 409
+    if isinstance(exc, QueueFull):
+        return 503
+    if isinstance(exc, StorageFull):
+        return 507
+    return 500
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = _status_of(exc)
+    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+    return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"] if part not in ("body", "query", "path"))
+        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    return JSONResponse({"detail": "; ".join(problems)}, status_code=422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for error in (InvalidRequest, JobNotFound, InvalidTransition, QueueFull, StorageFull):
+        app.add_exception_handler(error, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from qwen_image_editor import __version__
+from qwen_image_editor.api.deps import ServicesDep
+from qwen_image_editor.api.schemas import HealthResponse, LimitsResponse
+from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES
+from qwen_image_editor.jobs import request as limits
+from qwen_image_editor.jobs.states import JobStatus
+
+router = APIRouter(prefix="/api", tags=["service"])
+
+
+@router.get("/health")
+def health(services: ServicesDep) -> HealthResponse:
+    """Liveness and the model's state; answers while the model loads."""
+    engine = services.engine
+    return HealthResponse(
+        version=__version__,
+        model=engine.model_id,
+        model_state=engine.state,
+        model_error=engine.load_error,
+        device=engine.device,
+        queue_length=services.store.count_by_status()[JobStatus.QUEUED],
+        demo=engine.is_demo,
+        worker_alive=services.worker_alive,
+    )
+
+
+@router.get("/limits")
+def get_limits(services: ServicesDep) -> LimitsResponse:
+    """Limits and defaults of an edit request, for forms."""
+    settings = services.settings
+    return LimitsResponse(
+        max_images=limits.MAX_IMAGES,
+        max_prompt_chars=limits.MAX_PROMPT_CHARS,
+        max_negative_prompt_chars=limits.MAX_NEGATIVE_PROMPT_CHARS,
+        min_steps=limits.MIN_STEPS,
+        max_steps=limits.MAX_STEPS,
+        default_steps=limits.DEFAULT_STEPS,
+        min_cfg=limits.MIN_CFG,
+        max_cfg=limits.MAX_CFG,
+        default_cfg=limits.DEFAULT_CFG,
+        max_seed=limits.MAX_SEED,
+        output_formats=[fmt.value for fmt in limits.OutputFormat],
+        accepted_types=list(ACCEPTED_MEDIA_TYPES),
+        max_upload_bytes=settings.max_upload_bytes,
+        max_image_bytes=settings.max_image_bytes,
+        max_image_pixels=settings.max_image_pixels,
+        min_image_side=limits.MIN_IMAGE_SIDE,
+        max_aspect_ratio=limits.MAX_ASPECT_RATIO,
+    )

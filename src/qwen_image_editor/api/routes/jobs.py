@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import FileResponse
+
+from qwen_image_editor.api.deps import ServicesDep
+from qwen_image_editor.api.schemas import CleanupResponse, ErrorResponse, JobListResponse, JobResponse
+from qwen_image_editor.errors import JobNotFound
+from qwen_image_editor.jobs.states import JobStatus
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+
+_NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse}}
+_MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+_SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+
+
+def _job_response(services: ServicesDep, job_id: str) -> JobResponse:
+    job = services.jobs.get(job_id)
+    return JobResponse.of(job, services.jobs.queue_position(job))
+
+
+@router.get("/jobs", response_model=JobListResponse)
+def list_jobs(
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: JobStatus | None = None,
+) -> JobListResponse:
+    """The job history, newest first."""
+    jobs, total = services.jobs.list(limit=limit, offset=offset, status=status)
+    return JobListResponse(jobs=[JobResponse.of(job, services.jobs.queue_position(job)) for job in jobs], total=total)
+
+
+@router.get("/jobs/{job_id}", responses=_NOT_FOUND)
+def get_job(services: ServicesDep, job_id: str) -> JobResponse:
+    """A job's state, progress, settings and files."""
+    return _job_response(services, job_id)
+
+
+@router.get("/jobs/{job_id}/status", responses=_NOT_FOUND)
+def get_job_status(services: ServicesDep, job_id: str) -> JobResponse:
+    """Alias of `GET /api/jobs/{job_id}`, for the original deployment's clients."""
+    return _job_response(services, job_id)
+
+
+def _file(services: ServicesDep, job_id: str, name: str) -> FileResponse:
+    job = services.jobs.get(job_id)
+    try:
+        path = services.blobs.path_of(job.id, name)
+    except FileNotFoundError as exc:
+        raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
+    return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix.lstrip(".")], headers=_SAFE_HEADERS)
+
+
+@router.get("/jobs/{job_id}/download", response_class=FileResponse, responses=_NOT_FOUND)
+def download_result(services: ServicesDep, job_id: str) -> FileResponse:
+    """The result as an attachment; download it as often as you like (it is kept until retention)."""
+    job = services.jobs.get(job_id)
+    if not job.output_names:
+        raise JobNotFound(f"job {job.id} has no result (it is {job.status})")
+    response = _file(services, job.id, job.output_names[0])
+    extension = job.output_names[0].rsplit(".", 1)[1]
+    response.headers["Content-Disposition"] = f'attachment; filename="edited_{job.id}.{extension}"'
+    return response
+
+
+@router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse, responses=_NOT_FOUND)
+def get_job_file(services: ServicesDep, job_id: str, name: str) -> FileResponse:
+    """One of the job's files: input_N.png, output_1.<ext> or thumbnail.webp."""
+    return _file(services, job_id, name)
+
+
+@router.post("/jobs/{job_id}/cancel", responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
+def cancel_job(services: ServicesDep, job_id: str) -> JobResponse:
+    """A queued job is cancelled at once, a running one at its next step. 409 if already final."""
+    job = services.jobs.cancel(job_id)
+    return JobResponse.of(job, services.jobs.queue_position(job))
+
+
+@router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+def delete_job(services: ServicesDep, job_id: str) -> Response:
+    """Cancel the job if it is active, then delete its record and files."""
+    services.jobs.delete(job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/cleanup", tags=["service"])
+def cleanup(services: ServicesDep, hours: Annotated[float, Query(ge=0, le=24 * 365)] = 24) -> CleanupResponse:
+    """Delete finished jobs older than `hours` (never queued or running ones)."""
+    report = services.cleanup.older_than(hours)
+    return CleanupResponse(
+        deleted=report.deleted, message=f"Deleted {len(report.deleted)} jobs finished over {hours:g} hours ago"
+    )

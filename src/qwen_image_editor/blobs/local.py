@@ -1,0 +1,90 @@
+"""Job files on a local (or shared) filesystem under `<data_dir>/jobs/<job_id>/`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PIL import Image
+
+from qwen_image_editor.blobs.base import ROLE_NAME, THUMBNAIL_NAME, input_name, output_name
+from qwen_image_editor.fileio import fsync_dir, write_atomic
+from qwen_image_editor.imaging import encode_image, make_thumbnail
+from qwen_image_editor.jobs.ids import checked_job_id
+from qwen_image_editor.jobs.request import OutputFormat
+
+
+class LocalBlobStore:
+    def __init__(self, jobs_dir: Path) -> None:
+        self.root = Path(jobs_dir).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _job_dir(self, job_id: str) -> Path:
+        folder = self.root / checked_job_id(job_id)
+        if folder.is_symlink():  # never follow a link planted in the data directory
+            raise FileNotFoundError(f"job folder {folder.name} is a symlink; refusing to use it")
+        return folder
+
+    def save_input(self, job_id: str, index: int, image: Image.Image) -> str:
+        folder = self._job_dir(job_id)
+        folder.mkdir(exist_ok=True)
+        name = input_name(index)
+        write_atomic(folder / name, encode_image(image, OutputFormat.PNG))
+        return name
+
+    def load_inputs(self, job_id: str, count: int) -> list[Image.Image]:
+        images = []
+        for index in range(1, count + 1):
+            with Image.open(self.path_of(job_id, input_name(index)), formats=["PNG"]) as stored:
+                images.append(stored.convert("RGB"))
+        return images
+
+    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat) -> str:
+        folder = self._job_dir(job_id)
+        folder.mkdir(exist_ok=True)
+        name = output_name(1, output_format)
+        write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image))
+        write_atomic(folder / name, encode_image(image, output_format))
+        return name
+
+    def path_of(self, job_id: str, name: str) -> Path:
+        if not ROLE_NAME.fullmatch(name):
+            raise FileNotFoundError(f"{name!r} is not a job file name")
+        path = self._job_dir(job_id) / name
+        if path.is_symlink() or not path.is_file():
+            raise FileNotFoundError(f"job {job_id} has no file {name}")
+        if path.resolve().parent.parent != self.root:
+            raise FileNotFoundError(f"job {job_id} has no file {name}")
+        return path
+
+    def delete_job_files(self, job_id: str) -> int:
+        folder = self._job_dir(job_id)
+        if not folder.is_dir():
+            return 0
+        freed = sum(entry.stat().st_size for entry in folder.iterdir() if entry.is_file())
+        shutil.rmtree(folder)
+        fsync_dir(self.root)
+        return freed
+
+    def job_ids_on_disk(self) -> list[str]:
+        ids = []
+        for entry in os.scandir(self.root):
+            if entry.is_dir(follow_symlinks=False):
+                try:
+                    ids.append(checked_job_id(entry.name))
+                except Exception:  # not one of ours: leave it alone
+                    continue
+        return ids
+
+    def folder_modified_at(self, job_id: str) -> datetime | None:
+        folder = self._job_dir(job_id)
+        return datetime.fromtimestamp(folder.stat().st_mtime, UTC) if folder.is_dir() else None
+
+    def disk_usage(self) -> int:
+        total = 0
+        for folder in os.scandir(self.root):
+            if folder.is_dir(follow_symlinks=False):
+                total += sum(f.stat().st_size for f in os.scandir(folder.path) if f.is_file(follow_symlinks=False))
+        return total

@@ -1,0 +1,66 @@
+"""`qie serve` (API + in-process worker + web UI) and `qie worker` (a worker process on its own)."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+
+import typer
+
+from qwen_image_editor.cli import app
+from qwen_image_editor.cli.common import DataDirOption, ModelOption, console, demo_warning, load_settings, resolve_path
+from qwen_image_editor.settings import DEFAULT_PORT
+
+
+@app.command()
+def serve(
+    model: str | None = ModelOption,
+    host: str | None = typer.Option(None, "--host", help="Address to bind. Default: $QIE_HOST or 127.0.0.1"),
+    port: int | None = typer.Option(None, "--port", help=f"Port. Default: $QIE_PORT or {DEFAULT_PORT}"),
+    data_dir: Path | None = DataDirOption,
+    preload: bool | None = typer.Option(None, "--preload/--lazy", help="Load the model at start, or on the first job."),
+) -> None:
+    """Run the web service: the API, the web UI at /, and a worker that runs queued jobs one at a time."""
+    import uvicorn
+
+    from qwen_image_editor.api.app import create_app
+
+    settings = load_settings(model=model, host=host, port=port, data_dir=resolve_path(data_dir), preload=preload)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    application = create_app(settings)
+    console.print(
+        f"Qwen Image Editor on [bold]http://{settings.host}:{settings.port}/[/] "
+        f"(API docs at /docs, data in {settings.data_dir.resolve()})",
+        highlight=False,
+    )
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", ws="websockets")
+
+
+@app.command()
+def worker(
+    model: str | None = ModelOption,
+    data_dir: Path | None = DataDirOption,
+    database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL of the shared job database."),
+    burst: bool = typer.Option(False, "--burst", help="Run what is queued, then exit."),
+) -> None:
+    """Run queued jobs in this process (for more GPU workers behind one API sharing a database)."""
+    from qwen_image_editor.services import build_services
+
+    settings = load_settings(model=model, data_dir=resolve_path(data_dir), database_url=database)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    services = build_services(settings)
+    if services.engine.is_demo:
+        demo_warning(services.engine.model_id)
+    try:
+        if burst:
+            console.print(f"Ran {services.worker.run_until_idle()} jobs")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        console.print(f"Worker {services.worker.worker_id} waiting for jobs (Ctrl+C stops after the current job)")
+        services.worker.run_forever(stop)
+    finally:
+        services.close()

@@ -1,0 +1,1 @@
+"""Job notifications from workers to WebSocket subscribers."""

@@ -1,0 +1,53 @@
+"""The job record and its progress, as the store keeps them and the API shows them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.jobs.states import JobStatus
+
+
+class Stage(StrEnum):
+    """What a processing job is doing now."""
+
+    LOADING_MODEL = "loading_model"  # the model is being loaded (the first job after start)
+    PREPARING = "preparing"  # reading inputs, encoding the prompt and images
+    DENOISING = "denoising"  # one update per step
+    DECODING = "decoding"  # the VAE turns latents into pixels
+    SAVING = "saving"  # writing the result
+
+
+class Progress(BaseModel):
+    stage: Stage
+    message: str
+    progress: float = Field(ge=0, le=100, description="Percent done, 0-100.")
+    step: int | None = None
+    total_steps: int | None = None
+    eta_seconds: float | None = None
+    updated_at: datetime
+
+
+@dataclass
+class Job:
+    """One edit job. Only the store creates and changes these."""
+
+    id: str
+    status: JobStatus
+    request: EditRequest
+    input_count: int
+    created_at: datetime
+    owner: str | None = None
+    progress: Progress | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    attempts: int = 0
+    claimed_by: str | None = None
+    lease_expires_at: datetime | None = None
+    cancel_requested: bool = False
+    output_names: list[str] = field(default_factory=list)

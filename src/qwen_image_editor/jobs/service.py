@@ -1,0 +1,91 @@
+"""What the API does with jobs, in one place: submit, read, cancel, delete. Routes call exactly one of these."""
+
+from __future__ import annotations
+
+import errno
+import secrets
+import time
+from collections.abc import Sequence
+from typing import BinaryIO
+
+from qwen_image_editor.blobs.base import BlobStore
+from qwen_image_editor.engine.validation import validate_images
+from qwen_image_editor.errors import InvalidRequest, StorageFull
+from qwen_image_editor.events.base import EventBus
+from qwen_image_editor.imaging import decode_image
+from qwen_image_editor.jobs.events import CancelledEvent
+from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
+from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.request import MAX_IMAGES, MAX_SEED, EditRequest
+from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.store.base import JobStore
+
+
+class JobService:
+    def __init__(
+        self, store: JobStore, blobs: BlobStore, events: EventBus, *, max_image_pixels: int, max_queued: int
+    ) -> None:
+        self.store, self.blobs, self.events = store, blobs, events
+        self.max_image_pixels = max_image_pixels
+        self.max_queued = max_queued
+
+    def submit(self, uploads: Sequence[BinaryIO], request: EditRequest, *, owner: str | None = None) -> Job:
+        """Check and store the images, then queue the job. Nothing is kept when anything is refused."""
+        if not 1 <= len(uploads) <= MAX_IMAGES:
+            raise InvalidRequest(f"send 1 to {MAX_IMAGES} images (image1, image2, image3), not {len(uploads)}")
+        images = [
+            decode_image(upload, max_pixels=self.max_image_pixels, name=f"image{number}")
+            for number, upload in enumerate(uploads, start=1)
+        ]
+        validate_images(images)
+        if request.seed is None:  # chosen now, so the job reports it from the start
+            request = request.with_seed(secrets.randbelow(MAX_SEED + 1))
+        job_id = new_job_id()
+        try:
+            for index, image in enumerate(images, start=1):
+                self.blobs.save_input(job_id, index, image)
+            return self.store.create_job(job_id, request, len(images), owner=owner, max_queued=self.max_queued)
+        except OSError as exc:
+            self.blobs.delete_job_files(job_id)
+            if exc.errno == errno.ENOSPC:
+                raise StorageFull("the server's disk is full; try again later") from exc
+            raise
+        except BaseException:
+            self.blobs.delete_job_files(job_id)
+            raise
+
+    def get(self, job_id: str, *, owner: str | None = None) -> Job:
+        return self.store.get_job(checked_job_id(job_id), owner=owner)
+
+    def queue_position(self, job: Job) -> int | None:
+        return self.store.queue_position(job.id) if job.status is JobStatus.QUEUED else None
+
+    def list(
+        self, *, limit: int, offset: int, status: JobStatus | None, owner: str | None = None
+    ) -> tuple[list[Job], int]:
+        return self.store.list_jobs(limit=limit, offset=offset, status=status, owner=owner)
+
+    def cancel(self, job_id: str, *, owner: str | None = None) -> Job:
+        job = self.store.request_cancel(checked_job_id(job_id), owner=owner)
+        if job.status is JobStatus.CANCELLED:  # it was queued: cancelled at once
+            self.events.publish(CancelledEvent(job_id=job.id))
+        return job
+
+    def delete(self, job_id: str, *, owner: str | None = None) -> None:
+        """Cancel if active, then remove the record and the files. A running job is cancelled first;
+        its record goes once the worker has stopped it (the next step)."""
+        job = self.get(job_id, owner=owner)
+        if not job.status.is_terminal:
+            job = self.cancel(job.id, owner=owner)
+        if job.status is JobStatus.PROCESSING:
+            job = self._wait_until_stopped(job.id)
+        self.store.delete_job(job.id)
+        self.blobs.delete_job_files(job.id)
+
+    def _wait_until_stopped(self, job_id: str, timeout: float = 30.0) -> Job:
+        deadline = time.monotonic() + timeout
+        job = self.store.get_job(job_id)
+        while job.status is JobStatus.PROCESSING and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = self.store.get_job(job_id)
+        return job

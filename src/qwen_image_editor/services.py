@@ -1,0 +1,97 @@
+"""`build_services(settings)`: the one place that chooses implementations, for the app and the CLI alike."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from qwen_image_editor.blobs.base import BlobStore
+from qwen_image_editor.blobs.local import LocalBlobStore
+from qwen_image_editor.cleanup import Cleanup, RetentionSweeper
+from qwen_image_editor.engine.base import EditEngine
+from qwen_image_editor.engine.factory import build_engine
+from qwen_image_editor.events.local import LocalEventBus
+from qwen_image_editor.jobs.service import JobService
+from qwen_image_editor.settings import Settings
+from qwen_image_editor.store.base import JobStore
+from qwen_image_editor.store.factory import build_store
+from qwen_image_editor.worker.runner import Worker, WorkerTiming
+from qwen_image_editor.worker.thread import WorkerThread
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: JobStore
+    blobs: BlobStore
+    engine: EditEngine
+    events: LocalEventBus
+    jobs: JobService
+    cleanup: Cleanup
+    worker: Worker
+    _background: list[WorkerThread | RetentionSweeper] = field(default_factory=list)
+
+    def start_background(self) -> None:
+        """The in-process worker, the retention sweep, and (with --preload) loading the model."""
+        if self.settings.worker_enabled:
+            thread = WorkerThread(self.worker)
+            thread.start()
+            self._background.append(thread)
+        if self.settings.retention_hours > 0:
+            sweeper = RetentionSweeper(
+                self.cleanup, self.settings.retention_hours, self.settings.cleanup_interval_seconds
+            )
+            sweeper.start()
+            self._background.append(sweeper)
+        if self.settings.preload:
+            threading.Thread(target=self._preload, name="qie-preload", daemon=True).start()
+
+    def _preload(self) -> None:
+        try:
+            self.engine.load()
+        except Exception:
+            log.exception("preloading %s failed; jobs will report why", self.engine.model_id)
+
+    @property
+    def worker_alive(self) -> bool:
+        return any(isinstance(part, WorkerThread) and part.alive for part in self._background)
+
+    def close(self) -> None:
+        for part in self._background:
+            part.stop()
+        self.store.close()
+
+
+def worker_identity(settings: Settings) -> str:
+    """Stable per machine and port, so logs and leases say which process held a job."""
+    return f"{socket.gethostname()}:{settings.port}"
+
+
+def build_services(settings: Settings, *, engine: EditEngine | None = None, store: JobStore | None = None) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = store or build_store(settings.resolved_database_url)
+    blobs = LocalBlobStore(settings.jobs_dir)
+    events = LocalEventBus()
+    engine = engine or build_engine(settings)
+    timing = WorkerTiming(
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+        poll_seconds=settings.poll_seconds,
+        max_attempts=settings.max_attempts,
+    )
+    return Services(
+        settings=settings,
+        store=store,
+        blobs=blobs,
+        engine=engine,
+        events=events,
+        jobs=JobService(
+            store, blobs, events, max_image_pixels=settings.max_image_pixels, max_queued=settings.max_queue
+        ),
+        cleanup=Cleanup(store, blobs),
+        worker=Worker(store, blobs, engine, events, worker_identity(settings), timing),
+    )

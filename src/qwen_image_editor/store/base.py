@@ -1,0 +1,93 @@
+"""The job store interface. Every state change goes through here, along `jobs.states`' arrows only."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from qwen_image_editor.jobs.records import Job, Progress
+from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.jobs.states import JobStatus
+
+
+class JobStore(Protocol):
+    """Durable job records with lease-based claiming, safe for many workers and API processes."""
+
+    def create_job(
+        self,
+        job_id: str,
+        request: EditRequest,
+        input_count: int,
+        *,
+        owner: str | None = None,
+        max_queued: int | None = None,
+    ) -> Job:
+        """Record a new queued job. Raises QueueFull when `max_queued` jobs are already queued."""
+        ...
+
+    def get_job(self, job_id: str, *, owner: str | None = None) -> Job:
+        """The job; JobNotFound if absent or (when `owner` is given) someone else's."""
+        ...
+
+    def list_jobs(
+        self, *, limit: int = 50, offset: int = 0, status: JobStatus | None = None, owner: str | None = None
+    ) -> tuple[list[Job], int]:
+        """A page of jobs, newest first, and the total that match."""
+        ...
+
+    def queue_position(self, job_id: str) -> int | None:
+        """1 for the next job to run; None unless the job is queued."""
+        ...
+
+    def count_by_status(self) -> dict[JobStatus, int]:
+        """How many jobs are in each state (every state present, zero when none)."""
+        ...
+
+    def claim_next_job(self, worker_id: str, lease_seconds: float) -> Job | None:
+        """Take the oldest queued job: it becomes processing with a lease, attempts + 1. None if none."""
+        ...
+
+    def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        """Extend the lease; False when this worker no longer holds the job (it must stop)."""
+        ...
+
+    def update_progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
+        """Record progress of a job this worker holds (ignored otherwise)."""
+        ...
+
+    def complete_job(self, job_id: str, worker_id: str, output_names: list[str]) -> Job:
+        """processing -> complete, once the output files are in place."""
+        ...
+
+    def fail_job(self, job_id: str, worker_id: str | None, reason: str) -> Job:
+        """-> error with a reason for people. `worker_id` None fails a queued job (e.g. unreadable inputs)."""
+        ...
+
+    def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
+        """queued -> cancelled at once; processing: flag it, the worker stops at its next step.
+        InvalidTransition when the job is already final."""
+        ...
+
+    def is_cancel_requested(self, job_id: str) -> bool:
+        """True once a cancel was asked for this job (read by the worker at each step)."""
+        ...
+
+    def mark_cancelled(self, job_id: str, worker_id: str) -> Job:
+        """processing -> cancelled, by the worker that stopped the run."""
+        ...
+
+    def recover_expired_leases(self, max_attempts: int, now: datetime | None = None) -> list[Job]:
+        """Jobs whose worker died: back to queued while attempts < max_attempts, else error. Returns them."""
+        ...
+
+    def finished_before(self, cutoff: datetime) -> list[Job]:
+        """Final jobs (complete, error, cancelled) that finished before `cutoff`, oldest first."""
+        ...
+
+    def delete_job(self, job_id: str) -> None:
+        """Remove the record of a job that is not processing. InvalidTransition if it is."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,142 @@
+"""The jobs table, its schema version, and the migrations that bring an older database up to date."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    func,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection, Dialect
+
+from qwen_image_editor.errors import QieError
+from qwen_image_editor.store.engine import write_transaction
+
+SCHEMA_VERSION = 1
+
+
+class SchemaVersionError(QieError, RuntimeError):
+    """The database was written by a newer version of this program (or is not ours)."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite returns naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the store only accepts timezone-aware times")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    # Insertion order: breaks ties between equal created_at so FIFO and queue positions agree exactly.
+    # An identity column on PostgreSQL; SQLite has no non-key autoincrement, so the store fills it in
+    # inside its (BEGIN IMMEDIATE, hence serialised) insert transaction.
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), Identity(), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
+    Column("request", Text, nullable=False),  # EditRequest as JSON
+    Column("input_count", Integer, nullable=False),
+    Column("owner", String(128), nullable=True),
+    Column("progress", Text, nullable=True),  # Progress as JSON
+    Column("error", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("finished_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_by", String(255), nullable=True),
+    Column("lease_expires_at", UTCDateTime, nullable=True),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("output_names", Text, nullable=False, default="[]"),  # list of file names as JSON
+)
+Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at, jobs.c.seq)
+Index("ix_jobs_owner", jobs.c.owner)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("applied_at", UTCDateTime, nullable=False),
+)
+
+# One function per step: MIGRATIONS[n] takes a version-n database to version n+1, inside the
+# migration transaction. When SCHEMA_VERSION becomes 2, add MIGRATIONS[1] (e.g. an ALTER TABLE) here
+# and keep `metadata` above describing the newest version, which fresh databases get directly.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+
+# Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.
+_PG_MIGRATION_LOCK = 0x51E0001
+
+
+def current_version(conn: Connection) -> int | None:
+    """The version recorded in the database, or None for an empty database."""
+    if not inspect(conn).has_table("schema_version"):
+        return None
+    return conn.execute(select(func.max(schema_version.c.version))).scalar_one_or_none()
+
+
+def migrate(engine: Engine) -> int:
+    """Create the tables in an empty database or step an older one up to SCHEMA_VERSION; return it.
+
+    Refuses a database newer than this code (an older program must not write to it)."""
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+        version = current_version(conn)
+        if version is None:
+            if inspect(conn).has_table("jobs"):
+                raise SchemaVersionError(
+                    "the database has a jobs table but no schema_version table, so it was not made by "
+                    "qwen-image-editor; point QIE_DATABASE_URL at a new database"
+                )
+            metadata.create_all(conn)
+            _record(conn, SCHEMA_VERSION)
+            return SCHEMA_VERSION
+        if version > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the database is at schema version {version} but this program only knows up to "
+                f"{SCHEMA_VERSION}; upgrade qwen-image-editor (or use a different database)"
+            )
+        while version < SCHEMA_VERSION:
+            MIGRATIONS[version](conn)
+            version += 1
+            _record(conn, version)
+        return version
+
+
+def _record(conn: Connection, version: int) -> None:
+    conn.execute(schema_version.insert().values(version=version, applied_at=datetime.now(UTC)))

@@ -1,0 +1,307 @@
+"""The job store on a SQL database through SQLAlchemy Core: SQLite (the default) or PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, delete, func, or_, select, text, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from qwen_image_editor.errors import JobNotFound
+from qwen_image_editor.jobs.records import Job, Progress
+from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.jobs.states import TERMINAL_STATES, JobStatus, check_transition
+from qwen_image_editor.store import rules
+from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
+from qwen_image_editor.store.schema import jobs, migrate
+
+# Serialises queue-cap checks on PostgreSQL, whose READ COMMITTED would let two inserts both see room.
+_PG_QUEUE_CAP_LOCK = 0x51E0002
+
+# FIFO: oldest first; equal timestamps are broken by insertion order.
+_FIFO = (jobs.c.created_at.asc(), jobs.c.seq.asc())
+_NEWEST_FIRST = (jobs.c.created_at.desc(), jobs.c.seq.desc())
+
+
+class SqlJobStore:
+    """JobStore on SQLite (WAL, BEGIN IMMEDIATE writes) or PostgreSQL (row locks, SKIP LOCKED claims)."""
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = rules.utcnow) -> None:
+        self._engine = make_engine(url)
+        self._clock = clock
+        self._postgres = self._engine.dialect.name == "postgresql"
+        migrate(self._engine)
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str, *, owner: str | None = None) -> Job:
+        with read_transaction(self._engine) as conn:
+            return _to_job(self._row(conn, job_id, owner=owner))
+
+    def list_jobs(
+        self, *, limit: int = 50, offset: int = 0, status: JobStatus | None = None, owner: str | None = None
+    ) -> tuple[list[Job], int]:
+        conditions: list[ColumnElement[bool]] = []
+        if status is not None:
+            conditions.append(jobs.c.status == status.value)
+        if owner is not None:
+            conditions.append(jobs.c.owner == owner)
+        with read_transaction(self._engine) as conn:
+            total = conn.execute(select(func.count()).select_from(jobs).where(*conditions)).scalar_one()
+            rows = conn.execute(
+                select(jobs).where(*conditions).order_by(*_NEWEST_FIRST).limit(limit).offset(offset)
+            ).mappings()
+            return [_to_job(row) for row in rows], total
+
+    def queue_position(self, job_id: str) -> int | None:
+        with read_transaction(self._engine) as conn:
+            row = conn.execute(
+                select(jobs.c.status, jobs.c.created_at, jobs.c.seq).where(jobs.c.id == job_id)
+            ).one_or_none()
+            if row is None or row.status != JobStatus.QUEUED:
+                return None
+            ahead = conn.execute(
+                select(func.count())
+                .select_from(jobs)
+                .where(
+                    jobs.c.status == JobStatus.QUEUED.value,
+                    or_(
+                        jobs.c.created_at < row.created_at,
+                        and_(jobs.c.created_at == row.created_at, jobs.c.seq < row.seq),
+                    ),
+                )
+            ).scalar_one()
+            return int(ahead) + 1
+
+    def count_by_status(self) -> dict[JobStatus, int]:
+        counts = dict.fromkeys(JobStatus, 0)
+        with read_transaction(self._engine) as conn:
+            for status, count in conn.execute(select(jobs.c.status, func.count()).group_by(jobs.c.status)):
+                counts[JobStatus(status)] = int(count)
+        return counts
+
+    def is_cancel_requested(self, job_id: str) -> bool:
+        with read_transaction(self._engine) as conn:
+            flag = conn.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).one_or_none()
+        if flag is None:
+            raise JobNotFound(f"no job {job_id}")
+        return bool(flag[0])
+
+    def finished_before(self, cutoff: datetime) -> list[Job]:
+        cutoff = rules.require_aware(cutoff)
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(jobs)
+                .where(
+                    jobs.c.status.in_([s.value for s in TERMINAL_STATES]),
+                    jobs.c.finished_at < cutoff,
+                )
+                .order_by(jobs.c.finished_at.asc(), jobs.c.seq.asc())
+            ).mappings()
+            return [_to_job(row) for row in rows]
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        job_id: str,
+        request: EditRequest,
+        input_count: int,
+        *,
+        owner: str | None = None,
+        max_queued: int | None = None,
+    ) -> Job:
+        now = self._clock()
+        values: dict[str, Any] = {
+            "id": job_id,
+            "status": JobStatus.QUEUED.value,
+            "request": json.dumps(request.model_dump(mode="json")),
+            "input_count": input_count,
+            "owner": owner,
+            "created_at": now,
+            "updated_at": now,
+            "attempts": 0,
+            "cancel_requested": False,
+            "output_names": "[]",
+        }
+        with write_transaction(self._engine) as conn:
+            if max_queued is not None:
+                if self._postgres:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_QUEUE_CAP_LOCK})
+                queued = conn.execute(
+                    select(func.count()).select_from(jobs).where(jobs.c.status == JobStatus.QUEUED.value)
+                ).scalar_one()
+                rules.check_queue_room(int(queued), max_queued)
+            if not self._postgres:
+                # SQLite has no identity column off the primary key; the write lock makes MAX + 1 safe.
+                values["seq"] = select(func.coalesce(func.max(jobs.c.seq), 0) + 1).scalar_subquery()
+            conn.execute(jobs.insert().values(**values))
+            return _to_job(self._row(conn, job_id))
+
+    def claim_next_job(self, worker_id: str, lease_seconds: float) -> Job | None:
+        with write_transaction(self._engine) as conn:
+            job_id = conn.execute(
+                select(jobs.c.id)
+                .where(jobs.c.status == JobStatus.QUEUED.value)
+                .order_by(*_FIFO)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).scalar_one_or_none()
+            if job_id is None:
+                return None
+            check_transition(JobStatus.QUEUED, JobStatus.PROCESSING)
+            now = self._clock()
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == JobStatus.QUEUED.value)
+                .values(
+                    status=JobStatus.PROCESSING.value,
+                    claimed_by=worker_id,
+                    lease_expires_at=rules.lease_deadline(now, lease_seconds),
+                    attempts=jobs.c.attempts + 1,
+                    started_at=now,
+                    progress=None,
+                    updated_at=now,
+                )
+            )
+            return _to_job(self._row(conn, job_id))
+
+    def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
+        with write_transaction(self._engine) as conn:
+            row = self._row_or_none(conn, job_id, lock=True)
+            if row is None or not rules.holds(JobStatus(row["status"]), row["claimed_by"], worker_id):
+                return False
+            now = self._clock()
+            self._set(conn, job_id, lease_expires_at=rules.lease_deadline(now, lease_seconds), updated_at=now)
+            return True
+
+    def update_progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
+        with write_transaction(self._engine) as conn:
+            row = self._row_or_none(conn, job_id, lock=True)
+            if row is None or not rules.holds(JobStatus(row["status"]), row["claimed_by"], worker_id):
+                return
+            self._set(conn, job_id, progress=json.dumps(progress.model_dump(mode="json")), updated_at=self._clock())
+
+    def complete_job(self, job_id: str, worker_id: str, output_names: list[str]) -> Job:
+        return self._finish(job_id, worker_id, JobStatus.COMPLETE, output_names=json.dumps(list(output_names)))
+
+    def fail_job(self, job_id: str, worker_id: str | None, reason: str) -> Job:
+        return self._finish(job_id, worker_id, JobStatus.ERROR, error=reason)
+
+    def mark_cancelled(self, job_id: str, worker_id: str) -> Job:
+        return self._finish(job_id, worker_id, JobStatus.CANCELLED)
+
+    def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, job_id, owner=owner, lock=True)
+            status = JobStatus(row["status"])
+            rules.check_cancellable(job_id, status)
+            now = self._clock()
+            if status is JobStatus.QUEUED:
+                check_transition(status, JobStatus.CANCELLED)
+                self._set(
+                    conn,
+                    job_id,
+                    status=JobStatus.CANCELLED.value,
+                    cancel_requested=True,
+                    finished_at=now,
+                    lease_expires_at=None,
+                    updated_at=now,
+                )
+            else:  # processing: the worker sees the flag at its next step and calls mark_cancelled
+                self._set(conn, job_id, cancel_requested=True, updated_at=now)
+            return _to_job(self._row(conn, job_id))
+
+    def recover_expired_leases(self, max_attempts: int, now: datetime | None = None) -> list[Job]:
+        now = rules.require_aware(now or self._clock())
+        recovered: list[Job] = []
+        with write_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select(jobs.c.id, jobs.c.attempts, jobs.c.cancel_requested)
+                .where(jobs.c.status == JobStatus.PROCESSING.value, jobs.c.lease_expires_at < now)
+                .order_by(*_FIFO)
+                # a row locked right now is being renewed or finished by its worker: not dead
+                .with_for_update(skip_locked=True)
+            ).all()
+            for job_id, attempts, cancel_requested in rows:
+                target, reason = rules.recovery_outcome(attempts, max_attempts, bool(cancel_requested))
+                check_transition(JobStatus.PROCESSING, target)
+                if target is JobStatus.QUEUED:
+                    changes: dict[str, Any] = {"started_at": None, "progress": None}
+                else:
+                    changes = {"finished_at": now, "error": reason}
+                self._set(
+                    conn,
+                    job_id,
+                    status=target.value,
+                    claimed_by=None,
+                    lease_expires_at=None,
+                    updated_at=now,
+                    **changes,
+                )
+                recovered.append(_to_job(self._row(conn, job_id)))
+        return recovered
+
+    def delete_job(self, job_id: str) -> None:
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, job_id, lock=True)
+            rules.check_deletable(job_id, JobStatus(row["status"]))
+            conn.execute(delete(jobs).where(jobs.c.id == job_id))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _finish(self, job_id: str, worker_id: str | None, target: JobStatus, **values: Any) -> Job:
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, job_id, lock=True)
+            rules.check_worker_change(job_id, JobStatus(row["status"]), row["claimed_by"], worker_id, target)
+            now = self._clock()
+            self._set(conn, job_id, status=target.value, finished_at=now, lease_expires_at=None, updated_at=now, **values)
+            return _to_job(self._row(conn, job_id))
+
+    def _row_or_none(self, conn: Connection, job_id: str, *, lock: bool = False) -> RowMapping | None:
+        query = select(jobs).where(jobs.c.id == job_id)
+        if lock:
+            query = query.with_for_update()  # a row lock on PostgreSQL; SQLite already holds the write lock
+        return conn.execute(query).mappings().one_or_none()
+
+    def _row(self, conn: Connection, job_id: str, *, owner: str | None = None, lock: bool = False) -> RowMapping:
+        row = self._row_or_none(conn, job_id, lock=lock)
+        # someone else's job looks exactly like a missing one
+        if row is None or (owner is not None and row["owner"] != owner):
+            raise JobNotFound(f"no job {job_id}")
+        return row
+
+    @staticmethod
+    def _set(conn: Connection, job_id: str, **values: Any) -> None:
+        conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+def _to_job(row: RowMapping) -> Job:
+    progress = row["progress"]
+    return Job(
+        id=row["id"],
+        status=JobStatus(row["status"]),
+        request=EditRequest.model_validate(json.loads(row["request"])),
+        input_count=row["input_count"],
+        created_at=row["created_at"],
+        owner=row["owner"],
+        progress=Progress.model_validate(json.loads(progress)) if progress is not None else None,
+        error=row["error"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        attempts=row["attempts"],
+        claimed_by=row["claimed_by"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested=bool(row["cancel_requested"]),
+        output_names=list(json.loads(row["output_names"])),
+    )

@@ -1,0 +1,1 @@
+"""Claims jobs from the store and runs them on the engine, one at a time."""
