@@ -1,27 +1,50 @@
-# The developer interface: `make run` and `make test` set up everything they need on a fresh machine.
+# The developer interface: `make run` and `make test` set up everything they need on a fresh machine
+# (virtual environment, pinned dependencies, the web UI build, a browser for the end-to-end tests).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
+UI_BUILD := src/qwen_image_editor/static/index.html
+UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test lint pytest bench setup clean
+.PHONY: run test lint pytest ui-test bench setup ui browser openapi clean
 
-run: setup
-	$(BIN)/qie doctor
+run: setup ui
+	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
 
-test: setup lint pytest
+test: setup ui browser lint ui-test pytest
 
 setup: $(STAMPS)/venv
 
-# Re-install when the project's dependencies change. constraints.txt pins every transitive package.
+# Re-install when the project's dependencies change; constraints.txt pins every transitive package.
 $(STAMPS)/venv: pyproject.toml constraints.txt
 	bash scripts/setup-python.sh $(PYTHON) $(VENV)
 	@mkdir -p $(STAMPS) && touch $@
 
+ui: $(UI_BUILD)
+
+$(STAMPS)/ui-deps: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@mkdir -p $(STAMPS) && touch $@
+
+$(UI_BUILD): $(STAMPS)/ui-deps $(UI_SOURCES)
+	cd frontend && npm run build
+
+browser:
+	bash scripts/setup-browser.sh
+
+# Regenerate the UI's API types from the server's schema (run after changing an API schema).
+openapi: setup
+	$(BIN)/python scripts/export_openapi.py frontend/openapi.json
+	cd frontend && npm run gen:api
+
 lint: setup
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+
+ui-test: $(STAMPS)/ui-deps
+	cd frontend && npm run typecheck && npm test
 
 pytest: setup
 	$(BIN)/pytest
@@ -30,4 +53,4 @@ bench: setup
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) $(STAMPS)
+	rm -rf $(VENV) $(STAMPS) frontend/node_modules src/qwen_image_editor/static

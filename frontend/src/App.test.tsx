@@ -18,6 +18,7 @@ const health: Health = {
   model_error: null,
   device: "cpu",
   queue_length: 0,
+  worker_alive: true,
   demo: true,
 };
 
@@ -29,7 +30,7 @@ function json(body: unknown, status = 200) {
 }
 
 beforeEach(() => {
-  limits = makeLimits({ max_steps: 30, default_steps: 20, min_cfg: 1, max_cfg: 10, default_cfg: 3, max_images: 2, max_upload_bytes: 10_000 });
+  limits = makeLimits({ max_steps: 30, default_steps: 20, min_cfg: 1, max_cfg: 10, default_cfg: 3, max_images: 2, max_image_bytes: 10_000 });
   posted = null;
   FakeWebSocket.reset();
   vi.stubGlobal("WebSocket", FakeWebSocket);

@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     model: str = Field(
         default="auto",
         description="A Hugging Face id, a local diffusers folder, `tiny` (random-weight demo, EditPlus), "
-        "`tiny-edit` (random-weight demo, original Edit), or `auto` (the real default model with a "
+        "`tiny-edit` (random-weight demo, original Edit), `fake` (no model: a timed stand-in for tests), or `auto` (the real default model with a "
         "CUDA GPU, else `tiny`).",
     )
     data_dir: Path = Field(
@@ -82,6 +82,9 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("QIE_HF_HOME", "HF_HOME", "hf_home"),
         description="The Hugging Face cache root (weights go to `<HF_HOME>/hub`).",
+    )
+    fake_step_seconds: float = Field(
+        default=0.05, ge=0, description="With model `fake` (tests, benchmarks): seconds per denoising step."
     )
     worker_enabled: bool = Field(
         default=True, description="Run the in-process worker inside `qie serve` (off for API-only nodes)."

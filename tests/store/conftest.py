@@ -118,3 +118,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         marker = metafunc.definition.get_closest_marker("backends")
         names = list(marker.args) if marker else BACKENDS
         metafunc.parametrize("backend", names, indirect=True)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): run a store test only on these backends")

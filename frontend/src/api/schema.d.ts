@@ -4,34 +4,20 @@
  */
 
 export interface paths {
-    "/api/health": {
+    "/api/cleanup": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        /** Health */
-        get: operations["health_api_health_get"];
+        get?: never;
         put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/limits": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Limits */
-        get: operations["limits_api_limits_get"];
-        put?: never;
-        post?: never;
+        /**
+         * Cleanup
+         * @description Delete finished jobs older than `hours` (never queued or running ones).
+         */
+        post: operations["cleanup_api_cleanup_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -47,8 +33,31 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Submit Edit */
+        /**
+         * Submit Edit
+         * @description Queue an edit of 1-3 images. Returns at once; follow the job on `/ws/{job_id}` or by polling.
+         */
         post: operations["submit_edit_api_edit_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Health
+         * @description Liveness and the model's state; answers while the model loads.
+         */
+        get: operations["health_api_health_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -62,7 +71,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** List Jobs */
+        /**
+         * List Jobs
+         * @description The job history, newest first.
+         */
         get: operations["list_jobs_api_jobs_get"];
         put?: never;
         post?: never;
@@ -79,29 +91,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Job */
+        /**
+         * Get Job
+         * @description A job's state, progress, settings and files.
+         */
         get: operations["get_job_api_jobs__job_id__get"];
         put?: never;
         post?: never;
-        /** Delete Job */
+        /**
+         * Delete Job
+         * @description Cancel the job if it is active, then delete its record and files.
+         */
         delete: operations["delete_job_api_jobs__job_id__delete"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/jobs/{job_id}/status": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Get Job Status */
-        get: operations["get_job_status_api_jobs__job_id__status_get"];
-        put?: never;
-        post?: never;
-        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -116,7 +117,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Cancel Job */
+        /**
+         * Cancel Job
+         * @description A queued job is cancelled at once, a running one at its next step. 409 if already final.
+         */
         post: operations["cancel_job_api_jobs__job_id__cancel_post"];
         delete?: never;
         options?: never;
@@ -131,7 +135,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Download Result */
+        /**
+         * Download Result
+         * @description The result as an attachment; download it as often as you like (it is kept until retention).
+         */
         get: operations["download_result_api_jobs__job_id__download_get"];
         put?: never;
         post?: never;
@@ -148,7 +155,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Get Job File */
+        /**
+         * Get Job File
+         * @description One of the job's files: input_N.png, output_1.<ext> or thumbnail.webp.
+         */
         get: operations["get_job_file_api_jobs__job_id__files__name__get"];
         put?: never;
         post?: never;
@@ -158,17 +168,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/cleanup": {
+    "/api/jobs/{job_id}/status": {
         parameters: {
             query?: never;
             header?: never;
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * Get Job Status
+         * @description Alias of `GET /api/jobs/{job_id}`, for the original deployment's clients.
+         */
+        get: operations["get_job_status_api_jobs__job_id__status_get"];
         put?: never;
-        /** Cleanup */
-        post: operations["cleanup_api_cleanup_post"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Limits
+         * @description Limits and defaults of an edit request, for forms.
+         */
+        get: operations["get_limits_api_limits_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -179,19 +212,274 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Body_submit_edit_api_edit_post */
+        Body_submit_edit_api_edit_post: {
+            /**
+             * Config
+             * @description The edit request as a JSON object (see EditRequest).
+             */
+            config: string;
+            /**
+             * Image1
+             * @description The first (or only) image: JPEG, PNG or WebP.
+             */
+            image1: string;
+            /**
+             * Image2
+             * @description Optional second image.
+             */
+            image2?: string | null;
+            /**
+             * Image3
+             * @description Optional third image.
+             */
+            image3?: string | null;
+        };
+        /** CancelledEvent */
+        CancelledEvent: {
+            /** Job Id */
+            job_id: string;
+            /**
+             * Status
+             * @default cancelled
+             * @constant
+             */
+            status: "cancelled";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "cancelled";
+        };
+        /** CleanupResponse */
+        CleanupResponse: {
+            /** Deleted */
+            deleted: string[];
+            /** Message */
+            message: string;
+        };
+        /** CompleteEvent */
+        CompleteEvent: {
+            /** Job Id */
+            job_id: string;
+            /** Outputs */
+            outputs: string[];
+            /**
+             * Status
+             * @default complete
+             * @constant
+             */
+            status: "complete";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "complete";
+        };
+        /**
+         * EditRequest
+         * @description What to do with the input images. Field limits here are the only copy of them.
+         */
+        EditRequest: {
+            /**
+             * Keep Input Size
+             * @description Return the result at the exact size of the last input image instead of the model's ~1 megapixel size.
+             * @default false
+             */
+            keep_input_size: boolean;
+            /**
+             * Negative Prompt
+             * @description What to steer away from. True CFG runs only when this is non-empty (' ' counts).
+             * @default
+             */
+            negative_prompt: string;
+            /**
+             * Num Inference Steps
+             * @description Denoising steps.
+             * @default 50
+             */
+            num_inference_steps: number;
+            /**
+             * @description Encoding of the result.
+             * @default png
+             */
+            output_format: components["schemas"]["OutputFormat"];
+            /**
+             * Prompt
+             * @description The edit instruction, e.g. 'make the sky stormy'.
+             */
+            prompt: string;
+            /**
+             * Seed
+             * @description Same seed, same inputs, same settings: same pixels. Chosen and reported when absent.
+             */
+            seed?: number | null;
+            /**
+             * True Cfg Scale
+             * @description True classifier-free guidance; 1 turns it off (half the work per step).
+             * @default 4
+             */
+            true_cfg_scale: number;
+        };
+        /** ErrorEvent */
+        ErrorEvent: {
+            /** Error */
+            error: string;
+            /** Job Id */
+            job_id: string;
+            /**
+             * Status
+             * @default error
+             * @constant
+             */
+            status: "error";
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "error";
+        };
+        /** ErrorResponse */
+        ErrorResponse: {
+            /**
+             * Detail
+             * @description What went wrong and what to do about it.
+             */
+            detail: string;
+        };
+        /** HTTPValidationError */
+        HTTPValidationError: {
+            /** Detail */
+            detail?: components["schemas"]["ValidationError"][];
+        };
+        /** HealthResponse */
+        HealthResponse: {
+            /**
+             * Demo
+             * @description True with the tiny random-weight model: outputs are noise.
+             */
+            demo: boolean;
+            /** Device */
+            device: string;
+            /**
+             * Model
+             * @description The model in use (after `auto` is resolved).
+             */
+            model: string;
+            /**
+             * Model Error
+             * @description Why loading failed, when model_state is failed.
+             */
+            model_error: string | null;
+            model_state: components["schemas"]["ModelState"];
+            /**
+             * Queue Length
+             * @description Jobs waiting to run.
+             */
+            queue_length: number;
+            /**
+             * Status
+             * @default online
+             * @constant
+             */
+            status: "online";
+            /** Version */
+            version: string;
+            /**
+             * Worker Alive
+             * @description The in-process worker thread is running.
+             */
+            worker_alive: boolean;
+        };
+        /** JobListResponse */
+        JobListResponse: {
+            /** Jobs */
+            jobs: components["schemas"]["JobResponse"][];
+            /** Total */
+            total: number;
+        };
+        /** JobResponse */
+        JobResponse: {
+            /** Attempts */
+            attempts: number;
+            /** @description The request as run; `seed` is always filled in. */
+            config: components["schemas"]["EditRequest"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /** Inputs */
+            inputs: string[];
+            /** Job Id */
+            job_id: string;
+            /** Outputs */
+            outputs: string[];
+            progress: components["schemas"]["Progress"] | null;
+            /**
+             * Queue Position
+             * @description 1 = next to run; null unless queued.
+             */
+            queue_position: number | null;
+            /** Started At */
+            started_at: string | null;
+            status: components["schemas"]["JobStatus"];
+            /** Thumbnail */
+            thumbnail: string | null;
+        };
         /**
          * JobStatus
-         * @description Where a job is in its lifecycle.
+         * @description The life of a job (the original deployment's names, plus cancelled).
          * @enum {string}
          */
         JobStatus: "queued" | "processing" | "complete" | "error" | "cancelled";
         /**
-         * ProgressStage
-         * @enum {string}
+         * LimitsResponse
+         * @description Every limit and default the UI needs, so none is written twice.
          */
-        ProgressStage: "loading_model" | "preparing" | "denoising" | "decoding" | "saving";
+        LimitsResponse: {
+            /** Accepted Types */
+            accepted_types: string[];
+            /** Default Cfg */
+            default_cfg: number;
+            /** Default Steps */
+            default_steps: number;
+            /** Max Aspect Ratio */
+            max_aspect_ratio: number;
+            /** Max Cfg */
+            max_cfg: number;
+            /** Max Image Bytes */
+            max_image_bytes: number;
+            /** Max Image Pixels */
+            max_image_pixels: number;
+            /** Max Images */
+            max_images: number;
+            /** Max Negative Prompt Chars */
+            max_negative_prompt_chars: number;
+            /** Max Prompt Chars */
+            max_prompt_chars: number;
+            /** Max Seed */
+            max_seed: number;
+            /** Max Steps */
+            max_steps: number;
+            /** Max Upload Bytes */
+            max_upload_bytes: number;
+            /** Min Cfg */
+            min_cfg: number;
+            /** Min Image Side */
+            min_image_side: number;
+            /** Min Steps */
+            min_steps: number;
+            /** Output Formats */
+            output_formats: components["schemas"]["OutputFormat"][];
+        };
         /**
          * ModelState
+         * @description Where the engine's model is in its life.
          * @enum {string}
          */
         ModelState: "not_loaded" | "loading" | "ready" | "failed";
@@ -201,294 +489,111 @@ export interface components {
          * @enum {string}
          */
         OutputFormat: "png" | "jpeg" | "webp";
-        /** HealthResponse */
-        HealthResponse: {
-            /**
-             * Status
-             * @constant
-             */
-            status: "online";
-            /** Version */
-            version: string;
-            /** Model */
-            model: string;
-            model_state: components["schemas"]["ModelState"];
-            /** Model Error */
-            model_error: string | null;
-            /** Device */
-            device: string;
-            /** Queue Length */
-            queue_length: number;
-            /** Demo */
-            demo: boolean;
-        };
-        /** LimitsResponse */
-        LimitsResponse: {
-            /** Max Images */
-            max_images: number;
-            /** Max Prompt Chars */
-            max_prompt_chars: number;
-            /** Max Negative Prompt Chars */
-            max_negative_prompt_chars: number;
-            /** Min Steps */
-            min_steps: number;
-            /** Max Steps */
-            max_steps: number;
-            /** Default Steps */
-            default_steps: number;
-            /** Min Cfg */
-            min_cfg: number;
-            /** Max Cfg */
-            max_cfg: number;
-            /** Default Cfg */
-            default_cfg: number;
-            /** Max Seed */
-            max_seed: number;
-            /** Output Formats */
-            output_formats: components["schemas"]["OutputFormat"][];
-            /** Accepted Types */
-            accepted_types: string[];
-            /** Max Upload Bytes */
-            max_upload_bytes: number;
-            /** Max Image Pixels */
-            max_image_pixels: number;
-        };
-        /**
-         * EditRequest
-         * @description What to do with the input images. Field limits here are the only copy of them.
-         */
-        EditRequest: {
-            /**
-             * Prompt
-             * @description The edit instruction, e.g. 'make the sky stormy'.
-             */
-            prompt: string;
-            /**
-             * Negative Prompt
-             * @default
-             */
-            negative_prompt: string;
-            /**
-             * True Cfg Scale
-             * @default 4
-             */
-            true_cfg_scale: number;
-            /**
-             * Num Inference Steps
-             * @default 50
-             */
-            num_inference_steps: number;
-            /** Seed */
-            seed?: number | null;
-            /** @default png */
-            output_format: components["schemas"]["OutputFormat"];
-            /**
-             * Keep Input Size
-             * @default false
-             */
-            keep_input_size: boolean;
-        };
         /** Progress */
         Progress: {
-            stage: components["schemas"]["ProgressStage"];
+            /**
+             * Eta Seconds
+             * @default null
+             */
+            eta_seconds: number | null;
             /** Message */
             message: string;
-            /** Progress */
+            /**
+             * Progress
+             * @description Percent done, 0-100.
+             */
             progress: number;
-            /** Step */
+            stage: components["schemas"]["ProgressStage"];
+            /**
+             * Step
+             * @default null
+             */
             step: number | null;
-            /** Total Steps */
+            /**
+             * Total Steps
+             * @default null
+             */
             total_steps: number | null;
-            /** Eta Seconds */
-            eta_seconds: number | null;
             /**
              * Updated At
              * Format: date-time
              */
             updated_at: string;
         };
-        /** SubmitResponse */
-        SubmitResponse: {
+        /** ProgressEvent */
+        ProgressEvent: {
             /** Job Id */
             job_id: string;
+            progress: components["schemas"]["Progress"];
             /**
              * Status
+             * @default processing
              * @constant
              */
-            status: "queued";
-            /** Message */
-            message: string;
-            /** Queue Position */
-            queue_position: number | null;
-        };
-        /** JobResponse */
-        JobResponse: {
-            /** Job Id */
-            job_id: string;
-            status: components["schemas"]["JobStatus"];
-            config: components["schemas"]["EditRequest"];
-            /** Progress */
-            progress: components["schemas"]["Progress"] | null;
-            /** Error */
-            error: string | null;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Started At */
-            started_at: string | null;
-            /** Finished At */
-            finished_at: string | null;
-            /** Queue Position */
-            queue_position: number | null;
-            /** Attempts */
-            attempts: number;
-            /** Inputs */
-            inputs: string[];
-            /** Outputs */
-            outputs: string[];
-            /** Thumbnail */
-            thumbnail: string | null;
-        };
-        /** JobListResponse */
-        JobListResponse: {
-            /** Jobs */
-            jobs: components["schemas"]["JobResponse"][];
-            /** Total */
-            total: number;
-        };
-        /** CleanupResponse */
-        CleanupResponse: {
-            /** Deleted */
-            deleted: string[];
-            /** Message */
-            message: string;
-        };
-        /**
-         * ErrorResponse
-         * @description Every error: what went wrong and what to do.
-         */
-        ErrorResponse: {
-            /** Detail */
-            detail: string;
-        };
-        /** Body_submit_edit_api_edit_post */
-        Body_submit_edit_api_edit_post: {
-            /** Image1 */
-            image1: string;
-            /** Image2 */
-            image2?: string | null;
-            /** Image3 */
-            image3?: string | null;
-            /**
-             * Config
-             * @description EditRequest as a JSON string.
-             */
-            config: string;
-        };
-        /** WsSnapshot */
-        WsSnapshot: {
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "snapshot";
-            /** Job Id */
-            job_id: string;
-            status: components["schemas"]["JobStatus"];
-            /** Progress */
-            progress: components["schemas"]["Progress"] | null;
-            /** Error */
-            error: string | null;
-            /** Queue Position */
-            queue_position: number | null;
-        };
-        /** WsStatus */
-        WsStatus: {
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "status";
-            /** Job Id */
-            job_id: string;
-            status: components["schemas"]["JobStatus"];
-            /** Queue Position */
-            queue_position: number | null;
-        };
-        /** WsProgress */
-        WsProgress: {
+            status: "processing";
             /**
              * @description discriminator enum property added by openapi-typescript
              * @enum {string}
              */
             type: "progress";
-            /** Job Id */
-            job_id: string;
-            /**
-             * Status
-             * @constant
-             */
-            status: "processing";
-            progress: components["schemas"]["Progress"];
-        };
-        /** WsComplete */
-        WsComplete: {
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "complete";
-            /** Job Id */
-            job_id: string;
-            /**
-             * Status
-             * @constant
-             */
-            status: "complete";
-            /** Outputs */
-            outputs: string[];
-        };
-        /** WsError */
-        WsError: {
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "error";
-            /** Job Id */
-            job_id: string;
-            /**
-             * Status
-             * @constant
-             */
-            status: "error";
-            /** Error */
-            error: string;
-        };
-        /** WsCancelled */
-        WsCancelled: {
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "cancelled";
-            /** Job Id */
-            job_id: string;
-            /**
-             * Status
-             * @constant
-             */
-            status: "cancelled";
         };
         /**
-         * WsMessage
-         * @description One message on WS /ws/{job_id}.
+         * ProgressStage
+         * @description What a processing job is doing now.
+         * @enum {string}
          */
-        WsMessage: components["schemas"]["WsSnapshot"] | components["schemas"]["WsStatus"] | components["schemas"]["WsProgress"] | components["schemas"]["WsComplete"] | components["schemas"]["WsError"] | components["schemas"]["WsCancelled"];
+        ProgressStage: "loading_model" | "preparing" | "denoising" | "decoding" | "saving";
+        /**
+         * SnapshotMessage
+         * @description The first message on a job's WebSocket: the job as it is now.
+         */
+        SnapshotMessage: {
+            /** Error */
+            error: string | null;
+            /** Job Id */
+            job_id: string;
+            progress: components["schemas"]["Progress"] | null;
+            /** Queue Position */
+            queue_position: number | null;
+            status: components["schemas"]["JobStatus"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "snapshot";
+        };
+        /** StatusEvent */
+        StatusEvent: {
+            /** Job Id */
+            job_id: string;
+            /**
+             * Queue Position
+             * @default null
+             */
+            queue_position: number | null;
+            status: components["schemas"]["JobStatus"];
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "status";
+        };
+        /** SubmitResponse */
+        SubmitResponse: {
+            /** Job Id */
+            job_id: string;
+            /** Message */
+            message: string;
+            /** Queue Position */
+            queue_position: number | null;
+            status: components["schemas"]["JobStatus"];
+        };
         /** ValidationError */
         ValidationError: {
+            /** Context */
+            ctx?: Record<string, never>;
+            /** Input */
+            input?: unknown;
             /** Location */
             loc: (string | number)[];
             /** Message */
@@ -496,11 +601,8 @@ export interface components {
             /** Error Type */
             type: string;
         };
-        /** HTTPValidationError */
-        HTTPValidationError: {
-            /** Detail */
-            detail?: components["schemas"]["ValidationError"][];
-        };
+        /** @description A message on WS /ws/{job_id}: a snapshot first, then one per change. */
+        WsMessage: components["schemas"]["SnapshotMessage"] | components["schemas"]["StatusEvent"] | components["schemas"]["ProgressEvent"] | components["schemas"]["CompleteEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CancelledEvent"];
     };
     responses: never;
     parameters: never;
@@ -510,9 +612,11 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
-    health_api_health_get: {
+    cleanup_api_cleanup_post: {
         parameters: {
-            query?: never;
+            query?: {
+                hours?: number;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -525,27 +629,16 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["HealthResponse"];
+                    "application/json": components["schemas"]["CleanupResponse"];
                 };
             };
-        };
-    };
-    limits_api_limits_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
+            /** @description Validation Error */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["LimitsResponse"];
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
@@ -572,7 +665,7 @@ export interface operations {
                     "application/json": components["schemas"]["SubmitResponse"];
                 };
             };
-            /** @description Bad input */
+            /** @description Bad Request */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -581,7 +674,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Too large */
+            /** @description Request Entity Too Large */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -590,7 +683,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Unsupported type */
+            /** @description Unsupported Media Type */
             415: {
                 headers: {
                     [name: string]: unknown;
@@ -599,7 +692,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Invalid config */
+            /** @description Unprocessable Entity */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -608,16 +701,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Queue full */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Unavailable */
+            /** @description Service Unavailable */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -626,13 +710,33 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Out of storage */
+            /** @description Insufficient Storage */
             507: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    health_api_health_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HealthResponse"];
                 };
             };
         };
@@ -690,7 +794,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobResponse"];
                 };
             };
-            /** @description Unknown job */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -728,47 +832,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Unknown job */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorResponse"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
-                };
-            };
-        };
-    };
-    get_job_status_api_jobs__job_id__status_get: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                job_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Successful Response */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["JobResponse"];
-                };
-            };
-            /** @description Unknown job */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -808,7 +872,7 @@ export interface operations {
                     "application/json": components["schemas"]["JobResponse"];
                 };
             };
-            /** @description Unknown job */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -817,7 +881,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Already finished */
+            /** @description Conflict */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -848,18 +912,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Image */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "image/png": unknown;
-                    "image/jpeg": unknown;
-                    "image/webp": unknown;
-                };
+                content?: never;
             };
-            /** @description Unknown job or no output yet */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -891,18 +951,14 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Image */
+            /** @description Successful Response */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content: {
-                    "image/png": unknown;
-                    "image/jpeg": unknown;
-                    "image/webp": unknown;
-                };
+                content?: never;
             };
-            /** @description Unknown job or file */
+            /** @description Not Found */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -922,11 +978,49 @@ export interface operations {
             };
         };
     };
-    cleanup_api_cleanup_post: {
+    get_job_status_api_jobs__job_id__status_get: {
         parameters: {
-            query?: {
-                hours?: number | null;
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
             };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobResponse"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_limits_api_limits_get: {
+        parameters: {
+            query?: never;
             header?: never;
             path?: never;
             cookie?: never;
@@ -939,16 +1033,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["CleanupResponse"];
-                };
-            };
-            /** @description Validation Error */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["HTTPValidationError"];
+                    "application/json": components["schemas"]["LimitsResponse"];
                 };
             };
         };

@@ -51,7 +51,7 @@ export function ImagePicker({ limits, images, errors, onAdd, onRemove, onMove }:
         <span className="font-medium">{full ? "Image limit reached" : "Drop images, click to choose, or paste"}</span>
         <span id={hintId} className="text-xs text-zinc-500">
           {limits.accepted_types.map((t) => t.replace("image/", "").toUpperCase()).join(", ")} · up to{" "}
-          {formatBytes(limits.max_upload_bytes)} and {formatPixels(limits.max_image_pixels)} each
+          {formatBytes(limits.max_image_bytes)} and {formatPixels(limits.max_image_pixels)} each
         </span>
         <input
           id={inputId}

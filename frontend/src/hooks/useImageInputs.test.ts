@@ -14,7 +14,7 @@ const readSize = async (file: File) => {
   return size;
 };
 
-function setup(limits = makeLimits({ max_image_pixels: 1_000_000, max_upload_bytes: 1000, max_images: 3 })) {
+function setup(limits = makeLimits({ max_image_pixels: 1_000_000, max_image_bytes: 1000, max_images: 3 })) {
   return renderHook(() => useImageInputs(limits, readSize));
 }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { fileOf, makeLimits } from "../test/fixtures";
 import { checkCount, checkDimensions, checkFile, defaultFormValues, formProblem, randomSeed } from "./validation";
 
-const limits = makeLimits({ max_upload_bytes: 1000, max_image_pixels: 1_000_000, max_images: 3 });
+const limits = makeLimits({ max_image_bytes: 1000, max_image_pixels: 1_000_000, max_images: 3 });
 
 describe("checkFile", () => {
   it("accepts a supported type within the size limit", () => {
@@ -17,7 +17,7 @@ describe("checkFile", () => {
     expect(checkFile(fileOf("big.jpg", "image/jpeg", 1001), limits)).toMatch(/big\.jpg is .*limit is/);
   });
   it("uses the limits it is given, not a constant", () => {
-    expect(checkFile(fileOf("a.png", "image/png", 1001), makeLimits({ max_upload_bytes: 5000 }))).toBeNull();
+    expect(checkFile(fileOf("a.png", "image/png", 1001), makeLimits({ max_image_bytes: 5000 }))).toBeNull();
     expect(checkFile(fileOf("a.png", "image/png", 10), makeLimits({ accepted_types: ["image/jpeg"] }))).not.toBeNull();
   });
 });

@@ -21,8 +21,8 @@ export function checkFile(file: Pick<File, "name" | "type" | "size">, limits: Li
     const accepted = limits.accepted_types.map(typeLabel).join(", ");
     return `${file.name}: unsupported type ${file.type || "(unknown)"}. Use ${accepted}.`;
   }
-  if (file.size > limits.max_upload_bytes) {
-    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(limits.max_upload_bytes)}.`;
+  if (file.size > limits.max_image_bytes) {
+    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(limits.max_image_bytes)}.`;
   }
   return null;
 }

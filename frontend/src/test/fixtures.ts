@@ -14,7 +14,10 @@ export function makeLimits(overrides: Partial<Limits> = {}): Limits {
     max_seed: 4294967295,
     output_formats: ["png", "jpeg", "webp"],
     accepted_types: ["image/jpeg", "image/png", "image/webp"],
-    max_upload_bytes: 1000,
+    max_upload_bytes: 3000,
+    max_image_bytes: 1000,
+    min_image_side: 16,
+    max_aspect_ratio: 8,
     max_image_pixels: 1_000_000,
     ...overrides,
   };

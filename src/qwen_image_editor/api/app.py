@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from qwen_image_editor import __version__
 from qwen_image_editor.api.body_limit import BodyLimitMiddleware
 from qwen_image_editor.api.errors import install_error_handlers
+from qwen_image_editor.api.openapi import install_openapi
 from qwen_image_editor.api.routes import edit, health, jobs, ws
 from qwen_image_editor.services import Services, build_services
 from qwen_image_editor.settings import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_error_handlers(app)
     for module in (health, edit, jobs, ws):
         app.include_router(module.router)
+    install_openapi(app)
     _serve_web_ui(app)
     return app
 

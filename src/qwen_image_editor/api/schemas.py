@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from qwen_image_editor.blobs.base import THUMBNAIL_NAME, input_name
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.jobs.records import Job, Progress
-from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.jobs.request import EditRequest, OutputFormat
 from qwen_image_editor.jobs.states import JobStatus
 
 
@@ -39,7 +39,7 @@ class LimitsResponse(BaseModel):
     max_cfg: float
     default_cfg: float
     max_seed: int
-    output_formats: list[str]
+    output_formats: list[OutputFormat]
     accepted_types: list[str]
     max_upload_bytes: int
     max_image_bytes: int

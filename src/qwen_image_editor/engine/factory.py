@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from qwen_image_editor.engine.base import EditEngine
 from qwen_image_editor.engine.devices import cuda_available, plan_device
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
+from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.engine.models import resolve_auto, resolve_model
 from qwen_image_editor.settings import Settings
 
 
-def build_engine(settings: Settings) -> DiffusersEngine:
+def build_engine(settings: Settings) -> EditEngine:
+    if settings.model == "fake":  # for tests and benchmarks of everything around the model
+        return FakeEngine(step_seconds=settings.fake_step_seconds)
     has_cuda = settings.device != "cpu" and cuda_available()
     source = resolve_model(resolve_auto(settings.model, has_cuda), settings.models_dir)
     cache_dir = settings.hf_home / "hub" if settings.hf_home else None

@@ -12,7 +12,7 @@ from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.jobs.states import JobStatus
 
 
-class Stage(StrEnum):
+class ProgressStage(StrEnum):
     """What a processing job is doing now."""
 
     LOADING_MODEL = "loading_model"  # the model is being loaded (the first job after start)
@@ -23,7 +23,7 @@ class Stage(StrEnum):
 
 
 class Progress(BaseModel):
-    stage: Stage
+    stage: ProgressStage
     message: str
     progress: float = Field(ge=0, le=100, description="Percent done, 0-100.")
     step: int | None = None

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, delete, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from qwen_image_editor.errors import JobNotFound
@@ -142,7 +143,10 @@ class SqlJobStore:
             if not self._postgres:
                 # SQLite has no identity column off the primary key; the write lock makes MAX + 1 safe.
                 values["seq"] = select(func.coalesce(func.max(jobs.c.seq), 0) + 1).scalar_subquery()
-            conn.execute(jobs.insert().values(**values))
+            try:
+                conn.execute(jobs.insert().values(**values))
+            except IntegrityError as exc:  # the id is a fresh server UUID, so this is a bug in the caller
+                raise ValueError(f"a job with id {job_id} already exists") from exc
             return _to_job(self._row(conn, job_id))
 
     def claim_next_job(self, worker_id: str, lease_seconds: float) -> Job | None:
@@ -265,7 +269,9 @@ class SqlJobStore:
             row = self._row(conn, job_id, lock=True)
             rules.check_worker_change(job_id, JobStatus(row["status"]), row["claimed_by"], worker_id, target)
             now = self._clock()
-            self._set(conn, job_id, status=target.value, finished_at=now, lease_expires_at=None, updated_at=now, **values)
+            self._set(
+                conn, job_id, status=target.value, finished_at=now, lease_expires_at=None, updated_at=now, **values
+            )
             return _to_job(self._row(conn, job_id))
 
     def _row_or_none(self, conn: Connection, job_id: str, *, lock: bool = False) -> RowMapping | None:

@@ -13,7 +13,7 @@ from qwen_image_editor.engine.base import EditEngine, ModelState, StepProgress
 from qwen_image_editor.errors import EditCancelled, InvalidRequest, InvalidTransition, ModelUnavailable, OutOfMemory
 from qwen_image_editor.events.base import EventBus
 from qwen_image_editor.jobs.events import CancelledEvent, CompleteEvent, ErrorEvent, ProgressEvent, StatusEvent
-from qwen_image_editor.jobs.records import Job, Progress, Stage
+from qwen_image_editor.jobs.records import Job, Progress, ProgressStage
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
 
@@ -118,14 +118,14 @@ class Worker:
 
         try:
             if self.engine.state is not ModelState.READY:
-                self._report(job, Stage.LOADING_MODEL, f"Loading {self.engine.model_id}", 0)
+                self._report(job, ProgressStage.LOADING_MODEL, f"Loading {self.engine.model_id}", 0)
                 self.engine.load()
-            self._report(job, Stage.PREPARING, "Reading the inputs and the instruction", 2)
+            self._report(job, ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
             images = self.blobs.load_inputs(job.id, job.input_count)
             result = self.engine.edit(
                 images, job.request, on_step=lambda step: self._on_step(job, step), should_cancel=should_stop
             )
-            self._report(job, Stage.SAVING, "Saving the result", 98)
+            self._report(job, ProgressStage.SAVING, "Saving the result", 98)
             name = self.blobs.save_output(job.id, result.image, job.request.output_format)
             done = self.store.complete_job(job.id, self.worker_id, [name])
             self.events.publish(CompleteEvent(job_id=job.id, outputs=output_urls(done)))
@@ -145,7 +145,7 @@ class Worker:
         done = step.step == step.total
         self._report(
             job,
-            Stage.DECODING if done else Stage.DENOISING,
+            ProgressStage.DECODING if done else ProgressStage.DENOISING,
             "Decoding the image" if done else f"Step {step.step} of {step.total}",
             _DENOISE_START + share * (_DENOISE_END - _DENOISE_START),
             step=step.step,
@@ -156,7 +156,7 @@ class Worker:
     def _report(
         self,
         job: Job,
-        stage: Stage,
+        stage: ProgressStage,
         message: str,
         percent: float,
         *,

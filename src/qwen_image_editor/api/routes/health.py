@@ -43,7 +43,7 @@ def get_limits(services: ServicesDep) -> LimitsResponse:
         max_cfg=limits.MAX_CFG,
         default_cfg=limits.DEFAULT_CFG,
         max_seed=limits.MAX_SEED,
-        output_formats=[fmt.value for fmt in limits.OutputFormat],
+        output_formats=list(limits.OutputFormat),
         accepted_types=list(ACCEPTED_MEDIA_TYPES),
         max_upload_bytes=settings.max_upload_bytes,
         max_image_bytes=settings.max_image_bytes,

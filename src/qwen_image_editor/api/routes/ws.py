@@ -39,12 +39,12 @@ def _final_message(job: Job) -> JobEvent:
 @router.websocket("/ws/{job_id}")
 async def watch_job(websocket: WebSocket, job_id: str) -> None:
     services: Services = websocket.app.state.services
+    await websocket.accept()  # accept first: a close before accepting reaches browsers as a bare HTTP 403
     try:
         job = await run_in_threadpool(services.jobs.get, job_id)
     except JobNotFound:
         await websocket.close(code=CLOSE_UNKNOWN_JOB, reason="no such job")
         return
-    await websocket.accept()
     # Subscribe before reading the snapshot, so nothing falls between the two.
     async with services.events.subscribe(job.id) as subscription:
         job = await run_in_threadpool(services.jobs.get, job.id)

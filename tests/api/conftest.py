@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.services import build_services
+from qwen_image_editor.settings import Settings
+from tests.conftest import noise_image
+from tests.live_server import LiveServer, live_server
+
+
+def png_bytes(width: int = 64, height: int = 48, seed: int = 0, image_format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    noise_image(width, height, seed).save(buffer, format=image_format)
+    return buffer.getvalue()
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    fields: dict[str, Any] = {
+        "data_dir": data_dir,
+        "model": "fake",
+        "poll_seconds": 0.02,
+        "heartbeat_seconds": 0.2,
+        "lease_seconds": 5,
+        "max_upload_bytes": 2 * 1024 * 1024,
+        "max_image_bytes": 1024 * 1024,
+        "max_image_pixels": 4_000_000,
+        "retention_hours": 0,
+    }
+    fields.update(overrides)
+    return Settings(**fields)
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine(step_seconds=0.02)
+
+
+@pytest.fixture
+def server(tmp_path: Path, fake_engine: FakeEngine) -> Iterator[LiveServer]:
+    services = build_services(make_settings(tmp_path), engine=fake_engine)
+    with live_server(services) as running:
+        yield running
+
+
+def submit(http: httpx.Client, images: list[bytes] | None = None, **config: Any) -> httpx.Response:
+    images = images if images is not None else [png_bytes(seed=1), png_bytes(seed=2)]
+    files = {f"image{i}": (f"in{i}.png", data, "image/png") for i, data in enumerate(images, start=1)}
+    config.setdefault("prompt", "make the sky stormy")
+    config.setdefault("num_inference_steps", 5)
+    return http.post("/api/edit", files=files, data={"config": json.dumps(config)})
+
+
+def wait_for(http: httpx.Client, job_id: str, statuses: set[str], timeout: float = 20) -> dict[str, Any]:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = http.get(f"/api/jobs/{job_id}").json()
+        if job["status"] in statuses:
+            return job
+        time.sleep(0.02)
+    raise AssertionError(f"job {job_id} did not reach {statuses}; last: {job}")

@@ -1,0 +1,197 @@
+"""The HTTP and WebSocket API through a real uvicorn server, with a fake engine that sleeps per step."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from websockets.sync.client import connect
+
+from qwen_image_editor.engine.fake import FakeEngine
+from tests.api.conftest import submit, wait_for
+from tests.live_server import LiveServer
+
+
+def watch(server: LiveServer, job_id: str, timeout: float = 20) -> tuple[list[dict[str, Any]], int | None]:
+    """Every message of the job's WebSocket until the server closes it, and the close code."""
+    messages = []
+    with connect(f"{server.ws_url}/ws/{job_id}", open_timeout=5) as socket:
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                messages.append(json.loads(socket.recv(timeout=deadline - time.monotonic())))
+        except Exception:
+            pass
+        return messages, socket.close_code
+
+
+def test_health_answers_and_names_the_model(server: LiveServer) -> None:
+    health = server.http.get("/api/health").json()
+    assert health["status"] == "online"
+    assert health["model"] == "fake" and health["demo"] is True
+    assert health["model_state"] in {"not_loaded", "ready"}
+    assert health["worker_alive"] is True
+
+
+def test_limits_come_from_the_server(server: LiveServer) -> None:
+    limits = server.http.get("/api/limits").json()
+    assert (limits["min_steps"], limits["max_steps"], limits["max_images"]) == (2, 150, 3)
+    assert limits["max_upload_bytes"] == 2 * 1024 * 1024
+    assert "image/webp" in limits["accepted_types"]
+
+
+def test_an_edit_streams_one_progress_message_per_step_then_completes_and_closes(server: LiveServer) -> None:
+    response = submit(server.http, num_inference_steps=6, seed=5)
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert body["status"] == "queued" and body["queue_position"] in (1, None)
+    messages, close_code = watch(server, body["job_id"])
+    assert messages[0]["type"] == "snapshot"
+    steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert messages[-1]["type"] == "complete"
+    assert messages[-1]["outputs"] == [f"/api/jobs/{body['job_id']}/files/output_1.png"]
+    assert close_code == 1000
+
+
+def test_snapshot_of_a_finished_job_then_close(server: LiveServer) -> None:
+    job_id = submit(server.http).json()["job_id"]
+    wait_for(server.http, job_id, {"complete"})
+    messages, close_code = watch(server, job_id)
+    assert [m["type"] for m in messages] == ["snapshot", "complete"]
+    assert close_code == 1000
+
+
+def test_result_downloads_as_often_as_wanted(server: LiveServer) -> None:
+    job_id = submit(server.http, seed=9).json()["job_id"]
+    job = wait_for(server.http, job_id, {"complete"})
+    assert job["config"]["seed"] == 9 and job["progress"]["progress"] == 100 or job["status"] == "complete"
+    first = server.http.get(f"/api/jobs/{job_id}/download")
+    second = server.http.get(f"/api/jobs/{job_id}/download")
+    assert first.status_code == second.status_code == 200
+    assert first.content == second.content and first.content.startswith(b"\x89PNG")
+    assert first.headers["content-disposition"] == f'attachment; filename="edited_{job_id}.png"'
+    assert first.headers["x-content-type-options"] == "nosniff"
+    assert first.headers["content-type"] == "image/png"
+    for url in job["inputs"] + job["outputs"] + [job["thumbnail"]]:
+        assert server.http.get(url).status_code == 200
+
+
+def test_seed_is_chosen_and_reported_when_absent(server: LiveServer) -> None:
+    job_id = submit(server.http).json()["job_id"]
+    seed = server.http.get(f"/api/jobs/{job_id}").json()["config"]["seed"]
+    assert isinstance(seed, int)
+
+
+def test_queue_positions_and_fifo_order(server: LiveServer, fake_engine: FakeEngine) -> None:
+    fake_engine.step_seconds = 0.05
+    blocker = submit(server.http, num_inference_steps=100).json()["job_id"]
+    wait_for(server.http, blocker, {"processing"})
+    ids = [submit(server.http, num_inference_steps=2, prompt=f"job {n}").json()["job_id"] for n in range(3)]
+    positions = [server.http.get(f"/api/jobs/{job_id}").json()["queue_position"] for job_id in ids]
+    assert positions == [1, 2, 3]
+    assert server.http.get("/api/health").json()["queue_length"] == 3
+    server.http.post(f"/api/jobs/{blocker}/cancel")
+    jobs = [wait_for(server.http, job_id, {"complete"}) for job_id in ids]
+    started = [job["started_at"] for job in jobs]
+    assert started == sorted(started)
+    assert all(job["queue_position"] is None for job in jobs)
+
+
+def test_history_lists_newest_first_with_filters(server: LiveServer) -> None:
+    ids = [submit(server.http, prompt=f"job {n}", num_inference_steps=2).json()["job_id"] for n in range(3)]
+    for job_id in ids:
+        wait_for(server.http, job_id, {"complete"})
+    listing = server.http.get("/api/jobs").json()
+    assert listing["total"] == 3
+    assert [job["job_id"] for job in listing["jobs"]] == ids[::-1]
+    page = server.http.get("/api/jobs", params={"limit": 1, "offset": 1}).json()
+    assert [job["job_id"] for job in page["jobs"]] == [ids[1]]
+    assert server.http.get("/api/jobs", params={"status": "error"}).json() == {"jobs": [], "total": 0}
+
+
+def test_cancel_a_queued_job_at_once_and_a_running_job_at_its_next_step(
+    server: LiveServer, fake_engine: FakeEngine
+) -> None:
+    fake_engine.step_seconds = 0.2
+    running = submit(server.http, num_inference_steps=40).json()["job_id"]
+    queued = submit(server.http, num_inference_steps=2).json()["job_id"]
+    wait_for(server.http, running, {"processing"})
+    cancelled = server.http.post(f"/api/jobs/{queued}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    server.http.post(f"/api/jobs/{running}/cancel")
+    job = wait_for(server.http, running, {"cancelled"}, timeout=5)
+    assert (job["progress"] or {}).get("step", 0) < 40
+    again = server.http.post(f"/api/jobs/{running}/cancel")
+    assert again.status_code == 409 and "cancelled" in again.json()["detail"]
+    # the worker is healthy and takes the next job
+    fake_engine.step_seconds = 0.01
+    after = submit(server.http, num_inference_steps=2).json()["job_id"]
+    wait_for(server.http, after, {"complete"})
+
+
+def test_a_failing_job_ends_in_error_and_the_next_one_runs(server: LiveServer) -> None:
+    failing = submit(server.http, prompt="raise: out of disk for this one").json()["job_id"]
+    job = wait_for(server.http, failing, {"error"})
+    assert "out of disk for this one" in job["error"]
+    fine = submit(server.http).json()["job_id"]
+    wait_for(server.http, fine, {"complete"})
+
+
+def test_delete_removes_record_and_files(server: LiveServer) -> None:
+    job_id = submit(server.http).json()["job_id"]
+    wait_for(server.http, job_id, {"complete"})
+    folder = server.services.settings.jobs_dir / job_id
+    assert folder.is_dir()
+    assert server.http.delete(f"/api/jobs/{job_id}").status_code == 204
+    assert server.http.get(f"/api/jobs/{job_id}").status_code == 404
+    assert not folder.exists()
+
+
+def test_delete_of_a_running_job_cancels_it_first(server: LiveServer, fake_engine: FakeEngine) -> None:
+    fake_engine.step_seconds = 0.1
+    job_id = submit(server.http, num_inference_steps=50).json()["job_id"]
+    wait_for(server.http, job_id, {"processing"})
+    assert server.http.delete(f"/api/jobs/{job_id}").status_code == 204
+    assert server.http.get(f"/api/jobs/{job_id}").status_code == 404
+
+
+def test_cleanup_endpoint_removes_finished_jobs_only(server: LiveServer, fake_engine: FakeEngine) -> None:
+    done = submit(server.http).json()["job_id"]
+    wait_for(server.http, done, {"complete"})
+    fake_engine.step_seconds = 0.2
+    running = submit(server.http, num_inference_steps=30).json()["job_id"]
+    wait_for(server.http, running, {"processing"})
+    response = server.http.post("/api/cleanup", params={"hours": 0})
+    assert response.status_code == 200
+    assert response.json()["deleted"] == [done]
+    assert server.http.get(f"/api/jobs/{running}").json()["status"] == "processing"
+    server.http.post(f"/api/jobs/{running}/cancel")
+
+
+def test_unknown_job_on_the_websocket_closes_4404(server: LiveServer) -> None:
+    messages, code = watch(server, "00000000-0000-4000-8000-000000000000", timeout=3)
+    assert messages == [] and code == 4404
+
+
+@pytest.mark.parametrize("job_id", ["00000000-0000-4000-8000-000000000000", "not-a-uuid", "..%2F..%2Fetc"])
+def test_unknown_or_malformed_job_ids_are_404(server: LiveServer, job_id: str) -> None:
+    for method, path in (
+        ("GET", f"/api/jobs/{job_id}"),
+        ("GET", f"/api/jobs/{job_id}/download"),
+        ("GET", f"/api/jobs/{job_id}/files/output_1.png"),
+        ("POST", f"/api/jobs/{job_id}/cancel"),
+        ("DELETE", f"/api/jobs/{job_id}"),
+    ):
+        response = server.http.request(method, path)
+        assert response.status_code == 404, (method, path, response.text)
+        assert "detail" in response.json()
+
+
+def test_file_names_outside_the_roles_are_404(server: LiveServer) -> None:
+    job_id = submit(server.http).json()["job_id"]
+    wait_for(server.http, job_id, {"complete"})
+    for name in ("..%2F..%2Fqie.db", "metadata.json", "input_9.png", "%2Fetc%2Fpasswd"):
+        assert server.http.get(f"/api/jobs/{job_id}/files/{name}").status_code == 404

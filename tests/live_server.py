@@ -1,0 +1,52 @@
+"""A real uvicorn server on a free port, in a thread of the test process, for API and browser tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import uvicorn
+
+from qwen_image_editor.api.app import create_app
+from qwen_image_editor.services import Services
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    ws_url: str
+    services: Services
+    http: httpx.Client
+
+
+@contextmanager
+def live_server(services: Services) -> Iterator[LiveServer]:
+    port = free_port()
+    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=url, timeout=30) as http:
+        try:
+            yield LiveServer(url, f"ws://127.0.0.1:{port}", services, http)
+        finally:
+            server.should_exit = True
+            thread.join(15)

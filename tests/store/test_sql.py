@@ -1,0 +1,182 @@
+"""What only the SQL store promises: durability on disk, SQLite settings, versioned schema, real processes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from qwen_image_editor.jobs.records import Progress, ProgressStage
+from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.store.engine import make_engine, normalise_url
+from qwen_image_editor.store.factory import build_store
+from qwen_image_editor.store.memory import MemoryJobStore
+from qwen_image_editor.store.schema import SCHEMA_VERSION, SchemaVersionError
+from qwen_image_editor.store.sql import SqlJobStore
+
+from .conftest import SQL_BACKENDS, Backend
+
+
+def sqlite_file(url: str) -> str:
+    return url.removeprefix("sqlite:///")
+
+
+def test_sqlite_jobs_survive_a_new_store_object(sqlite_url: str) -> None:
+    first = SqlJobStore(sqlite_url)
+    job = first.create_job(str(uuid.uuid4()), EditRequest(prompt="keep me", seed=3), 1, owner="alice")
+    other = first.create_job(str(uuid.uuid4()), EditRequest(prompt="run me"), 2)
+    first.claim_next_job("w", 30)
+    first.update_progress(
+        job.id,
+        "w",
+        Progress(stage=ProgressStage.SAVING, message="saving", progress=99, updated_at=datetime.now(UTC)),
+    )
+    before = [first.get_job(job.id), first.get_job(other.id)]
+    first.close()  # no checkpoint is forced: the WAL alone must carry the commits
+
+    second = SqlJobStore(sqlite_url)
+    try:
+        assert [second.get_job(job.id), second.get_job(other.id)] == before
+        assert before[0].status is JobStatus.PROCESSING
+        assert second.queue_position(other.id) == 1
+    finally:
+        second.close()
+
+    with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_connections_are_tuned_for_durability_and_contention(sqlite_url: str) -> None:
+    SqlJobStore(sqlite_url).close()
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_parent_folders_are_made(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "qie.db"
+    SqlJobStore(f"sqlite:///{path}").close()
+    assert path.is_file()
+
+
+def test_sqlite_times_come_back_aware_utc(sqlite_url: str) -> None:
+    store = SqlJobStore(sqlite_url)
+    try:
+        job = store.create_job(str(uuid.uuid4()), EditRequest(prompt="x"), 1)
+        claimed = store.claim_next_job("w", 30)
+        assert claimed is not None
+        for moment in (job.created_at, claimed.started_at, claimed.lease_expires_at):
+            assert moment is not None and moment.utcoffset() is not None and moment.tzinfo == UTC
+    finally:
+        store.close()
+
+
+_CLAIMER = """
+import json, sys
+from qwen_image_editor.store.sql import SqlJobStore
+store = SqlJobStore(sys.argv[1])
+sys.stdout.write("ready\\n"); sys.stdout.flush()
+sys.stdin.readline()  # start together
+claimed = []
+while (job := store.claim_next_job(sys.argv[2], 30)) is not None:
+    claimed.append(job.id)
+store.close()
+print(json.dumps(claimed))
+"""
+
+
+def test_sqlite_separate_processes_never_take_a_job_twice(sqlite_url: str) -> None:
+    store = SqlJobStore(sqlite_url)
+    made = {store.create_job(str(uuid.uuid4()), EditRequest(prompt="p"), 1).id for _ in range(40)}
+    store.close()
+
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _CLAIMER, sqlite_url, f"proc-{i}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    claimed: list[str] = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        claimed.extend(json.loads(out.strip().splitlines()[-1]))
+    assert len(claimed) == len(set(claimed)) == len(made)
+    assert set(claimed) == made
+
+
+@pytest.mark.backends(*SQL_BACKENDS)
+def test_schema_version_is_recorded(backend: Backend) -> None:
+    backend.make()
+    assert backend.url is not None
+    engine = create_engine(normalise_url(backend.url))
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT max(version) FROM schema_version")).scalar() == SCHEMA_VERSION
+    finally:
+        engine.dispose()
+    backend.make()  # opening it again is a no-op
+
+
+@pytest.mark.backends(*SQL_BACKENDS)
+def test_a_newer_database_is_refused(backend: Backend) -> None:
+    store = backend.make()
+    store.create_job(str(uuid.uuid4()), EditRequest(prompt="p"), 1)
+    assert backend.url is not None
+    engine = create_engine(normalise_url(backend.url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO schema_version (version, applied_at) VALUES (:v, :at)"),
+                {"v": SCHEMA_VERSION + 1, "at": datetime.now(UTC)},
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(SchemaVersionError, match=rf"version {SCHEMA_VERSION + 1}.*upgrade"):
+        backend.make()
+
+
+def test_a_foreign_jobs_table_is_refused(sqlite_url: str) -> None:
+    path = Path(sqlite_file(sqlite_url))
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY)")
+    with pytest.raises(SchemaVersionError, match="not made by qwen-image-editor"):
+        SqlJobStore(sqlite_url)
+
+
+def test_build_store_picks_the_backend(sqlite_url: str) -> None:
+    assert isinstance(build_store("memory://"), MemoryJobStore)
+    store = build_store(sqlite_url)
+    try:
+        assert isinstance(store, SqlJobStore) and store.dialect == "sqlite"
+    finally:
+        store.close()
+
+
+def test_a_bare_postgresql_url_uses_psycopg() -> None:
+    assert normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
+    assert normalise_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
