@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     model: str = Field(
         default="auto",
         description="A Hugging Face id, a local diffusers folder, `tiny` (random-weight demo, EditPlus), "
-        "`tiny-edit` (random-weight demo, original Edit), `fake` (no model: a timed stand-in for tests), or `auto` (the real default model with a "
+        "`tiny-edit` (random-weight demo, original Edit), `fake` (no model: a timed stand-in for tests), "
+        "or `auto` (the real default model with a "
         "CUDA GPU, else `tiny`).",
     )
     data_dir: Path = Field(

@@ -67,7 +67,7 @@ def test_snapshot_of_a_finished_job_then_close(server: LiveServer) -> None:
 def test_result_downloads_as_often_as_wanted(server: LiveServer) -> None:
     job_id = submit(server.http, seed=9).json()["job_id"]
     job = wait_for(server.http, job_id, {"complete"})
-    assert job["config"]["seed"] == 9 and job["progress"]["progress"] == 100 or job["status"] == "complete"
+    assert job["config"]["seed"] == 9
     first = server.http.get(f"/api/jobs/{job_id}/download")
     second = server.http.get(f"/api/jobs/{job_id}/download")
     assert first.status_code == second.status_code == 200
@@ -123,7 +123,7 @@ def test_cancel_a_queued_job_at_once_and_a_running_job_at_its_next_step(
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     server.http.post(f"/api/jobs/{running}/cancel")
     job = wait_for(server.http, running, {"cancelled"}, timeout=5)
-    assert (job["progress"] or {}).get("step", 0) < 40
+    assert ((job["progress"] or {}).get("step") or 0) < 40
     again = server.http.post(f"/api/jobs/{running}/cancel")
     assert again.status_code == 409 and "cancelled" in again.json()["detail"]
     # the worker is healthy and takes the next job

@@ -1,0 +1,168 @@
+"""Browser tests: a real server on the tiny diffusers model, driven by Playwright through Debian's Chromium."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+
+from qwen_image_editor.api.app import STATIC_DIR
+from qwen_image_editor.engine.base import CancelCheck, EditEngine, EditResult, ModelState, StepCallback, StepProgress
+from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
+from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.services import build_services
+from tests.api.conftest import make_settings
+from tests.conftest import noise_image
+from tests.live_server import LiveServer, live_server
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+STEP_DELAY = 0.25  # seconds added to each denoising step, so progress, cancel and reload are observable
+
+# Every text the progress line showed and every value the progress bar took, recorded in the page itself
+# so that a short-lived "Step N of N" is not missed between two polls of the test.
+PROGRESS_RECORDER = """
+window.__progressSeen = [];
+window.__progressMax = 0;
+new MutationObserver(() => {
+  const label = document.querySelector('[data-testid="progress"]');
+  if (label && window.__progressSeen[window.__progressSeen.length - 1] !== label.textContent) {
+    window.__progressSeen.push(label.textContent);
+  }
+  const bar = document.querySelector('[role="progressbar"]');
+  if (bar) window.__progressMax = Math.max(window.__progressMax, Number(bar.getAttribute('aria-valuenow')));
+}).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+"""
+
+
+class SlowSteps:
+    """Wraps an engine and sleeps after each denoising step: the tiny model alone finishes too fast to watch."""
+
+    def __init__(self, inner: EditEngine, step_delay: float) -> None:
+        self.inner = inner
+        self.step_delay = step_delay
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def device(self) -> str:
+        return self.inner.device
+
+    @property
+    def is_demo(self) -> bool:
+        return self.inner.is_demo
+
+    @property
+    def state(self) -> ModelState:
+        return self.inner.state
+
+    @property
+    def load_error(self) -> str | None:
+        return self.inner.load_error
+
+    def load(self) -> None:
+        self.inner.load()
+
+    def edit(
+        self,
+        images: Sequence[Image.Image],
+        request: EditRequest,
+        on_step: StepCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> EditResult:
+        def slow_step(progress: StepProgress) -> None:
+            if on_step is not None:
+                on_step(progress)
+            time.sleep(self.step_delay)
+
+        return self.inner.edit(images, request, slow_step, should_cancel)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def built_ui() -> Path:
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        pytest.fail(f"the web UI is not built ({index} is missing): run `make ui` first", pytrace=False)
+    return index
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (installs Debian's Chromium)", pytrace=False)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def tiny_server(tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: int) -> Iterator[LiveServer]:
+    """The real app on the session's tiny EditPlus model (fast ~256² mode, slowed steps)."""
+    settings = make_settings(tmp_path / "data", model="tiny", lease_seconds=30)
+    services = build_services(settings, engine=SlowSteps(edit_plus_engine, STEP_DELAY))
+    with live_server(services) as running:
+        yield running
+
+
+def new_context(browser: Browser, **options: Any) -> BrowserContext:
+    options.setdefault("viewport", DESKTOP)
+    context = browser.new_context(accept_downloads=True, **options)
+    context.set_default_timeout(30_000)
+    context.add_init_script(PROGRESS_RECORDER)
+    return context
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = new_context(browser)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext, tiny_server: LiveServer) -> Page:
+    page = context.new_page()
+    page.goto(tiny_server.url)
+    return page
+
+
+@pytest.fixture
+def input_files(tmp_path: Path) -> list[Path]:
+    """Two small PNGs of different sizes, as a user would pick them from disk."""
+    paths = []
+    for index, size in enumerate([(96, 64), (80, 80)], start=1):
+        path = tmp_path / f"photo{index}.png"
+        noise_image(*size, seed=index).save(path)
+        paths.append(path)
+    return paths
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG"
+        return image.size

@@ -1,0 +1,82 @@
+"""Accepted means not lost: SIGKILL the server mid-job, restart it, and every job reaches a final state."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.api.conftest import submit
+from tests.live_server import free_port
+
+
+@contextmanager
+def server_process(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    env = {
+        **os.environ,
+        "QIE_MODEL": "fake",
+        "QIE_FAKE_STEP_SECONDS": "0.1",
+        "QIE_LEASE_SECONDS": "2",
+        "QIE_HEARTBEAT_SECONDS": "0.3",
+        "QIE_POLL_SECONDS": "0.1",
+        "QIE_RETENTION_HOURS": "0",
+    }
+    qie = Path(sys.executable).parent / "qie"
+    log = open(data_dir.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - closed with the process
+    process = subprocess.Popen(
+        [qie, "serve", "--data-dir", str(data_dir), "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"qie serve did not start; see {log.name}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)
+        log.close()
+
+
+def test_sigkill_mid_job_then_restart_finishes_every_accepted_job(tmp_path: Path) -> None:
+    data_dir, port = tmp_path / "data", free_port()
+    with server_process(data_dir, port) as first, httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        ids = [submit(http, num_inference_steps=10, prompt=f"job {n}").json()["job_id"] for n in range(4)]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            job = http.get(f"/api/jobs/{ids[0]}").json()
+            if job["status"] == "processing" and ((job["progress"] or {}).get("step") or 0) >= 3:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the first job never got going")
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+
+    with server_process(data_dir, port), httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+        deadline = time.monotonic() + 60
+        jobs = []
+        while time.monotonic() < deadline:
+            jobs = [http.get(f"/api/jobs/{job_id}").json() for job_id in ids]
+            if all(job["status"] in {"complete", "error", "cancelled"} for job in jobs):
+                break
+            time.sleep(0.2)
+        assert [job["status"] for job in jobs] == ["complete"] * 4, jobs
+        assert jobs[0]["attempts"] == 2  # the killed run, then the rerun
+        for job_id in ids:
+            assert (data_dir / "jobs" / job_id / "output_1.png").stat().st_size > 0
+            assert http.get(f"/api/jobs/{job_id}/download").status_code == 200
