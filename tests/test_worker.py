@@ -159,3 +159,19 @@ def test_run_forever_stops_when_asked(setup: Setup) -> None:
     thread.join(2)
     assert not thread.is_alive()
     assert setup.status(job) is JobStatus.COMPLETE
+
+
+def test_shutdown_hands_the_running_job_back_to_the_queue(setup: Setup) -> None:
+    setup.engine.step_seconds = 0.02
+    job = setup.queue(steps=150)
+    stop = threading.Event()
+    thread = threading.Thread(target=setup.worker.run_forever, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 5
+    while setup.status(job) is not JobStatus.PROCESSING and time.monotonic() < deadline:
+        time.sleep(0.01)
+    setup.worker.shutting_down.set()
+    thread.join(5)
+    assert not thread.is_alive()
+    released = setup.store.get_job(job.id)
+    assert released.status is JobStatus.QUEUED and released.attempts == 0

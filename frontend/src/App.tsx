@@ -28,6 +28,7 @@ export function App() {
   const { view, applyJob } = useJobWatcher(jobId);
   const history = useHistory();
   const formRef = useRef<HTMLDivElement>(null);
+  const resultRef = useRef<HTMLElement>(null);
 
   const [submitting, setSubmitting] = useState(false);
   const [submitError, setSubmitError] = useState<string | null>(null);
@@ -56,6 +57,8 @@ export function App() {
         config,
       );
       setJobId(response.job_id);
+      // The form is long: bring the progress into view (on phones it sits below the form).
+      resultRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" });
     } catch (error) {
       setSubmitError(errorMessage(error));
     } finally {
@@ -131,7 +134,7 @@ export function App() {
               )}
             </Card>
           </div>
-          <section aria-label="Result">
+          <section ref={resultRef} aria-label="Result" className="scroll-mt-28">
             <JobPanel
               view={view}
               cancelling={cancelling}

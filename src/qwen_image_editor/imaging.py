@@ -51,7 +51,8 @@ def decode_image(source: str | Path | BinaryIO, *, max_pixels: int, name: str = 
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidImage(
-            f"{name} declares too many pixels to decode safely; the limit is {max_pixels:,}. Downscale it and try again."
+            f"{name} declares too many pixels to decode safely; the limit is {max_pixels:,}. "
+            "Downscale it and try again."
         ) from exc
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data inside a known format
         raise InvalidImage(f"{name} could not be decoded ({exc}); the file is damaged or incomplete.") from exc

@@ -454,3 +454,15 @@ def test_owners_see_only_their_own_jobs(store: JobStore) -> None:
     assert store.list_jobs()[1] == 3  # no owner given: everything (admin, or auth off)
 
     assert store.request_cancel(bob.id, owner="bob").status is JobStatus.CANCELLED
+
+
+def test_release_hands_a_job_back_without_spending_an_attempt(store: JobStore) -> None:
+    job = create(store)
+    store.claim_next_job(WORKER, LEASE)
+    with pytest.raises(InvalidTransition):
+        store.release_job(job.id, "someone-else")
+    released = store.release_job(job.id, WORKER)
+    assert released.status is JobStatus.QUEUED
+    assert released.attempts == 0 and released.claimed_by is None and released.started_at is None
+    assert store.queue_position(job.id) == 1
+    assert store.claim_next_job(WORKER, LEASE).attempts == 1  # type: ignore[union-attr]

@@ -3,6 +3,7 @@ import type { Limits } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
 import type { FormValues } from "../lib/validation";
 import { ImagePicker } from "./ImagePicker";
+import { DiceIcon } from "./icons";
 import { Button, inputClass } from "./ui";
 
 export const EXAMPLE_PROMPTS = [
@@ -126,8 +127,8 @@ export function EditForm(props: Props) {
           </div>
 
           <div className="space-y-1">
-            <label htmlFor={ids.cfg} className="text-sm">
-              Guidance (true CFG) <span className="text-zinc-500">{limits.min_cfg}–{limits.max_cfg}</span>
+            <label htmlFor={ids.cfg} className="text-sm" title="True classifier-free guidance: how strongly to follow the instruction">
+              Guidance <span className="text-zinc-500">{limits.min_cfg}–{limits.max_cfg}</span>
             </label>
             <input
               id={ids.cfg}
@@ -163,7 +164,7 @@ export function EditForm(props: Props) {
             />
           </div>
 
-          <div className="space-y-1">
+          <div className="space-y-1 sm:col-span-2">
             <label htmlFor={ids.seed} className="text-sm">
               Seed <span className="text-zinc-500">(empty = random)</span>
             </label>
@@ -181,8 +182,8 @@ export function EditForm(props: Props) {
                 className={inputClass}
                 onChange={(e) => onChange("seed", e.target.value)}
               />
-              <Button aria-label="Random seed" title="Random seed" onClick={props.onRollSeed}>
-                🎲
+              <Button aria-label="Random seed" title="Pick a random seed" onClick={props.onRollSeed}>
+                <DiceIcon />
               </Button>
               <Button aria-label="Clear seed (random each time)" title="Random each time" disabled={values.seed === ""} onClick={() => onChange("seed", "")}>
                 ✕

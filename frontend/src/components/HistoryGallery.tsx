@@ -1,4 +1,5 @@
 import type { Job } from "../api/types";
+import { TrashIcon } from "./icons";
 import { Button, StatusBadge } from "./ui";
 
 function timeAgo(iso: string, now: number): string {
@@ -73,10 +74,11 @@ export function HistoryGallery({ jobs, total, error, loaded, currentJobId, onOpe
                 variant="ghost"
                 data-testid="delete-job"
                 aria-label={`Delete job: ${job.config.prompt}`}
+                title="Delete this job and its files"
                 className="absolute right-1 top-1 bg-white/80 px-2 py-1 text-red-600 dark:bg-zinc-900/80 dark:text-red-400"
                 onClick={() => onDelete(job.job_id)}
               >
-                🗑
+                <TrashIcon />
               </Button>
             </li>
           );

@@ -84,16 +84,16 @@ export function ImagePicker({ limits, images, errors, onAdd, onRemove, onMove }:
             <li key={img.id} data-testid="input-thumb" className="group relative overflow-hidden rounded-lg border border-zinc-200 dark:border-zinc-800">
               <img src={img.url} alt={`Input ${index + 1}: ${img.file.name}`} className="checker aspect-square w-full object-cover" />
               <span className="absolute left-1 top-1 rounded bg-black/60 px-1.5 text-xs text-white">{index + 1}</span>
-              <div className="flex items-center justify-between gap-1 bg-zinc-50 p-1 dark:bg-zinc-950">
-                <Button variant="ghost" className="px-1.5 py-1" aria-label={`Move image ${index + 1} left`} disabled={index === 0} onClick={() => onMove(index, -1)}>
+              <div className="grid grid-cols-3 gap-0.5 bg-zinc-50 p-0.5 dark:bg-zinc-950">
+                <Button variant="ghost" className="px-0 py-1" aria-label={`Move image ${index + 1} left`} disabled={index === 0} onClick={() => onMove(index, -1)}>
                   ←
                 </Button>
-                <Button variant="ghost" className="px-1.5 py-1 text-red-600 dark:text-red-400" aria-label={`Remove image ${index + 1}`} onClick={() => onRemove(img.id)}>
+                <Button variant="ghost" className="px-0 py-1 text-red-600 dark:text-red-400" aria-label={`Remove image ${index + 1}`} onClick={() => onRemove(img.id)}>
                   ✕
                 </Button>
                 <Button
                   variant="ghost"
-                  className="px-1.5 py-1"
+                  className="px-0 py-1"
                   aria-label={`Move image ${index + 1} right`}
                   disabled={index === images.length - 1}
                   onClick={() => onMove(index, 1)}

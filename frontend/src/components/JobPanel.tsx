@@ -61,7 +61,7 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
       <div className="flex flex-wrap items-center justify-between gap-2">
         <div className="flex items-center gap-2 text-sm">
           <span className="text-zinc-500">Job</span>
-          <code className="text-xs text-zinc-500" title={view.jobId}>
+          <code className="text-xs text-zinc-500 dark:text-zinc-400" title={view.jobId}>
             {view.jobId.slice(0, 8)}
           </code>
           {status ? <StatusBadge status={status} testId="job-status" /> : <span data-testid="job-status">loading</span>}
@@ -116,7 +116,9 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
             >
               <div className="h-full rounded-full bg-indigo-600 transition-[width] duration-300" style={{ width: `${percent}%` }} />
             </div>
-            {progress && progress.step !== null && <p className="text-xs text-zinc-500">{progress.message}</p>}
+            {progress && progress.step !== null && progress.message && progress.message !== progressLabel(progress) && (
+              <p className="text-xs text-zinc-500">{progress.message}</p>
+            )}
           </div>
         )}
 

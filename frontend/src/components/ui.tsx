@@ -3,7 +3,7 @@ import type { ButtonHTMLAttributes, ReactNode } from "react";
 import type { JobStatus } from "../api/types";
 
 const base =
-  "inline-flex items-center justify-center gap-2 rounded-lg px-3 py-2 text-sm font-medium transition " +
+  "inline-flex items-center justify-center gap-2 rounded-lg text-sm font-medium transition " +
   "focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-indigo-500 " +
   "disabled:cursor-not-allowed disabled:opacity-50";
 
@@ -22,10 +22,18 @@ export function Button({
   type = "button",
   ...props
 }: ButtonHTMLAttributes<HTMLButtonElement> & { variant?: keyof typeof variants }) {
-  return <button type={type} className={`${base} ${variants[variant]} ${className}`} {...props} />;
+  return <button type={type} className={`${base} ${padding(className)} ${variants[variant]} ${className}`} {...props} />;
 }
 
-export const linkButtonClass = `${base} ${variants.primary}`;
+// Tailwind orders utilities by value, not by their place in `class`, so a caller's `px-1` could never
+// beat a default `px-3`: the default padding applies only when the caller sets none of its own.
+const defaultPadding = { x: "px-3", y: "py-2" };
+function padding(className: string): string {
+  const own = (axis: "x" | "y") => new RegExp(`(^|\\s)(p|p${axis})-`).test(className);
+  return [own("x") ? "" : defaultPadding.x, own("y") ? "" : defaultPadding.y].join(" ");
+}
+
+export const linkButtonClass = `${base} ${defaultPadding.x} ${defaultPadding.y} ${variants.primary}`;
 
 const statusColors: Record<JobStatus, string> = {
   queued: "bg-amber-100 text-amber-800 dark:bg-amber-950 dark:text-amber-300",

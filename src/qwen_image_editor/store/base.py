@@ -76,6 +76,11 @@ class JobStore(Protocol):
         """processing -> cancelled, by the worker that stopped the run."""
         ...
 
+    def release_job(self, job_id: str, worker_id: str) -> Job:
+        """processing -> queued by the worker holding it, when it shuts down mid-job. The interrupted
+        run does not count as an attempt."""
+        ...
+
     def recover_expired_leases(self, max_attempts: int, now: datetime | None = None) -> list[Job]:
         """Jobs whose worker died: back to queued while attempts < max_attempts, else error. Returns them."""
         ...

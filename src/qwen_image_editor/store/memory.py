@@ -157,6 +157,18 @@ class MemoryJobStore:
         with self._lock:
             return copy.deepcopy(self._finish(job_id, worker_id, JobStatus.CANCELLED))
 
+    def release_job(self, job_id: str, worker_id: str) -> Job:
+        with self._lock:
+            job = self._entry(job_id).job
+            rules.check_worker_change(job_id, job.status, job.claimed_by, worker_id, JobStatus.QUEUED)
+            job.status = JobStatus.QUEUED
+            job.attempts = max(0, job.attempts - 1)
+            job.claimed_by = None
+            job.lease_expires_at = None
+            job.started_at = None
+            job.progress = None
+            return copy.deepcopy(job)
+
     def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
         with self._lock:
             job = self._entry(job_id, owner=owner).job

@@ -202,6 +202,23 @@ class SqlJobStore:
     def mark_cancelled(self, job_id: str, worker_id: str) -> Job:
         return self._finish(job_id, worker_id, JobStatus.CANCELLED)
 
+    def release_job(self, job_id: str, worker_id: str) -> Job:
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, job_id, lock=True)
+            rules.check_worker_change(job_id, JobStatus(row["status"]), row["claimed_by"], worker_id, JobStatus.QUEUED)
+            self._set(
+                conn,
+                job_id,
+                status=JobStatus.QUEUED.value,
+                attempts=max(0, row["attempts"] - 1),
+                claimed_by=None,
+                lease_expires_at=None,
+                started_at=None,
+                progress=None,
+                updated_at=self._clock(),
+            )
+            return _to_job(self._row(conn, job_id))
+
     def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
         with write_transaction(self._engine) as conn:
             row = self._row(conn, job_id, owner=owner, lock=True)

@@ -73,6 +73,8 @@ class Worker:
         self.timing = timing
         self.last_poll_at: datetime | None = None
         self.current_job_id: str | None = None
+        # Set on shutdown: the running job stops at its next step and goes back to the queue.
+        self.shutting_down = threading.Event()
 
     # -- the loop -------------------------------------------------------------------------------
     def run_once(self) -> bool:
@@ -94,7 +96,7 @@ class Worker:
         return count
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
+        while not stop.is_set() and not self.shutting_down.is_set():
             try:
                 if self.run_once():
                     continue
@@ -114,7 +116,7 @@ class Worker:
 
     def _run(self, job: Job, heartbeat: _Heartbeat) -> None:
         def should_stop() -> bool:
-            return heartbeat.lost.is_set() or self.store.is_cancel_requested(job.id)
+            return heartbeat.lost.is_set() or self.shutting_down.is_set() or self.store.is_cancel_requested(job.id)
 
         try:
             if self.engine.state is not ModelState.READY:
@@ -132,6 +134,11 @@ class Worker:
         except EditCancelled:
             if heartbeat.lost.is_set():
                 log.warning("job %s: lease lost to another worker; stopped without recording", job.id)
+                return
+            if self.shutting_down.is_set() and not self.store.is_cancel_requested(job.id):
+                released = self.store.release_job(job.id, self.worker_id)
+                log.info("job %s: handed back to the queue for shutdown", job.id)
+                self.events.publish(StatusEvent(job_id=job.id, status=released.status))
                 return
             self.store.mark_cancelled(job.id, self.worker_id)
             self.events.publish(CancelledEvent(job_id=job.id))

@@ -16,8 +16,9 @@ class WorkerThread:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the loop to stop after the current job; a running edit is left to its lease on shutdown."""
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the loop; a running job stops at its next step and returns to the queue for the next start."""
+        self.worker.shutting_down.set()
         self._stop.set()
         self._thread.join(timeout)
 

@@ -1,0 +1,207 @@
+"""`make bench`: what the service costs around the model. A measurement, not a test.
+
+(a) N jobs through HTTP against N direct engine calls (ratio of total times);
+(b) the worker's idle time between consecutive queued jobs;
+(c) status reads per second and their p99 latency while a job runs;
+(d) server memory (RSS) before and after 100 jobs.
+Each against a real `qie serve` subprocess on a free port, with the fake engine (fixed time per step) and
+with the tiny random-weight diffusers model.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+from rich.console import Console
+from rich.table import Table
+
+from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.engine.factory import build_engine
+from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.settings import Settings
+
+FAKE_STEP_SECONDS = 0.05
+STEPS = 4
+console = Console(width=220)
+
+
+def image(seed: int, size: int = 256) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8))
+
+
+def png(seed: int) -> bytes:
+    buffer = io.BytesIO()
+    image(seed).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def server(model: str, data_dir: Path) -> Iterator[tuple[httpx.Client, int]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "QIE_MODEL": model,
+        "QIE_FAKE_STEP_SECONDS": str(FAKE_STEP_SECONDS),
+        "QIE_POLL_SECONDS": "0.05",
+        "QIE_MAX_QUEUE": "1000",
+    }
+    qie = Path(sys.executable).parent / "qie"
+    process = subprocess.Popen(
+        [qie, "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+    try:
+        for _ in range(600):
+            try:
+                client.get("/api/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield client, process.pid
+    finally:
+        client.close()
+        process.terminate()
+        process.wait(30)
+
+
+def submit(client: httpx.Client, seed: int, steps: int = STEPS) -> str:
+    config = {"prompt": "make the sky stormy", "num_inference_steps": steps, "seed": seed}
+    files = {"image1": ("a.png", png(seed), "image/png")}
+    response = client.post("/api/edit", files=files, data={"config": json.dumps(config)})
+    response.raise_for_status()
+    return str(response.json()["job_id"])
+
+
+def wait_all(client: httpx.Client, ids: list[str]) -> list[dict[str, object]]:
+    while True:
+        jobs = [client.get(f"/api/jobs/{job_id}").json() for job_id in ids]
+        if all(job["status"] in ("complete", "error", "cancelled") for job in jobs):
+            return jobs
+        time.sleep(0.05)
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def direct_seconds(model: str, count: int) -> float:
+    with tempfile.TemporaryDirectory() as data_dir:
+        engine = (
+            FakeEngine(FAKE_STEP_SECONDS)
+            if model == "fake"
+            else build_engine(Settings(model=model, data_dir=Path(data_dir)))
+        )
+        engine.load()
+        started = time.perf_counter()
+        for n in range(count):
+            engine.edit([image(n)], EditRequest(prompt="make the sky stormy", num_inference_steps=STEPS, seed=n))
+        return time.perf_counter() - started
+
+
+def through_http(client: httpx.Client, count: int) -> tuple[float, list[float]]:
+    submit(client, 10_000)  # warm-up: loads the model, as the first job after start always does
+    wait_all(client, [submit(client, 10_001)])
+    started = time.perf_counter()
+    ids = [submit(client, n) for n in range(count)]
+    jobs = wait_all(client, ids)
+    total = time.perf_counter() - started
+    times = sorted(
+        (datetime.fromisoformat(str(j["started_at"])), datetime.fromisoformat(str(j["finished_at"]))) for j in jobs
+    )
+    gaps = [(nxt[0] - cur[1]).total_seconds() for cur, nxt in zip(times, times[1:], strict=False)]
+    return total, gaps
+
+
+def status_reads(client: httpx.Client, seconds: float = 3.0) -> tuple[float, float]:
+    job_id = submit(client, 20_000, steps=150)
+    while client.get(f"/api/jobs/{job_id}").json()["status"] != "processing":
+        time.sleep(0.02)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def reader() -> None:
+        with httpx.Client(base_url=str(client.base_url)) as own:
+            while time.perf_counter() < deadline:
+                began = time.perf_counter()
+                own.get(f"/api/jobs/{job_id}").raise_for_status()
+                with lock:
+                    latencies.append(time.perf_counter() - began)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.post(f"/api/jobs/{job_id}/cancel")
+    wait_all(client, [job_id])
+    return len(latencies) / seconds, float(np.percentile(latencies, 99) * 1000)
+
+
+def memory_after(client: httpx.Client, pid: int, count: int) -> tuple[float, float]:
+    before = rss_mib(pid)
+    ids = [submit(client, 30_000 + n) for n in range(count)]
+    wait_all(client, ids)
+    return before, rss_mib(pid)
+
+
+def measure(model: str, jobs: int, memory_jobs: int) -> dict[str, str]:
+    direct = direct_seconds(model, jobs)
+    with tempfile.TemporaryDirectory() as data_dir, server(model, Path(data_dir)) as (client, pid):
+        http_total, gaps = through_http(client, jobs)
+        reads_per_second, p99_ms = status_reads(client)
+        before, after = memory_after(client, pid, memory_jobs)
+    return {
+        "model": model,
+        "jobs": str(jobs),
+        "direct (s)": f"{direct:.2f}",
+        "HTTP (s)": f"{http_total:.2f}",
+        "HTTP / direct": f"{http_total / direct:.3f}",
+        "idle between jobs (ms, median / max)": f"{statistics.median(gaps) * 1000:.0f} / {max(gaps) * 1000:.0f}",
+        "status reads/s while running": f"{reads_per_second:.0f}",
+        "status p99 (ms)": f"{p99_ms:.1f}",
+        "RSS before / after N jobs (MiB)": f"{before:.0f} / {after:.0f} (N={memory_jobs})",
+    }
+
+
+def main() -> None:
+    rows = [measure("fake", jobs=20, memory_jobs=100), measure("tiny", jobs=4, memory_jobs=10)]
+    table = Table(title=f"qie bench ({STEPS} steps per job, 256x256 inputs, fake engine {FAKE_STEP_SECONDS}s/step)")
+    for column in rows[0]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
