@@ -11,6 +11,7 @@ with the tiny random-weight diffusers model.
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import statistics
@@ -30,8 +31,8 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.engine.factory import build_engine
+from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.settings import Settings
 
@@ -137,7 +138,7 @@ def through_http(client: httpx.Client, count: int) -> tuple[float, list[float]]:
     times = sorted(
         (datetime.fromisoformat(str(j["started_at"])), datetime.fromisoformat(str(j["finished_at"]))) for j in jobs
     )
-    gaps = [(nxt[0] - cur[1]).total_seconds() for cur, nxt in zip(times, times[1:], strict=False)]
+    gaps = [(nxt[0] - cur[1]).total_seconds() for cur, nxt in itertools.pairwise(times)]
     return total, gaps
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qwen_image_editor.cli import app
 from qwen_image_editor.cleanup import RetentionSweeper
+from qwen_image_editor.cli import app
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import Services, build_services
