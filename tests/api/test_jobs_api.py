@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 from websockets.sync.client import connect
 
 from qwen_image_editor.engine.fake import FakeEngine
-from tests.api.conftest import submit, wait_for
-from tests.live_server import LiveServer
+from qwen_image_editor.services import build_services
+from tests.api.conftest import make_settings, submit, wait_for
+from tests.live_server import LiveServer, live_server
 
 
 def watch(server: LiveServer, job_id: str, timeout: float = 20) -> tuple[list[dict[str, Any]], int | None]:
@@ -195,3 +197,37 @@ def test_file_names_outside_the_roles_are_404(server: LiveServer) -> None:
     wait_for(server.http, job_id, {"complete"})
     for name in ("..%2F..%2Fqie.db", "metadata.json", "input_9.png", "%2Fetc%2Fpasswd"):
         assert server.http.get(f"/api/jobs/{job_id}/files/{name}").status_code == 404
+
+
+def test_the_server_answers_while_the_model_loads(tmp_path: Path) -> None:
+    slow = FakeEngine(step_seconds=0.01, load_seconds=1.5)
+    with live_server(build_services(make_settings(tmp_path), engine=slow)) as server:
+        job_id = submit(server.http).json()["job_id"]
+        deadline = time.monotonic() + 5
+        states = set()
+        while time.monotonic() < deadline:
+            began = time.monotonic()
+            health = server.http.get("/api/health").json()
+            assert time.monotonic() - began < 0.5
+            states.add(health["model_state"])
+            if health["model_state"] == "ready":
+                break
+            time.sleep(0.05)
+        assert "loading" in states
+        job = wait_for(server.http, job_id, {"complete"})
+        assert job["status"] == "complete"
+
+
+def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
+    slow = FakeEngine(step_seconds=0.2)
+    with live_server(build_services(make_settings(tmp_path, max_queue=2), engine=slow)) as server:
+        accepted = [submit(server.http, num_inference_steps=50)]
+        wait_for(server.http, accepted[0].json()["job_id"], {"processing"})
+        accepted += [submit(server.http, num_inference_steps=50) for _ in range(2)]
+        assert all(response.status_code == 202 for response in accepted)  # one runs, two wait
+        refused = submit(server.http)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"]
+        assert "queue is full" in refused.json()["detail"]
+        for response in accepted:
+            server.http.post(f"/api/jobs/{response.json()['job_id']}/cancel")

@@ -1,0 +1,43 @@
+"""Settings: `QIE_*` variables, `.env`, and the original deployment's names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from qwen_image_editor.settings import Settings
+
+
+def test_defaults_are_safe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("QIE_MODEL", "QIE_HOST", "HOST", "QIE_PORT", "PORT", "QIE_DATA_DIR", "JOBS_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings()
+    assert (settings.host, settings.port, settings.model) == ("127.0.0.1", 8002, "auto")
+    assert settings.retention_hours == 24 and settings.max_attempts == 2
+    assert settings.resolved_database_url.endswith("data/qie.db")
+
+
+def test_the_original_deployments_names_still_work(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("JOBS_DIR", str(tmp_path / "jobs-root"))
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("PORT", "9001")
+    settings = Settings()
+    assert settings.data_dir == tmp_path / "jobs-root"
+    assert (settings.host, settings.port) == ("0.0.0.0", 9001)
+
+
+def test_qie_names_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("QIE_MODEL=tiny\nQIE_RETENTION_HOURS=2\n")
+    monkeypatch.setenv("QIE_PORT", "8100")
+    settings = Settings()
+    assert (settings.model, settings.retention_hours, settings.port) == ("tiny", 2, 8100)
+
+
+@pytest.mark.parametrize(("field", "value"), [("port", 70000), ("host", "example.com"), ("max_attempts", 0)])
+def test_bad_values_are_refused_at_start(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
