@@ -16,7 +16,7 @@ from qwen_image_editor import __version__
 from qwen_image_editor.api.body_limit import BodyLimitMiddleware
 from qwen_image_editor.api.errors import install_error_handlers
 from qwen_image_editor.api.openapi import install_openapi
-from qwen_image_editor.api.routes import edit, health, jobs, ws
+from qwen_image_editor.api.routes import cleanup, edit, health, jobs, ws
 from qwen_image_editor.services import Services, build_services
 from qwen_image_editor.settings import Settings
 
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
     install_error_handlers(app)
-    for module in (health, edit, jobs, ws):
+    for module in (health, edit, jobs, cleanup, ws):
         app.include_router(module.router)
     install_openapi(app)
     _serve_web_ui(app)

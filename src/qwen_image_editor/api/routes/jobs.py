@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import FileResponse
 
 from qwen_image_editor.api.deps import ServicesDep
-from qwen_image_editor.api.schemas import CleanupResponse, ErrorResponse, JobListResponse, JobResponse
+from qwen_image_editor.api.schemas import ErrorResponse, JobListResponse, JobResponse
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.states import JobStatus
 
@@ -85,12 +85,3 @@ def delete_job(services: ServicesDep, job_id: str) -> Response:
     """Cancel the job if it is active, then delete its record and files."""
     services.jobs.delete(job_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
-
-
-@router.post("/cleanup", tags=["service"])
-def cleanup(services: ServicesDep, hours: Annotated[float, Query(ge=0, le=24 * 365)] = 24) -> CleanupResponse:
-    """Delete finished jobs older than `hours` (never queued or running ones)."""
-    report = services.cleanup.older_than(hours)
-    return CleanupResponse(
-        deleted=report.deleted, message=f"Deleted {len(report.deleted)} jobs finished over {hours:g} hours ago"
-    )
