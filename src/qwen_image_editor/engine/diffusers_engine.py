@@ -16,6 +16,7 @@ from PIL import Image
 
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepProgress
 from qwen_image_editor.engine.devices import DevicePlan
+from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure_tiny_model
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
@@ -60,9 +61,7 @@ class DiffusersEngine:
         self._cache_dir = cache_dir
         self._pipeline: Any = None
         self._family: PipelineFamily | None = None
-        self._state = ModelState.NOT_LOADED
-        self._load_error: str | None = None
-        self._load_lock = threading.Lock()
+        self._loading = LoadOnce(source.name)
         self._edit_lock = threading.Lock()
 
     # -- what callers can read at any time -------------------------------------------------------
@@ -80,11 +79,11 @@ class DiffusersEngine:
 
     @property
     def state(self) -> ModelState:
-        return self._state
+        return self._loading.state
 
     @property
     def load_error(self) -> str | None:
-        return self._load_error
+        return self._loading.error
 
     @property
     def family(self) -> PipelineFamily | None:
@@ -92,19 +91,10 @@ class DiffusersEngine:
 
     # -- loading --------------------------------------------------------------------------------
     def load(self) -> None:
-        with self._load_lock:
-            if self._state is ModelState.READY:
-                return
-            self._state, self._load_error = ModelState.LOADING, None
-            try:
-                self._pipeline, self._family = self._load_pipeline()
-            except ModelUnavailable as exc:
-                self._state, self._load_error = ModelState.FAILED, str(exc)
-                raise
-            except Exception as exc:
-                self._state, self._load_error = ModelState.FAILED, f"loading {self.model_id} failed: {exc}"
-                raise ModelUnavailable(self._load_error) from exc
-            self._state = ModelState.READY
+        self._loading.run(self._load)
+
+    def _load(self) -> None:
+        self._pipeline, self._family = self._load_pipeline()
 
     def _load_pipeline(self) -> tuple[Any, PipelineFamily]:
         from diffusers import DiffusionPipeline

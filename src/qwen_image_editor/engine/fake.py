@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from PIL import Image
 
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepProgress
+from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable
 from qwen_image_editor.jobs.request import MAX_SEED, EditRequest
@@ -35,9 +36,7 @@ class FakeEngine:
         self.fail_load = fail_load
         self.output_size = output_size
         self.edits_run = 0
-        self._state = ModelState.NOT_LOADED
-        self._load_error: str | None = None
-        self._load_lock = threading.Lock()
+        self._loading = LoadOnce(self.model_id)
         self._edit_lock = threading.Lock()
 
     model_id = "fake"
@@ -46,22 +45,19 @@ class FakeEngine:
 
     @property
     def state(self) -> ModelState:
-        return self._state
+        return self._loading.state
 
     @property
     def load_error(self) -> str | None:
-        return self._load_error
+        return self._loading.error
 
     def load(self) -> None:
-        with self._load_lock:
-            if self._state is ModelState.READY:
-                return
-            self._state = ModelState.LOADING
-            time.sleep(self.load_seconds)
-            if self.fail_load:
-                self._state, self._load_error = ModelState.FAILED, "the fake model is set to fail loading"
-                raise ModelUnavailable(self._load_error)
-            self._state = ModelState.READY
+        self._loading.run(self._load)
+
+    def _load(self) -> None:
+        time.sleep(self.load_seconds)
+        if self.fail_load:
+            raise ModelUnavailable("the fake model is set to fail loading")
 
     def edit(
         self,
