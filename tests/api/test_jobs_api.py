@@ -231,3 +231,36 @@ def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
         assert "queue is full" in refused.json()["detail"]
         for response in accepted:
             server.http.post(f"/api/jobs/{response.json()['job_id']}/cancel")
+
+
+def test_a_watched_queued_job_hears_its_new_queue_position(server: LiveServer, fake_engine: FakeEngine) -> None:
+    fake_engine.step_seconds = 0.1
+    running = submit(server.http, num_inference_steps=100).json()["job_id"]
+    wait_for(server.http, running, {"processing"})
+    ahead = submit(server.http).json()["job_id"]
+    watched = submit(server.http).json()["job_id"]
+    with connect(f"{server.ws_url}/ws/{watched}", open_timeout=5) as socket:
+        assert json.loads(socket.recv(timeout=5))["queue_position"] == 2
+        server.http.post(f"/api/jobs/{ahead}/cancel")
+        update = json.loads(socket.recv(timeout=5))
+        assert update["type"] == "snapshot" and update["queue_position"] == 1
+    server.http.post(f"/api/jobs/{running}/cancel")
+
+
+def test_deleting_a_watched_job_closes_its_socket_4404(server: LiveServer, fake_engine: FakeEngine) -> None:
+    fake_engine.step_seconds = 0.1
+    running = submit(server.http, num_inference_steps=100).json()["job_id"]
+    wait_for(server.http, running, {"processing"})
+    queued = submit(server.http).json()["job_id"]
+    with connect(f"{server.ws_url}/ws/{queued}", open_timeout=5) as socket:
+        socket.recv(timeout=5)
+        assert server.http.delete(f"/api/jobs/{queued}").status_code == 204
+        messages = []
+        try:
+            while True:
+                messages.append(json.loads(socket.recv(timeout=5)))
+        except Exception:
+            pass
+        assert socket.close_code in (1000, 4404)
+        assert messages == [] or messages[-1]["type"] == "cancelled"
+    server.http.post(f"/api/jobs/{running}/cancel")

@@ -8,6 +8,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from qwen_image_editor.errors import JobNotFound
+from qwen_image_editor.events.base import Subscription
 from qwen_image_editor.jobs.events import (
     TERMINAL_EVENT_TYPES,
     CancelledEvent,
@@ -36,45 +37,46 @@ def _final_message(job: Job) -> JobEvent:
     return CancelledEvent(job_id=job.id)
 
 
+async def _snapshot(services: Services, job_id: str) -> SnapshotMessage:
+    job = await run_in_threadpool(services.jobs.get, job_id)
+    position = await run_in_threadpool(services.jobs.queue_position, job)
+    return SnapshotMessage(
+        job_id=job.id, status=job.status, progress=job.progress, error=job.error, queue_position=position
+    )
+
+
 @router.websocket("/ws/{job_id}")
 async def watch_job(websocket: WebSocket, job_id: str) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()  # accept first: a close before accepting reaches browsers as a bare HTTP 403
     try:
         job = await run_in_threadpool(services.jobs.get, job_id)
-    except JobNotFound:
+        # Subscribe before reading the snapshot, so nothing falls between the two.
+        async with services.events.subscribe(job.id) as subscription:
+            await _follow(websocket, services, subscription, job.id)
+    except JobNotFound:  # unknown, or deleted while watched
         await websocket.close(code=CLOSE_UNKNOWN_JOB, reason="no such job")
-        return
-    # Subscribe before reading the snapshot, so nothing falls between the two.
-    async with services.events.subscribe(job.id) as subscription:
-        job = await run_in_threadpool(services.jobs.get, job.id)
-        position = await run_in_threadpool(services.jobs.queue_position, job)
-        snapshot = SnapshotMessage(
-            job_id=job.id, status=job.status, progress=job.progress, error=job.error, queue_position=position
-        )
-        try:
-            await websocket.send_text(snapshot.model_dump_json())
-            last_seen = job
-            while not last_seen.status.is_terminal:
-                event = await subscription.next_event(RESYNC_SECONDS)
-                if event is None:
-                    latest = await run_in_threadpool(services.jobs.get, job.id)
-                    if latest.status.is_terminal or latest.progress != last_seen.progress:
-                        last_seen = latest
-                        if not latest.status.is_terminal:
-                            await websocket.send_text(snapshot_of(latest).model_dump_json())
-                    continue
-                await websocket.send_text(event.model_dump_json())
-                if event.type in TERMINAL_EVENT_TYPES:
-                    await websocket.close(code=1000)
-                    return
-            await websocket.send_text(_final_message(last_seen).model_dump_json())
-            await websocket.close(code=1000)
-        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
-            return  # the client went away
+    except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+        return  # the client went away
 
 
-def snapshot_of(job: Job) -> SnapshotMessage:
-    return SnapshotMessage(
-        job_id=job.id, status=job.status, progress=job.progress, error=job.error, queue_position=None
-    )
+async def _follow(websocket: WebSocket, services: Services, subscription: Subscription, job_id: str) -> None:
+    """Send the snapshot, then every event; re-read the job when quiet (events are hints, and a queued
+    job's position changes without events of its own). Close after the final message."""
+    last = await _snapshot(services, job_id)
+    await websocket.send_text(last.model_dump_json())
+    while not last.status.is_terminal:
+        event = await subscription.next_event(RESYNC_SECONDS)
+        if event is not None:
+            await websocket.send_text(event.model_dump_json())
+            if event.type in TERMINAL_EVENT_TYPES:
+                await websocket.close(code=1000)
+                return
+            continue
+        latest = await _snapshot(services, job_id)
+        if latest != last and not latest.status.is_terminal:
+            await websocket.send_text(latest.model_dump_json())
+        last = latest
+    job = await run_in_threadpool(services.jobs.get, job_id)
+    await websocket.send_text(_final_message(job).model_dump_json())
+    await websocket.close(code=1000)
