@@ -3,7 +3,8 @@
 (a) N jobs through HTTP against N direct engine calls (ratio of total times);
 (b) the worker's idle time between consecutive queued jobs;
 (c) status reads per second and their p99 latency while a job runs;
-(d) server memory (RSS) before and after 100 jobs.
+(d) server memory (RSS) before and after 100 jobs;
+and, first, the engine alone: one 4-step tiny edit at 256² and at ~1 MP.
 Each against a real `qie serve` subprocess on a free port, with the fake engine (fixed time per step) and
 with the tiny random-weight diffusers model.
 """
@@ -31,6 +32,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.engine_speed import engine_timings
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.request import EditRequest
@@ -195,6 +197,15 @@ def measure(model: str, jobs: int, memory_jobs: int) -> dict[str, str]:
 
 
 def main() -> None:
+    engine_table = Table(
+        title="Engine on the tiny model (EditPlus `tiny`, Edit `tiny-edit`), one 256x256 input, best of 2"
+    )
+    for column in ("model", "what", "seconds"):
+        engine_table.add_column(column)
+    for timing in engine_timings([image(1)]):
+        engine_table.add_row(*timing)
+    console.print(engine_table)
+
     rows = [measure("fake", jobs=20, memory_jobs=100), measure("tiny", jobs=4, memory_jobs=10)]
     table = Table(title=f"qie bench ({STEPS} steps per job, 256x256 inputs, fake engine {FAKE_STEP_SECONDS}s/step)")
     for column in rows[0]:
