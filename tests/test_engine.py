@@ -13,7 +13,7 @@ from qwen_image_editor.engine.base import ModelState, StepProgress
 from qwen_image_editor.engine.devices import plan_device
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine, PipelineFamily
 from qwen_image_editor.engine.models import resolve_model
-from qwen_image_editor.errors import EditCancelled, InvalidRequest, ModelUnavailable
+from qwen_image_editor.errors import EditCancelled, InvalidRequest, ModelUnavailable, OutOfMemory
 from qwen_image_editor.jobs.request import EditRequest
 from tests.conftest import noise_image
 
@@ -178,3 +178,20 @@ def test_loading_is_shared_between_threads(models_dir: Path) -> None:
     for thread in threads:
         thread.join()
     assert engine.state is ModelState.READY
+
+
+def test_out_of_memory_fails_the_edit_with_advice_and_the_engine_goes_on(
+    edit_plus_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    real_pipeline = edit_plus_engine._pipeline
+
+    def exhausted(**kwargs: object) -> None:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(edit_plus_engine, "_pipeline", exhausted)
+    with pytest.raises(OutOfMemory, match="QIE_OFFLOAD=model"):
+        edit_plus_engine.edit([noise_image(64, 64)], request())
+    monkeypatch.setattr(edit_plus_engine, "_pipeline", real_pipeline)
+    assert edit_plus_engine.edit([noise_image(64, 64)], request()).image.size[0] > 0

@@ -175,3 +175,22 @@ def test_shutdown_hands_the_running_job_back_to_the_queue(setup: Setup) -> None:
     assert not thread.is_alive()
     released = setup.store.get_job(job.id)
     assert released.status is JobStatus.QUEUED and released.attempts == 0
+
+
+def test_a_full_disk_fails_the_job_with_a_reason_and_the_worker_recovers(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    first, second = setup.queue(), setup.queue()
+    real_save = setup.blobs.save_output
+
+    def disk_full(*args: object, **kwargs: object) -> str:
+        monkeypatch.setattr(setup.blobs, "save_output", real_save)  # space is freed after this one
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(setup.blobs, "save_output", disk_full)
+    setup.worker.run_until_idle()
+    failed = setup.store.get_job(first.id)
+    assert failed.status is JobStatus.ERROR and "disk" in (failed.error or "") and "full" in (failed.error or "")
+    assert setup.status(second) is JobStatus.COMPLETE

@@ -155,3 +155,20 @@ def test_an_image_just_over_the_pixel_limit_is_refused_before_decoding(server: L
     response = post_raw(server.http, {"image1": ("big.png", png_declaring(2500, 2000), "image/png")}, VALID_CONFIG)
     assert response.status_code == 400
     assert "2500x2000 = 5,000,000 pixels" in response.json()["detail"]
+
+
+def test_a_full_disk_refuses_uploads_with_507_and_reads_keep_working(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    def disk_full(*args: object, **kwargs: object) -> str:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(server.services.blobs, "save_input", disk_full)
+    response = submit(server.http)
+    assert response.status_code == 507 and "disk is full" in response.json()["detail"]
+    assert server.http.get("/api/jobs").status_code == 200
+    assert list(server.services.settings.jobs_dir.iterdir()) == []
+    monkeypatch.undo()
+    assert submit(server.http).status_code == 202  # recovers once space is back
