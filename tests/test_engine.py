@@ -195,3 +195,17 @@ def test_out_of_memory_fails_the_edit_with_advice_and_the_engine_goes_on(
         edit_plus_engine.edit([noise_image(64, 64)], request())
     monkeypatch.setattr(edit_plus_engine, "_pipeline", real_pipeline)
     assert edit_plus_engine.edit([noise_image(64, 64)], request()).image.size[0] > 0
+
+
+def test_time_left_is_measured_between_steps_not_from_the_encoding() -> None:
+    from qwen_image_editor.engine.base import StepClock
+
+    clock = StepClock(total=5)
+    clock.started -= 30  # thirty seconds of encoding before the first step
+    first = clock.tick(1)
+    assert first.eta_seconds is None  # one step says nothing about the rate yet
+    clock._first_step_at -= 2.0  # type: ignore[operator]  # steps 2 and 3 took a second each
+    third = clock.tick(3)
+    assert third.seconds_per_step == pytest.approx(1.0, abs=0.05)
+    assert third.eta_seconds == pytest.approx(2.0, abs=0.1)
+    assert clock.tick(5).eta_seconds == 0

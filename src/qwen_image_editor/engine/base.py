@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -23,16 +24,35 @@ class ModelState(StrEnum):
 
 @dataclass(frozen=True)
 class StepProgress:
-    """One denoising step finished: `step` of `total` (1-based), `elapsed` seconds since denoising began."""
+    """One denoising step finished: `step` of `total` (1-based), `elapsed` seconds since the edit began."""
 
     step: int
     total: int
     elapsed: float
+    seconds_per_step: float | None = None  # measured between steps; unknown after the first one
 
     @property
-    def eta_seconds(self) -> float:
-        """Time left at the average speed so far."""
-        return self.elapsed / self.step * (self.total - self.step) if self.step else 0.0
+    def eta_seconds(self) -> float | None:
+        """Time left at the measured step rate (the time before step 1 is encoding, not denoising)."""
+        if self.step >= self.total:
+            return 0.0
+        return None if self.seconds_per_step is None else self.seconds_per_step * (self.total - self.step)
+
+
+class StepClock:
+    """Turns step callbacks into StepProgress with a step rate measured from the first step on."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.started = time.perf_counter()
+        self._first_step_at: float | None = None
+
+    def tick(self, step: int) -> StepProgress:
+        now = time.perf_counter()
+        if self._first_step_at is None:
+            self._first_step_at = now
+        rate = (now - self._first_step_at) / (step - 1) if step > 1 else None
+        return StepProgress(step=step, total=self.total, elapsed=now - self.started, seconds_per_step=rate)
 
 
 StepCallback = Callable[[StepProgress], None]

@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepProgress
+from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.devices import DevicePlan
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure_tiny_model
@@ -202,12 +202,11 @@ class DiffusersEngine:
             width, height = self._model_output_size(last.width / last.height)
             size_kwargs = {"width": width, "height": height}
 
-        started = time.perf_counter()
+        clock = StepClock(request.num_inference_steps)
 
         def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
-            now = time.perf_counter()
             if on_step is not None:
-                on_step(StepProgress(step=index + 1, total=request.num_inference_steps, elapsed=now - started))
+                on_step(clock.tick(index + 1))
             # Raising here aborts at once (no VAE decode) and leaves the pipeline usable.
             if should_cancel is not None and should_cancel():
                 raise EditCancelled(f"cancelled after step {index + 1} of {request.num_inference_steps}")
@@ -233,7 +232,7 @@ class DiffusersEngine:
         result: Image.Image = output.images[0]
         if request.keep_input_size and result.size != last.size:
             result = result.resize(last.size, Image.Resampling.LANCZOS)
-        return EditResult(image=result, seed=seed, seconds=time.perf_counter() - started)
+        return EditResult(image=result, seed=seed, seconds=time.perf_counter() - clock.started)
 
     def _model_output_size(self, aspect_ratio: float) -> tuple[int, int]:
         """The ~1 MP size the pipeline itself would choose for this aspect ratio."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepProgress
+from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable
@@ -72,14 +72,14 @@ class FakeEngine:
         if "raise:" in request.prompt:  # lets tests script a crash inside one job
             raise RuntimeError(request.prompt.split("raise:", 1)[1].strip() or "scripted failure")
         with self._edit_lock:
-            started = time.perf_counter()
+            clock = StepClock(request.num_inference_steps)
             for index in range(request.num_inference_steps):
                 if should_cancel is not None and should_cancel():
                     raise EditCancelled(f"cancelled before step {index + 1}")
                 time.sleep(self.step_seconds)
                 if on_step is not None:
-                    on_step(StepProgress(index + 1, request.num_inference_steps, time.perf_counter() - started))
+                    on_step(clock.tick(index + 1))
             self.edits_run += 1
             digest = hashlib.sha256(f"{seed}:{request.prompt}".encode()).digest()
             size = images[-1].size if request.keep_input_size else self.output_size
-            return EditResult(Image.new("RGB", size, tuple(digest[:3])), seed, time.perf_counter() - started)
+            return EditResult(Image.new("RGB", size, tuple(digest[:3])), seed, time.perf_counter() - clock.started)

@@ -157,7 +157,7 @@ class Worker:
             _DENOISE_START + share * (_DENOISE_END - _DENOISE_START),
             step=step.step,
             total_steps=step.total,
-            eta_seconds=round(step.eta_seconds, 1),
+            eta_seconds=None if step.eta_seconds is None else round(step.eta_seconds, 1),
         )
 
     def _report(

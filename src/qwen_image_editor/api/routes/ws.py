@@ -15,7 +15,9 @@ from qwen_image_editor.jobs.events import (
     CompleteEvent,
     ErrorEvent,
     JobEvent,
+    ProgressEvent,
     SnapshotMessage,
+    StatusEvent,
 )
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
@@ -45,6 +47,15 @@ async def _snapshot(services: Services, job_id: str) -> SnapshotMessage:
     )
 
 
+def _apply(seen: SnapshotMessage, event: JobEvent) -> SnapshotMessage:
+    """What the client knows after `event`, so a quiet-time resync sends only what is new."""
+    if isinstance(event, ProgressEvent):
+        return seen.model_copy(update={"status": event.status, "progress": event.progress, "queue_position": None})
+    if isinstance(event, StatusEvent):
+        return seen.model_copy(update={"status": event.status, "queue_position": event.queue_position})
+    return seen
+
+
 @router.websocket("/ws/{job_id}")
 async def watch_job(websocket: WebSocket, job_id: str) -> None:
     services: Services = websocket.app.state.services
@@ -72,6 +83,7 @@ async def _follow(websocket: WebSocket, services: Services, subscription: Subscr
             if event.type in TERMINAL_EVENT_TYPES:
                 await websocket.close(code=1000)
                 return
+            last = _apply(last, event)
             continue
         latest = await _snapshot(services, job_id)
         if latest != last and not latest.status.is_terminal:
