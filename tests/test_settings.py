@@ -41,3 +41,10 @@ def test_qie_names_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
 def test_bad_values_are_refused_at_start(field: str, value: object) -> None:
     with pytest.raises(ValidationError, match=field):
         Settings(**{field: value})
+
+
+def test_unsafe_combinations_are_refused_with_the_fix() -> None:
+    with pytest.raises(ValidationError, match="at most half of QIE_LEASE_SECONDS"):
+        Settings(lease_seconds=10, heartbeat_seconds=8)
+    with pytest.raises(ValidationError, match="cannot exceed QIE_MAX_UPLOAD_BYTES"):
+        Settings(max_upload_bytes=10_000, max_image_bytes=20_000)

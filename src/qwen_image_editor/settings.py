@@ -6,7 +6,7 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "Qwen/Qwen-Image-Edit-2511"
@@ -100,6 +100,20 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"host must be an IP address or 'localhost', got {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_combinations(self) -> Settings:
+        if self.heartbeat_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"QIE_HEARTBEAT_SECONDS ({self.heartbeat_seconds:g}) must be at most half of QIE_LEASE_SECONDS "
+                f"({self.lease_seconds:g}), or a live worker's lease could expire and its job run twice"
+            )
+        if self.max_image_bytes > self.max_upload_bytes:
+            raise ValueError(
+                f"QIE_MAX_IMAGE_BYTES ({self.max_image_bytes}) cannot exceed QIE_MAX_UPLOAD_BYTES "
+                f"({self.max_upload_bytes}): one image must fit in a request"
+            )
+        return self
 
     @property
     def jobs_dir(self) -> Path:

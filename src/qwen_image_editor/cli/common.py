@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from qwen_image_editor.settings import Settings
@@ -20,7 +21,11 @@ EXIT_BAD_INPUT = 2  # as for a usage error: the user must change the command
 def load_settings(**overrides: Any) -> Settings:
     """Settings from the environment and `.env`, with the command line's explicit values on top."""
     given = {key: value for key, value in overrides.items() if value is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
+        fail(f"invalid settings: {problems}", EXIT_BAD_INPUT)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

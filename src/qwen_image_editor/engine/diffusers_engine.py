@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -21,7 +20,7 @@ from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
 from qwen_image_editor.imaging import side_by_side
-from qwen_image_editor.jobs.request import MAX_SEED, EditRequest
+from qwen_image_editor.jobs.request import EditRequest
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +170,7 @@ class DiffusersEngine:
     ) -> EditResult:
         # 1. Check inputs before any model work.
         validate_images(images)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seed = request.seed_or_random()
         if should_cancel and should_cancel():
             raise EditCancelled("cancelled before the edit started")
         # 2. Load (once) and take the pipeline for this call alone.

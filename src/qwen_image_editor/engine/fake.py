@@ -6,7 +6,6 @@ For testing the queue, the worker and the API quickly and deterministically; nev
 from __future__ import annotations
 
 import hashlib
-import secrets
 import threading
 import time
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, S
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable
-from qwen_image_editor.jobs.request import MAX_SEED, EditRequest
+from qwen_image_editor.jobs.request import EditRequest
 
 
 class FakeEngine:
@@ -67,7 +66,7 @@ class FakeEngine:
         should_cancel: CancelCheck | None = None,
     ) -> EditResult:
         validate_images(images)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED + 1)
+        seed = request.seed_or_random()
         self.load()
         if "raise:" in request.prompt:  # lets tests script a crash inside one job
             raise RuntimeError(request.prompt.split("raise:", 1)[1].strip() or "scripted failure")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from enum import StrEnum
 from typing import Annotated
 
@@ -71,6 +72,10 @@ class EditRequest(BaseModel):
 
     def with_seed(self, seed: int) -> EditRequest:
         return self.model_copy(update={"seed": seed})
+
+    def seed_or_random(self) -> int:
+        """The given seed, or a fresh random one (reported with the result so it can be reused)."""
+        return self.seed if self.seed is not None else secrets.randbelow(MAX_SEED + 1)
 
 
 MIN_IMAGE_SIDE = 16  # smaller inputs carry too little for the model's 16-pixel latent patches

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import secrets
 import time
 from collections.abc import Sequence
 from typing import BinaryIO
@@ -16,9 +15,10 @@ from qwen_image_editor.imaging import decode_image
 from qwen_image_editor.jobs.events import CancelledEvent
 from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
 from qwen_image_editor.jobs.records import Job
-from qwen_image_editor.jobs.request import MAX_IMAGES, MAX_SEED, EditRequest
+from qwen_image_editor.jobs.request import MAX_IMAGES, EditRequest
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
+from qwen_image_editor.store.rules import check_queue_room
 
 
 class JobService:
@@ -33,13 +33,14 @@ class JobService:
         """Check and store the images, then queue the job. Nothing is kept when anything is refused."""
         if not 1 <= len(uploads) <= MAX_IMAGES:
             raise InvalidRequest(f"send 1 to {MAX_IMAGES} images (image1, image2, image3), not {len(uploads)}")
+        # Refuse early when the queue is full (create_job checks again, atomically).
+        check_queue_room(self.store.count_by_status()[JobStatus.QUEUED], self.max_queued)
         images = [
             decode_image(upload, max_pixels=self.max_image_pixels, name=f"image{number}")
             for number, upload in enumerate(uploads, start=1)
         ]
         validate_images(images)
-        if request.seed is None:  # chosen now, so the job reports it from the start
-            request = request.with_seed(secrets.randbelow(MAX_SEED + 1))
+        request = request.with_seed(request.seed_or_random())  # chosen now, so the job reports it from the start
         job_id = new_job_id()
         try:
             for index, image in enumerate(images, start=1):

@@ -71,15 +71,12 @@ class Worker:
         self.store, self.blobs, self.engine, self.events = store, blobs, engine, events
         self.worker_id = worker_id
         self.timing = timing
-        self.last_poll_at: datetime | None = None
-        self.current_job_id: str | None = None
         # Set on shutdown: the running job stops at its next step and goes back to the queue.
         self.shutting_down = threading.Event()
 
     # -- the loop -------------------------------------------------------------------------------
     def run_once(self) -> bool:
         """Requeue dead workers' jobs, then claim and run one job. False when there was nothing to do."""
-        self.last_poll_at = datetime.now(UTC)
         for recovered in self.store.recover_expired_leases(self.timing.max_attempts):
             self._announce_recovered(recovered)
         job = self.store.claim_next_job(self.worker_id, self.timing.lease_seconds)
@@ -106,13 +103,9 @@ class Worker:
 
     # -- one job --------------------------------------------------------------------------------
     def run_job(self, job: Job) -> None:
-        self.current_job_id = job.id
         self.events.publish(StatusEvent(job_id=job.id, status=JobStatus.PROCESSING))
-        try:
-            with _Heartbeat(self.store, job.id, self.worker_id, self.timing) as heartbeat:
-                self._run(job, heartbeat)
-        finally:
-            self.current_job_id = None
+        with _Heartbeat(self.store, job.id, self.worker_id, self.timing) as heartbeat:
+            self._run(job, heartbeat)
 
     def _run(self, job: Job, heartbeat: _Heartbeat) -> None:
         def should_stop() -> bool:
