@@ -209,3 +209,8 @@ def test_time_left_is_measured_between_steps_not_from_the_encoding() -> None:
     assert third.seconds_per_step == pytest.approx(1.0, abs=0.05)
     assert third.eta_seconds == pytest.approx(2.0, abs=0.1)
     assert clock.tick(5).eta_seconds == 0
+
+
+def test_an_empty_negative_prompt_keeps_true_cfg_on() -> None:
+    assert request(negative_prompt="").negative_prompt == " "
+    assert request(negative_prompt="blurry").negative_prompt == "blurry"

@@ -144,7 +144,7 @@ describe("App form", () => {
     expect(posted?.get("image2")).toBeNull();
     expect(JSON.parse(String(posted?.get("config")))).toEqual({
       prompt: "make it blue",
-      negative_prompt: " ",
+      negative_prompt: "",
       true_cfg_scale: 3,
       num_inference_steps: 20,
       seed: null,

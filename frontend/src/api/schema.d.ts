@@ -289,7 +289,7 @@ export interface components {
             keep_input_size: boolean;
             /**
              * Negative Prompt
-             * @description What to steer away from. True CFG runs only when this is non-empty (' ' counts).
+             * @description What to steer away from. Empty means ' ': the pipelines run true CFG only with a negative prompt, and guidance is switched by `true_cfg_scale` alone (1 = off).
              * @default
              */
             negative_prompt: string;

@@ -60,7 +60,7 @@ export interface FormValues {
 export function defaultFormValues(limits: Limits): FormValues {
   return {
     prompt: "",
-    negativePrompt: " ",
+    negativePrompt: "",
     cfg: String(limits.default_cfg),
     steps: String(limits.default_steps),
     seed: "",

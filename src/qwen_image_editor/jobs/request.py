@@ -6,7 +6,7 @@ import secrets
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 MAX_IMAGES = 3
 MAX_PROMPT_CHARS = 2000
@@ -48,7 +48,8 @@ class EditRequest(BaseModel):
     negative_prompt: str = Field(
         default=" ",
         max_length=MAX_NEGATIVE_PROMPT_CHARS,
-        description="What to steer away from. True CFG runs only when this is non-empty (' ' counts).",
+        description="What to steer away from. Empty means ' ': the pipelines run true CFG only with a "
+        "negative prompt, and guidance is switched by `true_cfg_scale` alone (1 = off).",
     )
     true_cfg_scale: float = Field(
         default=DEFAULT_CFG,
@@ -69,6 +70,11 @@ class EditRequest(BaseModel):
         description="Return the result at the exact size of the last input image "
         "instead of the model's ~1 megapixel size.",
     )
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _blank_means_space(cls, value: str) -> str:
+        return value if value.strip() else " "
 
     def with_seed(self, seed: int) -> EditRequest:
         return self.model_copy(update={"seed": seed})
