@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -66,9 +67,9 @@ class Services:
         self.store.close()
 
 
-def worker_identity(settings: Settings) -> str:
-    """Stable per machine and port, so logs and leases say which process held a job."""
-    return f"{socket.gethostname()}:{settings.port}"
+def worker_identity() -> str:
+    """Unique per process, so two workers on one machine never share a lease; logs say which held a job."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def build_services(settings: Settings, *, engine: EditEngine | None = None, store: JobStore | None = None) -> Services:
@@ -93,5 +94,5 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
             store, blobs, events, max_image_pixels=settings.max_image_pixels, max_queued=settings.max_queue
         ),
         cleanup=Cleanup(store, blobs),
-        worker=Worker(store, blobs, engine, events, worker_identity(settings), timing),
+        worker=Worker(store, blobs, engine, events, worker_identity(), timing),
     )

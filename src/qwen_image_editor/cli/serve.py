@@ -54,13 +54,19 @@ def worker(
     if services.engine.is_demo:
         demo_warning(services.engine.model_id)
     try:
+        console.print(f"Worker {services.worker.worker_id} using {services.engine.model_id}")
         if burst:
             console.print(f"Ran {services.worker.run_until_idle()} jobs")
             return
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        console.print(f"Worker {services.worker.worker_id} waiting for jobs (Ctrl+C stops after the current job)")
+
+        def request_stop(*_: object) -> None:
+            services.worker.shutting_down.set()  # the running job stops at its next step, back to the queue
+            stop.set()
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        console.print("Waiting for jobs (Ctrl+C hands the current job back to the queue and stops)")
         services.worker.run_forever(stop)
     finally:
         services.close()

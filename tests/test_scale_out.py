@@ -1,0 +1,74 @@
+"""Many workers, one PostgreSQL: an API process queues, two `qie worker` processes share the work."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.services import build_services
+from tests.api.conftest import make_settings
+from tests.conftest import noise_image
+from tests.store.conftest import postgres_unreachable
+
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def database_url() -> Iterator[str]:
+    if problem := postgres_unreachable():
+        pytest.skip(problem)
+    name = f"qie_scale_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _worker_ids(outputs: list[str]) -> list[str]:
+    return [output.split("Worker ", 1)[1].split()[0] for output in outputs]
+
+
+def test_two_worker_processes_share_the_queue_and_run_each_job_once(tmp_path: Path, database_url: str) -> None:
+    data_dir = tmp_path / "shared"
+    services = build_services(
+        make_settings(data_dir, database_url=database_url, worker_enabled=False), engine=FakeEngine()
+    )
+    ids = []
+    for n in range(12):
+        upload = io.BytesIO()
+        noise_image(32, 32, n).save(upload, format="PNG")
+        upload.seek(0)
+        ids.append(services.jobs.submit([upload], EditRequest(prompt=f"job {n}", num_inference_steps=3)).id)
+
+    qie = Path(sys.executable).parent / "qie"
+    env = {**os.environ, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.02"}
+    command = [qie, "worker", "--burst", "--data-dir", str(data_dir), "--database", database_url]
+    workers = [
+        subprocess.Popen([*command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
+    ]
+    outputs = [worker.communicate(timeout=120)[0].decode() for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+
+    jobs = [services.store.get_job(job_id) for job_id in ids]
+    assert all(job.status is JobStatus.COMPLETE for job in jobs)
+    assert all(job.attempts == 1 for job in jobs)  # nobody ran a job twice
+    ran = [int(output.split("Ran ")[1].split()[0]) for output in outputs]
+    assert sum(ran) == 12
+    assert {job.claimed_by for job in jobs} <= {f"{worker}" for worker in _worker_ids(outputs)}
+    services.close()
