@@ -172,3 +172,18 @@ def test_a_full_disk_refuses_uploads_with_507_and_reads_keep_working(
     assert list(server.services.settings.jobs_dir.iterdir()) == []
     monkeypatch.undo()
     assert submit(server.http).status_code == 202  # recovers once space is back
+
+
+def test_more_than_three_image_parts_are_refused(server: LiveServer) -> None:
+    files = [(f"image{n}", (f"{n}.png", png_bytes(seed=n), "image/png")) for n in (1, 2, 3, 3)]
+    response = server.http.post("/api/edit", files=files, data={"config": VALID_CONFIG})
+    assert response.status_code == 400
+    assert "Maximum number of files is 3" in response.json()["detail"]
+    assert server.http.get("/api/jobs").json()["total"] == 0
+
+
+def test_an_oversized_config_field_is_refused(server: LiveServer) -> None:
+    config = json.dumps({"prompt": "x" * 100_000})
+    response = post_raw(server.http, {"image1": ("a.png", png_bytes(), "image/png")}, config)
+    assert response.status_code == 400
+    assert "exceeded maximum size" in response.json()["detail"].lower()

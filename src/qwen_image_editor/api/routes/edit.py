@@ -1,17 +1,36 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
+from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
 from qwen_image_editor.api.deps import ServicesDep
 from qwen_image_editor.api.schemas import ErrorResponse, SubmitResponse
 from qwen_image_editor.errors import InvalidRequest, RequestTooLarge
-from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.jobs.request import MAX_IMAGES, EditRequest
 
-router = APIRouter(prefix="/api", tags=["jobs"])
+MAX_CONFIG_BYTES = 64 * 1024  # the config JSON: prompts are capped at a few thousand characters
+
+
+class LimitedFormRoute(APIRoute):
+    """Parses the multipart body with our caps before FastAPI does (it then reuses the parsed form):
+    at most MAX_IMAGES file parts and one small text field, so a flood of parts costs nothing."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            await request.form(max_files=MAX_IMAGES, max_fields=1, max_part_size=MAX_CONFIG_BYTES)
+            return await handler(request)
+
+        return limited
+
+
+router = APIRouter(prefix="/api", tags=["jobs"], route_class=LimitedFormRoute)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503, 507)
