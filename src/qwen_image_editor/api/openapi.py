@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import Field, TypeAdapter
 
+from qwen_image_editor.api.schemas import ErrorResponse
 from qwen_image_editor.jobs.events import (
     CancelledEvent,
     CompleteEvent,
@@ -29,6 +30,7 @@ def install_openapi(app: FastAPI) -> None:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        _declare_our_error_body(schema)
         ws_schema = TypeAdapter(WsMessage).json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(ws_schema.pop("$defs", {}))
@@ -38,3 +40,17 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = build  # type: ignore[method-assign]
+
+
+def _declare_our_error_body(schema: dict[str, Any]) -> None:
+    """FastAPI documents 422 as its list-shaped HTTPValidationError; ours is `{detail: str}` like every error."""
+    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+        response = operation.get("responses", {}).get("422")
+        if response is not None:
+            response["description"] = "The request is invalid; `detail` says what to change."
+            response["content"] = {"application/json": {"schema": error_ref}}
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    components.setdefault("ErrorResponse", ErrorResponse.model_json_schema())

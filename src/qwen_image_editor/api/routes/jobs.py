@@ -26,7 +26,7 @@ def _job_response(services: ServicesDep, job_id: str) -> JobResponse:
 def list_jobs(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     status: JobStatus | None = None,
 ) -> JobListResponse:
     """The job history, newest first."""
