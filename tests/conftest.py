@@ -32,7 +32,15 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def edit_plus_engine(models_dir: Path) -> DiffusersEngine:
+    """`tiny`: EditPlus with zero_cond_t, shaped like the default model Qwen-Image-Edit-2511."""
     engine = DiffusersEngine(resolve_model("tiny", models_dir), plan_device("cpu"))
+    engine.load()
+    return engine
+
+
+@pytest.fixture(scope="session")
+def edit_plus_2509_engine(models_dir: Path) -> DiffusersEngine:
+    engine = DiffusersEngine(resolve_model("tiny-2509", models_dir), plan_device("cpu"))
     engine.load()
     return engine
 
@@ -44,10 +52,10 @@ def edit_engine(models_dir: Path) -> DiffusersEngine:
     return engine
 
 
-@pytest.fixture(params=["edit-plus", "edit"])
+@pytest.fixture(params=["edit_plus_engine", "edit_plus_2509_engine", "edit_engine"])
 def engine(request: pytest.FixtureRequest) -> DiffusersEngine:
-    name = "edit_plus_engine" if request.param == "edit-plus" else "edit_engine"
-    engine: DiffusersEngine = request.getfixturevalue(name)
+    """Each family: EditPlus shaped like 2511 (`tiny`) and like 2509, and the original Edit."""
+    engine: DiffusersEngine = request.getfixturevalue(request.param)
     return engine
 
 

@@ -30,9 +30,13 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
-def test_families_are_read_from_model_index(edit_engine: DiffusersEngine, edit_plus_engine: DiffusersEngine) -> None:
+def test_families_are_read_from_model_index(
+    edit_engine: DiffusersEngine, edit_plus_engine: DiffusersEngine, edit_plus_2509_engine: DiffusersEngine
+) -> None:
     assert edit_engine.family is PipelineFamily.EDIT
-    assert edit_plus_engine.family is PipelineFamily.EDIT_PLUS
+    assert edit_plus_engine.family is edit_plus_2509_engine.family is PipelineFamily.EDIT_PLUS
+    assert edit_plus_engine._pipeline.transformer.config.zero_cond_t is True  # like 2511
+    assert edit_plus_2509_engine._pipeline.transformer.config.zero_cond_t is False  # like 2509
     assert edit_engine.state is ModelState.READY and edit_engine.is_demo
 
 

@@ -20,8 +20,9 @@ class Settings(BaseSettings):
 
     model: str = Field(
         default="auto",
-        description="A Hugging Face id, a local diffusers folder, `tiny` (random-weight demo, EditPlus), "
-        "`tiny-edit` (random-weight demo, original Edit), `fake` (no model: a timed stand-in for tests), "
+        description="A Hugging Face id, a local diffusers folder, `tiny` (random-weight demo shaped like 2511), "
+        "`tiny-2509`, `tiny-edit` (demos shaped like 2509 and the original Edit), "
+        "`fake` (no model: a timed stand-in for tests), "
         "or `auto` (the real default model with a "
         "CUDA GPU, else `tiny`).",
     )

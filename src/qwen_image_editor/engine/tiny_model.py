@@ -53,7 +53,8 @@ class TinyFlavour(StrEnum):
     """Which pipeline family the tiny model mirrors."""
 
     EDIT = "edit"  # QwenImageEditPipeline, like Qwen/Qwen-Image-Edit: one image
-    EDIT_PLUS = "edit-plus"  # QwenImageEditPlusPipeline, like Qwen-Image-Edit-2509/2511: 1-3 images
+    EDIT_PLUS = "edit-plus"  # QwenImageEditPlusPipeline, like Qwen-Image-Edit-2509: 1-3 images
+    EDIT_2511 = "edit-2511"  # EditPlus with the transformer's zero_cond_t, like Qwen-Image-Edit-2511
 
 
 def _build_tokenizer() -> Any:
@@ -134,6 +135,7 @@ def build_tiny_components(flavour: TinyFlavour, seed: int = 0) -> dict[str, Any]
         num_attention_heads=2,
         joint_attention_dim=32,
         axes_dims_rope=(8, 12, 12),  # must sum to attention_head_dim
+        zero_cond_t=flavour is TinyFlavour.EDIT_2511,
     )
     torch.manual_seed(seed)
     vae = AutoencoderKLQwenImage(  # the real 8x spatial, 16-channel latent geometry
@@ -155,7 +157,7 @@ def build_tiny_components(flavour: TinyFlavour, seed: int = 0) -> dict[str, Any]
     }
 
 
-def make_tiny_model(out_dir: Path, flavour: TinyFlavour = TinyFlavour.EDIT_PLUS, seed: int = 0) -> Path:
+def make_tiny_model(out_dir: Path, flavour: TinyFlavour = TinyFlavour.EDIT_2511, seed: int = 0) -> Path:
     """Write a tiny random-weight pipeline in diffusers layout to `out_dir`, atomically.
 
     The folder appears complete or not at all: it is built next to its final place and renamed.
