@@ -7,11 +7,13 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from qwen_image_editor.blobs.local import LocalBlobStore
 from qwen_image_editor.cleanup import Cleanup, CleanupReport
 from qwen_image_editor.cli import app
 from qwen_image_editor.cli.common import EXIT_BAD_INPUT, DataDirOption, console, fail, load_settings, resolve_path
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.store.factory import build_store
 
 
 def _size(count: int) -> str:
@@ -32,9 +34,6 @@ def cleanup(
     """Remove finished jobs' records and files. Queued and running jobs are never touched.
 
     With no option, applies the retention policy (QIE_RETENTION_HOURS, default 24)."""
-    from qwen_image_editor.blobs.local import LocalBlobStore
-    from qwen_image_editor.store.factory import build_store
-
     settings = load_settings(data_dir=resolve_path(data_dir))
     if not settings.data_dir.is_dir():
         fail(f"no data directory at {settings.data_dir.resolve()}; pass --data-dir or set QIE_DATA_DIR", EXIT_BAD_INPUT)
