@@ -8,8 +8,8 @@ from pathlib import Path
 
 from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit, pipeline_qwenimage_edit_plus
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.factory import build_engine
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.settings import Settings
 
 SMALL_AREA = 256 * 256

@@ -33,9 +33,9 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.engine_speed import engine_timings
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.engine.fake import FakeEngine
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.settings import Settings
 
 FAKE_STEP_SECONDS = 0.05

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qwen_image_editor.cleanup import RetentionSweeper
+from qwen_image_editor.application.cleanup import RetentionSweeper
 from qwen_image_editor.cli import app
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.states import JobStatus
@@ -43,7 +43,7 @@ class Jobs:
 
     @staticmethod
     def _request(prompt: str = "make it blue") -> object:
-        from qwen_image_editor.jobs.request import EditRequest
+        from qwen_image_editor.edit_request import EditRequest
 
         return EditRequest(prompt=prompt, num_inference_steps=2)
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import ModelState, StepProgress
 from qwen_image_editor.engine.devices import plan_device
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine, PipelineFamily
 from qwen_image_editor.engine.models import resolve_model
 from qwen_image_editor.errors import EditCancelled, InvalidRequest, ModelUnavailable, OutOfMemory
-from qwen_image_editor.jobs.request import EditRequest
 from tests.conftest import noise_image
 
 pytestmark = pytest.mark.usefixtures("fast_area")

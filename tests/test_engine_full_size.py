@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
-from qwen_image_editor.jobs.request import EditRequest
 from tests.conftest import noise_image
 
 

@@ -19,5 +19,7 @@ def test_committed_schema_matches_the_server() -> None:
 
 def test_websocket_messages_are_in_the_schema() -> None:
     schemas = create_app(Settings(model="fake")).openapi()["components"]["schemas"]
-    for name in ("WsMessage", "SnapshotMessage", "ProgressEvent", "CompleteEvent", "ErrorEvent", "CancelledEvent"):
+    for name in ("WsMessage", "JobMessage", "ProgressMessage", "JobView"):
         assert name in schemas
+    job_message = schemas["JobMessage"]["properties"]
+    assert {"config", "outputs", "inputs", "queue_position", "attempts", "type", "event"} <= set(job_message)

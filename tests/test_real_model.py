@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.engine.factory import build_engine
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.settings import DEFAULT_MODEL, Settings
 from tests.conftest import noise_image
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.fake import FakeEngine
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import build_services
 from tests.api.conftest import make_settings

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.local import LocalBlobStore
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.ids import new_job_id
 from qwen_image_editor.jobs.records import Job
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.sql import SqlJobStore
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
@@ -28,7 +29,8 @@ class Setup:
         self.store = SqlJobStore(f"sqlite:///{tmp_path / 'qie.db'}")
         self.blobs = LocalBlobStore(tmp_path / "jobs")
         self.engine = engine
-        self.worker = Worker(self.store, self.blobs, engine, LocalEventBus(), "worker-a", TIMING)
+        self.events = LocalEventBus()
+        self.worker = Worker(self.store, self.blobs, engine, JobLifecycle(self.store, self.events), "worker-a", TIMING)
 
     def queue(self, prompt: str = "make it blue", steps: int = 3) -> Job:
         job_id = new_job_id()

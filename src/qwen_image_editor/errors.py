@@ -1,8 +1,9 @@
 """The exception tree of the project, in one place.
 
 QieError                      base of everything we raise on purpose
-├── InvalidRequest            the caller asked for something we refuse (HTTP 4xx, CLI exit 2)
-│   ├── InvalidImage          an input image is unreadable, not allowed, or too large
+├── InvalidRequest            the caller asked for something we refuse (HTTP 422, CLI exit 2)
+│   ├── MalformedRequest      a part of the request cannot be parsed at all, e.g. bad JSON (HTTP 400)
+│   ├── InvalidImage          an input image is unreadable, not allowed, or too large (HTTP 400/415)
 │   └── RequestTooLarge       a request body or upload is over a size cap (HTTP 413)
 ├── EditCancelled             a cancel was asked for; raised from the step callback
 ├── ModelUnavailable          the model cannot be loaded (missing weights, bad folder, ...)
@@ -22,6 +23,10 @@ class QieError(Exception):
 
 class InvalidRequest(QieError, ValueError):
     """The request is refused; the message says what to change."""
+
+
+class MalformedRequest(InvalidRequest):
+    """A part of the request cannot be parsed (e.g. `config` is not JSON); well-formed bad values are InvalidRequest."""
 
 
 class InvalidImage(InvalidRequest):

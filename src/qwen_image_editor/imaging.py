@@ -14,8 +14,8 @@ from typing import BinaryIO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.errors import InvalidImage
-from qwen_image_editor.jobs.request import OutputFormat
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp")

@@ -8,13 +8,14 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
+from qwen_image_editor.application.cleanup import Cleanup, RetentionSweeper
+from qwen_image_editor.application.jobs import JobService
+from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.blobs.local import LocalBlobStore
-from qwen_image_editor.cleanup import Cleanup, RetentionSweeper
 from qwen_image_editor.engine.base import EditEngine
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.events.local import LocalEventBus
-from qwen_image_editor.jobs.service import JobService
 from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.factory import build_store
@@ -77,6 +78,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
     store = store or build_store(settings.resolved_database_url)
     blobs = LocalBlobStore(settings.jobs_dir)
     events = LocalEventBus()
+    lifecycle = JobLifecycle(store, events)
     engine = engine or build_engine(settings)
     timing = WorkerTiming(
         lease_seconds=settings.lease_seconds,
@@ -91,8 +93,8 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         engine=engine,
         events=events,
         jobs=JobService(
-            store, blobs, events, max_image_pixels=settings.max_image_pixels, max_queued=settings.max_queue
+            store, blobs, lifecycle, max_image_pixels=settings.max_image_pixels, max_queued=settings.max_queue
         ),
         cleanup=Cleanup(store, blobs),
-        worker=Worker(store, blobs, engine, events, worker_identity(), timing),
+        worker=Worker(store, blobs, engine, lifecycle, worker_identity(), timing),
     )

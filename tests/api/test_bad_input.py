@@ -56,7 +56,7 @@ VALID_CONFIG = json.dumps({"prompt": "make it blue", "num_inference_steps": 2})
             "the limit is 4,000,000",
         ),
         ({"image1": ("a.gif", b"GIF89a" + b"\0" * 64, "image/gif")}, VALID_CONFIG, 415, "JPEG, PNG or WebP"),
-        ({"image1": ("a.png", png_bytes(), "image/png")}, "{not json", 422, "not valid JSON"),
+        ({"image1": ("a.png", png_bytes(), "image/png")}, "{not json", 400, "not valid JSON"),
         ({"image1": ("a.png", png_bytes(), "image/png")}, "[1, 2]", 422, "JSON object"),
         (
             {"image1": ("a.png", png_bytes(), "image/png")},

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from qwen_image_editor.engine.fake import FakeEngine
@@ -17,16 +18,26 @@ from tests.live_server import LiveServer, live_server
 
 
 def watch(server: LiveServer, job_id: str, timeout: float = 20) -> tuple[list[dict[str, Any]], int | None]:
-    """Every message of the job's WebSocket until the server closes it, and the close code."""
-    messages = []
+    """Every message of the job's WebSocket until the server closes it, and the close code.
+    A server that does not close within `timeout` fails the test (recv raises TimeoutError)."""
     with connect(f"{server.ws_url}/ws/{job_id}", open_timeout=5) as socket:
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                messages.append(json.loads(socket.recv(timeout=deadline - time.monotonic())))
-        except Exception:
-            pass
-        return messages, socket.close_code
+        return receive_until_closed(socket, timeout), socket.close_code
+
+
+def receive_until_closed(socket: Any, timeout: float) -> list[dict[str, Any]]:
+    messages = []
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            messages.append(json.loads(socket.recv(timeout=max(0.01, deadline - time.monotonic()))))
+    except ConnectionClosed:
+        return messages
+
+
+JOB_VIEW_FIELDS = {
+    "job_id", "status", "config", "progress", "error", "created_at", "started_at", "finished_at",
+    "queue_position", "attempts", "inputs", "outputs", "thumbnail",
+}  # fmt: skip
 
 
 def test_health_answers_and_names_the_model(server: LiveServer) -> None:
@@ -53,9 +64,17 @@ def test_an_edit_streams_one_progress_message_per_step_then_completes_and_closes
     assert messages[0]["type"] == "snapshot"
     steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]
     assert steps == [1, 2, 3, 4, 5, 6]
-    assert messages[-1]["type"] == "complete"
-    assert messages[-1]["outputs"] == [f"/api/jobs/{body['job_id']}/files/output_1.png"]
+    final = messages[-1]
+    assert final["type"] == "complete" and final["event"] == "complete"
+    assert final["outputs"] == [f"/api/jobs/{body['job_id']}/files/output_1.png"]
     assert close_code == 1000
+    # The first and the final messages each carry the whole job, exactly as GET shows it.
+    assert JOB_VIEW_FIELDS <= set(messages[0]) and JOB_VIEW_FIELDS <= set(final)
+    assert messages[0]["config"]["seed"] == 5 and final["config"]["seed"] == 5
+    got = server.http.get(f"/api/jobs/{body['job_id']}").json()
+    assert {key: final[key] for key in JOB_VIEW_FIELDS} == got
+    # Step messages stay small: no settings, no file lists.
+    assert all(set(m) == {"type", "job_id", "status", "progress"} for m in messages if m["type"] == "progress")
 
 
 def test_snapshot_of_a_finished_job_then_close(server: LiveServer) -> None:
@@ -63,6 +82,8 @@ def test_snapshot_of_a_finished_job_then_close(server: LiveServer) -> None:
     wait_for(server.http, job_id, {"complete"})
     messages, close_code = watch(server, job_id)
     assert [m["type"] for m in messages] == ["snapshot", "complete"]
+    assert messages[0]["outputs"] == messages[1]["outputs"] == [f"/api/jobs/{job_id}/files/output_1.png"]
+    assert messages[0]["thumbnail"] == f"/api/jobs/{job_id}/files/thumbnail.webp"
     assert close_code == 1000
 
 
@@ -147,7 +168,9 @@ def test_delete_removes_record_and_files(server: LiveServer) -> None:
     wait_for(server.http, job_id, {"complete"})
     folder = server.services.settings.jobs_dir / job_id
     assert folder.is_dir()
-    assert server.http.delete(f"/api/jobs/{job_id}").status_code == 204
+    deleted = server.http.delete(f"/api/jobs/{job_id}")
+    assert deleted.status_code == 200
+    assert deleted.json() == {"message": f"Job {job_id} deleted (it was complete)", "job_id": job_id}
     assert server.http.get(f"/api/jobs/{job_id}").status_code == 404
     assert not folder.exists()
 
@@ -156,7 +179,9 @@ def test_delete_of_a_running_job_cancels_it_first(server: LiveServer, fake_engin
     fake_engine.step_seconds = 0.1
     job_id = submit(server.http, num_inference_steps=50).json()["job_id"]
     wait_for(server.http, job_id, {"processing"})
-    assert server.http.delete(f"/api/jobs/{job_id}").status_code == 204
+    deleted = server.http.delete(f"/api/jobs/{job_id}")
+    assert deleted.status_code == 200 and deleted.json()["job_id"] == job_id
+    assert "cancelled" in deleted.json()["message"]
     assert server.http.get(f"/api/jobs/{job_id}").status_code == 404
 
 
@@ -247,20 +272,33 @@ def test_a_watched_queued_job_hears_its_new_queue_position(server: LiveServer, f
     server.http.post(f"/api/jobs/{running}/cancel")
 
 
-def test_deleting_a_watched_job_closes_its_socket_4404(server: LiveServer, fake_engine: FakeEngine) -> None:
+def test_deleting_a_watched_queued_job_sends_it_cancelled_then_closes(
+    server: LiveServer, fake_engine: FakeEngine
+) -> None:
     fake_engine.step_seconds = 0.1
     running = submit(server.http, num_inference_steps=100).json()["job_id"]
     wait_for(server.http, running, {"processing"})
     queued = submit(server.http).json()["job_id"]
     with connect(f"{server.ws_url}/ws/{queued}", open_timeout=5) as socket:
-        socket.recv(timeout=5)
-        assert server.http.delete(f"/api/jobs/{queued}").status_code == 204
-        messages = []
-        try:
-            while True:
-                messages.append(json.loads(socket.recv(timeout=5)))
-        except Exception:
-            pass
-        assert socket.close_code in (1000, 4404)
-        assert messages == [] or messages[-1]["type"] == "cancelled"
+        assert json.loads(socket.recv(timeout=5))["status"] == "queued"
+        assert server.http.delete(f"/api/jobs/{queued}").status_code == 200
+        messages = receive_until_closed(socket, timeout=5)
+        assert [(m["type"], m["event"], m["status"]) for m in messages] == [("cancelled", "cancelled", "cancelled")]
+        assert socket.close_code == 1000
+    server.http.post(f"/api/jobs/{running}/cancel")
+
+
+def test_a_job_removed_elsewhere_closes_its_socket_4404(server: LiveServer, fake_engine: FakeEngine) -> None:
+    """Another process (a second API node, say) removed the job: no event reaches us, the resync notices."""
+    fake_engine.step_seconds = 0.1
+    running = submit(server.http, num_inference_steps=100).json()["job_id"]
+    wait_for(server.http, running, {"processing"})
+    queued = submit(server.http).json()["job_id"]
+    with connect(f"{server.ws_url}/ws/{queued}", open_timeout=5) as socket:
+        assert json.loads(socket.recv(timeout=5))["status"] == "queued"
+        store = server.services.store  # behind the event bus's back, as another process would
+        store.request_cancel(queued)
+        store.delete_job(queued)
+        assert receive_until_closed(socket, timeout=5) == []
+        assert socket.close_code == 4404
     server.http.post(f"/api/jobs/{running}/cancel")

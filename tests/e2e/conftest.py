@@ -13,9 +13,9 @@ from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from qwen_image_editor.api.app import STATIC_DIR
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditEngine, EditResult, ModelState, StepCallback, StepProgress
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.services import build_services
 from tests.api.conftest import make_settings
 from tests.conftest import noise_image

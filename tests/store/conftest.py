@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from qwen_image_editor.store.base import JobStore
-from qwen_image_editor.store.memory import MemoryJobStore
 from qwen_image_editor.store.sql import SqlJobStore
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-BACKENDS = ["memory", "sqlite", "postgres"]
-SQL_BACKENDS = ["sqlite", "postgres"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 @dataclass
@@ -57,15 +55,11 @@ class Backend:
     """Builds stores of one kind that share one database, and closes them after the test."""
 
     name: str
-    url: str | None
+    url: str
     stores: list[JobStore] = field(default_factory=list)
 
     def make(self, clock: Callable[[], datetime] | None = None) -> JobStore:
-        store: JobStore
-        if self.url is None:
-            store = MemoryJobStore(clock=clock) if clock else MemoryJobStore()
-        else:
-            store = SqlJobStore(self.url, clock=clock) if clock else SqlJobStore(self.url)
+        store = SqlJobStore(self.url, clock=clock) if clock else SqlJobStore(self.url)
         self.stores.append(store)
         return store
 
@@ -96,7 +90,7 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture
 def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
     name: str = request.param
-    url = None if name == "memory" else request.getfixturevalue(f"{name}_url")
+    url = request.getfixturevalue(f"{name}_url")
     made = Backend(name, url)
     yield made
     for store in made.stores:
@@ -115,10 +109,4 @@ def store(backend: Backend, clock: Clock) -> JobStore:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend" in metafunc.fixturenames:
-        marker = metafunc.definition.get_closest_marker("backends")
-        names = list(marker.args) if marker else BACKENDS
-        metafunc.parametrize("backend", names, indirect=True)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "backends(*names): run a store test only on these backends")
+        metafunc.parametrize("backend", BACKENDS, indirect=True)

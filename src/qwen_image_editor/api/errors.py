@@ -11,6 +11,7 @@ from qwen_image_editor.errors import (
     InvalidRequest,
     InvalidTransition,
     JobNotFound,
+    MalformedRequest,
     QueueFull,
     RequestTooLarge,
     StorageFull,
@@ -24,8 +25,10 @@ def _status_of(exc: Exception) -> int:
         return 413
     if isinstance(exc, InvalidImage) and exc.unsupported_type:
         return 415
+    if isinstance(exc, InvalidImage | MalformedRequest):
+        return 400
     if isinstance(exc, InvalidRequest):
-        return 422 if not isinstance(exc, InvalidImage) else 400
+        return 422
     if isinstance(exc, JobNotFound):
         return 404
     if isinstance(exc, InvalidTransition):

@@ -3,26 +3,13 @@ types for them are generated like every other type."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import Field, TypeAdapter
+from pydantic import TypeAdapter
 
-from qwen_image_editor.api.schemas import ErrorResponse
-from qwen_image_editor.jobs.events import (
-    CancelledEvent,
-    CompleteEvent,
-    ErrorEvent,
-    ProgressEvent,
-    SnapshotMessage,
-    StatusEvent,
-)
-
-WsMessage = Annotated[
-    SnapshotMessage | StatusEvent | ProgressEvent | CompleteEvent | ErrorEvent | CancelledEvent,
-    Field(discriminator="type"),
-]
+from qwen_image_editor.api.schemas import ErrorResponse, WsMessage
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -34,7 +21,11 @@ def install_openapi(app: FastAPI) -> None:
         ws_schema = TypeAdapter(WsMessage).json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(ws_schema.pop("$defs", {}))
-        ws_schema["description"] = "A message on WS /ws/{job_id}: a snapshot first, then one per change."
+        ws_schema["description"] = (
+            "A message on WS /ws/{job_id}: the whole job first (`snapshot`), a small `progress` message per "
+            "stage and step, the whole job at every change of state, and the whole job last (`complete`, "
+            "`error` or `cancelled`), after which the server closes."
+        )
         components["WsMessage"] = ws_schema
         app.openapi_schema = schema
         return schema

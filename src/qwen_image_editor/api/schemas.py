@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from qwen_image_editor.blobs.base import THUMBNAIL_NAME, input_name
+from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.engine.base import ModelState
-from qwen_image_editor.jobs.records import Job, Progress
-from qwen_image_editor.jobs.request import EditRequest, OutputFormat
+from qwen_image_editor.jobs.events import JobEventKind
+from qwen_image_editor.jobs.records import Progress
 from qwen_image_editor.jobs.states import JobStatus
 
 
@@ -55,7 +55,9 @@ class SubmitResponse(BaseModel):
     queue_position: int | None
 
 
-class JobResponse(BaseModel):
+class JobView(BaseModel):
+    """What a client sees of a job: `GET /api/jobs/{id}`, history entries and the WebSocket's job messages."""
+
     job_id: str
     status: JobStatus
     config: EditRequest = Field(description="The request as run; `seed` is always filled in.")
@@ -65,34 +67,40 @@ class JobResponse(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     queue_position: int | None = Field(description="1 = next to run; null unless queued.")
-    attempts: int
-    inputs: list[str]
-    outputs: list[str]
-    thumbnail: str | None
-
-    @classmethod
-    def of(cls, job: Job, queue_position: int | None) -> JobResponse:
-        files = f"/api/jobs/{job.id}/files"
-        return cls(
-            job_id=job.id,
-            status=job.status,
-            config=job.request,
-            progress=job.progress,
-            error=job.error,
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            queue_position=queue_position,
-            attempts=job.attempts,
-            inputs=[f"{files}/{input_name(i)}" for i in range(1, job.input_count + 1)],
-            outputs=[f"{files}/{name}" for name in job.output_names],
-            thumbnail=f"{files}/{THUMBNAIL_NAME}" if job.output_names else None,
-        )
+    attempts: int = Field(description="Runs started so far (a run interrupted by a dead worker counts).")
+    inputs: list[str] = Field(description="URLs of the input images, in order.")
+    outputs: list[str] = Field(description="URLs of the results; empty until complete.")
+    thumbnail: str | None = Field(description="URL of a small WebP of the result, once complete.")
 
 
 class JobListResponse(BaseModel):
-    jobs: list[JobResponse]
+    jobs: list[JobView]
     total: int
+
+
+class DeleteResponse(BaseModel):
+    message: str
+    job_id: str
+
+
+class JobMessage(JobView):
+    """A WebSocket message carrying the whole job: the first one (`snapshot`), every change of state
+    (`status`), and the final one (`complete`, `error` or `cancelled`, after which the server closes)."""
+
+    type: Literal["snapshot", "status", "complete", "error", "cancelled"]
+    event: JobEventKind | None = Field(description="What changed; null for the snapshot.")
+
+
+class ProgressMessage(BaseModel):
+    """A WebSocket message per stage and per denoising step: small, the rest of the job is unchanged."""
+
+    type: Literal["progress"] = "progress"
+    job_id: str
+    status: Literal[JobStatus.PROCESSING] = JobStatus.PROCESSING
+    progress: Progress
+
+
+WsMessage = Annotated[JobMessage | ProgressMessage, Field(discriminator="type")]
 
 
 class CleanupResponse(BaseModel):

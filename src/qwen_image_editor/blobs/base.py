@@ -9,7 +9,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from qwen_image_editor.jobs.request import OutputFormat
+from qwen_image_editor.edit_request import OutputFormat
 
 # The only file names a job folder may hold.
 ROLE_NAME = re.compile(r"^(input_[1-3]\.png|output_1\.(png|jpg|webp)|thumbnail\.webp)$")

@@ -10,10 +10,10 @@ from pathlib import Path
 from PIL import Image
 
 from qwen_image_editor.blobs.base import ROLE_NAME, THUMBNAIL_NAME, input_name, output_name
+from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.fileio import fsync_dir, write_atomic
 from qwen_image_editor.imaging import encode_image, make_thumbnail
 from qwen_image_editor.jobs.ids import checked_job_id
-from qwen_image_editor.jobs.request import OutputFormat
 
 
 class LocalBlobStore:

@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from qwen_image_editor.application.cleanup import Cleanup, CleanupReport
 from qwen_image_editor.blobs.local import LocalBlobStore
-from qwen_image_editor.cleanup import Cleanup, CleanupReport
 from qwen_image_editor.cli import app
 from qwen_image_editor.cli.common import EXIT_BAD_INPUT, DataDirOption, console, fail, load_settings, resolve_path
 from qwen_image_editor.errors import JobNotFound

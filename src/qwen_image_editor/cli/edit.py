@@ -19,12 +19,12 @@ from qwen_image_editor.cli.common import (
     load_settings,
     resolve_path,
 )
+from qwen_image_editor.edit_request import DEFAULT_CFG, DEFAULT_STEPS, MAX_IMAGES, EditRequest, OutputFormat
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory
 from qwen_image_editor.fileio import write_atomic
 from qwen_image_editor.imaging import decode_image, encode_image
-from qwen_image_editor.jobs.request import DEFAULT_CFG, DEFAULT_STEPS, MAX_IMAGES, EditRequest, OutputFormat
 
 _FORMAT_BY_SUFFIX = {
     ".png": OutputFormat.PNG,

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from PIL import Image
 
-from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.edit_request import EditRequest
 
 
 class ModelState(StrEnum):

@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.devices import DevicePlan
 from qwen_image_editor.engine.loading import LoadOnce
@@ -20,7 +21,6 @@ from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
 from qwen_image_editor.imaging import side_by_side
-from qwen_image_editor.jobs.request import EditRequest
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable
-from qwen_image_editor.jobs.request import EditRequest
 
 
 class FakeEngine:

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from PIL import Image
 
+from qwen_image_editor.edit_request import MAX_ASPECT_RATIO, MAX_IMAGES, MIN_IMAGE_SIDE
 from qwen_image_editor.errors import InvalidRequest
-from qwen_image_editor.jobs.request import MAX_ASPECT_RATIO, MAX_IMAGES, MIN_IMAGE_SIDE
 
 
 def validate_images(images: Sequence[Image.Image]) -> None:

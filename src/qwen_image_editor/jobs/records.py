@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from qwen_image_editor.jobs.request import EditRequest
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.jobs.states import JobStatus
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.jobs.records import Job, Progress
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.jobs.states import JobStatus
 
 
@@ -35,8 +36,8 @@ class JobStore(Protocol):
         """A page of jobs, newest first, and the total that match."""
         ...
 
-    def queue_position(self, job_id: str) -> int | None:
-        """1 for the next job to run; None unless the job is queued."""
+    def queue_positions(self, job_ids: Sequence[str]) -> dict[str, int]:
+        """Each queued job's place in the queue (1 = next to run), in one query; other jobs are absent."""
         ...
 
     def count_by_status(self) -> dict[JobStatus, int]:

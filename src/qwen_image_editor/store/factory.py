@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from qwen_image_editor.store.base import JobStore
-from qwen_image_editor.store.memory import MemoryJobStore
 from qwen_image_editor.store.sql import SqlJobStore
-
-MEMORY_URL = "memory://"
 
 
 def build_store(url: str) -> JobStore:
-    """`memory://` keeps jobs in this process only (tests); any SQLAlchemy URL gives the SQL store."""
-    if url == MEMORY_URL:
-        return MemoryJobStore()
+    """Any SQLAlchemy URL: SQLite (the default, in the data directory) or PostgreSQL."""
     return SqlJobStore(url)

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, func, or_, select, text, update
+from sqlalchemy import Connection, RowMapping, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.records import Job, Progress
-from qwen_image_editor.jobs.request import EditRequest
 from qwen_image_editor.jobs.states import TERMINAL_STATES, JobStatus, check_transition
 from qwen_image_editor.store import rules
 from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
@@ -61,25 +61,14 @@ class SqlJobStore:
             ).mappings()
             return [_to_job(row) for row in rows], total
 
-    def queue_position(self, job_id: str) -> int | None:
+    def queue_positions(self, job_ids: Sequence[str]) -> dict[str, int]:
+        if not job_ids:
+            return {}
+        position = func.row_number().over(order_by=_FIFO).label("position")
+        queue = select(jobs.c.id, position).where(jobs.c.status == JobStatus.QUEUED.value).subquery()
         with read_transaction(self._engine) as conn:
-            row = conn.execute(
-                select(jobs.c.status, jobs.c.created_at, jobs.c.seq).where(jobs.c.id == job_id)
-            ).one_or_none()
-            if row is None or row.status != JobStatus.QUEUED:
-                return None
-            ahead = conn.execute(
-                select(func.count())
-                .select_from(jobs)
-                .where(
-                    jobs.c.status == JobStatus.QUEUED.value,
-                    or_(
-                        jobs.c.created_at < row.created_at,
-                        and_(jobs.c.created_at == row.created_at, jobs.c.seq < row.seq),
-                    ),
-                )
-            ).scalar_one()
-            return int(ahead) + 1
+            rows = conn.execute(select(queue.c.id, queue.c.position).where(queue.c.id.in_(list(job_ids))))
+            return {job_id: int(place) for job_id, place in rows}
 
     def count_by_status(self) -> dict[JobStatus, int]:
         counts = dict.fromkeys(JobStatus, 0)

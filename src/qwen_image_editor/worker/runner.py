@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.engine.base import EditEngine, ModelState, StepProgress
 from qwen_image_editor.errors import EditCancelled, InvalidRequest, InvalidTransition, ModelUnavailable, OutOfMemory
-from qwen_image_editor.events.base import EventBus
-from qwen_image_editor.jobs.events import CancelledEvent, CompleteEvent, ErrorEvent, ProgressEvent, StatusEvent
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage
-from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
 
 log = logging.getLogger(__name__)
@@ -64,11 +63,11 @@ class Worker:
         store: JobStore,
         blobs: BlobStore,
         engine: EditEngine,
-        events: EventBus,
+        lifecycle: JobLifecycle,
         worker_id: str,
         timing: WorkerTiming = WorkerTiming(),
     ) -> None:
-        self.store, self.blobs, self.engine, self.events = store, blobs, engine, events
+        self.store, self.blobs, self.engine, self.lifecycle = store, blobs, engine, lifecycle
         self.worker_id = worker_id
         self.timing = timing
         # Set on shutdown: the running job stops at its next step and goes back to the queue.
@@ -77,9 +76,8 @@ class Worker:
     # -- the loop -------------------------------------------------------------------------------
     def run_once(self) -> bool:
         """Requeue dead workers' jobs, then claim and run one job. False when there was nothing to do."""
-        for recovered in self.store.recover_expired_leases(self.timing.max_attempts):
-            self._announce_recovered(recovered)
-        job = self.store.claim_next_job(self.worker_id, self.timing.lease_seconds)
+        self.lifecycle.recover_expired_leases(self.timing.max_attempts)
+        job = self.lifecycle.claim_next(self.worker_id, self.timing.lease_seconds)
         if job is None:
             return False
         self.run_job(job)
@@ -103,7 +101,7 @@ class Worker:
 
     # -- one job --------------------------------------------------------------------------------
     def run_job(self, job: Job) -> None:
-        self.events.publish(StatusEvent(job_id=job.id, status=JobStatus.PROCESSING))
+        """Run a job this worker has claimed, to its end (or back to the queue on shutdown)."""
         with _Heartbeat(self.store, job.id, self.worker_id, self.timing) as heartbeat:
             self._run(job, heartbeat)
 
@@ -122,19 +120,15 @@ class Worker:
             )
             self._report(job, ProgressStage.SAVING, "Saving the result", 98)
             name = self.blobs.save_output(job.id, result.image, job.request.output_format)
-            done = self.store.complete_job(job.id, self.worker_id, [name])
-            self.events.publish(CompleteEvent(job_id=job.id, outputs=output_urls(done)))
+            self.lifecycle.complete(job.id, self.worker_id, [name])
         except EditCancelled:
             if heartbeat.lost.is_set():
                 log.warning("job %s: lease lost to another worker; stopped without recording", job.id)
                 return
             if self.shutting_down.is_set() and not self.store.is_cancel_requested(job.id):
-                released = self.store.release_job(job.id, self.worker_id)
-                log.info("job %s: handed back to the queue for shutdown", job.id)
-                self.events.publish(StatusEvent(job_id=job.id, status=released.status))
+                self.lifecycle.release(job.id, self.worker_id)
                 return
-            self.store.mark_cancelled(job.id, self.worker_id)
-            self.events.publish(CancelledEvent(job_id=job.id))
+            self.lifecycle.cancelled(job.id, self.worker_id)
         except InvalidTransition:
             log.warning("job %s changed hands while running; leaving it to its new owner", job.id, exc_info=True)
         except Exception as exc:  # one job's failure must never stop the worker
@@ -173,22 +167,13 @@ class Worker:
             eta_seconds=eta_seconds,
             updated_at=datetime.now(UTC),
         )
-        self.store.update_progress(job.id, self.worker_id, progress)
-        self.events.publish(ProgressEvent(job_id=job.id, progress=progress))
+        self.lifecycle.progress(job.id, self.worker_id, progress)
 
     def _fail(self, job: Job, reason: str, exc: Exception) -> None:
+        # The reason is for people and may quote the input; the traceback is for us, unless we refused it.
         log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest))
-        try:
-            self.store.fail_job(job.id, self.worker_id, reason)
-        except InvalidTransition:
-            return
-        self.events.publish(ErrorEvent(job_id=job.id, error=reason))
-
-    def _announce_recovered(self, job: Job) -> None:
-        if job.status is JobStatus.ERROR:
-            self.events.publish(ErrorEvent(job_id=job.id, error=job.error or "the worker stopped"))
-        else:
-            self.events.publish(StatusEvent(job_id=job.id, status=job.status))
+        with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner ends it
+            self.lifecycle.fail(job.id, self.worker_id, reason)
 
 
 def describe_failure(exc: Exception) -> str:
@@ -200,7 +185,3 @@ def describe_failure(exc: Exception) -> str:
     if isinstance(exc, FileNotFoundError):
         return f"the job's input files are missing ({exc}); submit the images again"
     return f"unexpected {type(exc).__name__}: {exc}"
-
-
-def output_urls(job: Job) -> list[str]:
-    return [f"/api/jobs/{job.id}/files/{name}" for name in job.output_names]

@@ -10,8 +10,8 @@ from pydantic import ValidationError
 
 from qwen_image_editor.api.deps import ServicesDep
 from qwen_image_editor.api.schemas import ErrorResponse, SubmitResponse
-from qwen_image_editor.errors import InvalidRequest, RequestTooLarge
-from qwen_image_editor.jobs.request import MAX_IMAGES, EditRequest
+from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
+from qwen_image_editor.errors import InvalidRequest, MalformedRequest, RequestTooLarge
 
 MAX_CONFIG_BYTES = 64 * 1024  # the config JSON: prompts are capped at a few thousand characters
 
@@ -41,7 +41,7 @@ def parse_config(config: str) -> EditRequest:
     try:
         fields = json.loads(config)
     except json.JSONDecodeError as exc:
-        raise InvalidRequest(f"config is not valid JSON ({exc.msg} at character {exc.pos}); send an object") from exc
+        raise MalformedRequest(f"config is not valid JSON ({exc.msg} at character {exc.pos}); send an object") from exc
     if not isinstance(fields, dict):
         raise InvalidRequest('config must be a JSON object such as {"prompt": "make the sky stormy"}')
     try:
@@ -67,7 +67,7 @@ def submit_edit(
         if upload.size is not None and upload.size > limit:
             raise RequestTooLarge(f"image{number} is {upload.size:,} bytes; each image may be at most {limit:,}")
     job = services.jobs.submit([upload.file for upload in uploads], request)
-    position = services.jobs.queue_position(job)
+    position = services.jobs.queue_positions([job]).get(job.id)
     return SubmitResponse(
         job_id=job.id, status=job.status, message=f"Queued at position {position}", queue_position=position
     )

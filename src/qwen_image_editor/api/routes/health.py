@@ -3,10 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from qwen_image_editor import __version__
+from qwen_image_editor import edit_request as limits
 from qwen_image_editor.api.deps import ServicesDep
 from qwen_image_editor.api.schemas import HealthResponse, LimitsResponse
 from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES
-from qwen_image_editor.jobs import request as limits
 from qwen_image_editor.jobs.states import JobStatus
 
 router = APIRouter(prefix="/api", tags=["service"])

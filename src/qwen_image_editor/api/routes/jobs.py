@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
 from qwen_image_editor.api.deps import ServicesDep
-from qwen_image_editor.api.schemas import ErrorResponse, JobListResponse, JobResponse
+from qwen_image_editor.api.schemas import DeleteResponse, ErrorResponse, JobListResponse, JobView
+from qwen_image_editor.api.views import job_view
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.states import JobStatus
 
@@ -17,9 +18,9 @@ _MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 _SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
 
 
-def _job_response(services: ServicesDep, job_id: str) -> JobResponse:
+def _job_view(services: ServicesDep, job_id: str) -> JobView:
     job = services.jobs.get(job_id)
-    return JobResponse.of(job, services.jobs.queue_position(job))
+    return job_view(job, services.jobs.queue_positions([job]).get(job.id))
 
 
 @router.get("/jobs", response_model=JobListResponse)
@@ -31,19 +32,20 @@ def list_jobs(
 ) -> JobListResponse:
     """The job history, newest first."""
     jobs, total = services.jobs.list(limit=limit, offset=offset, status=status)
-    return JobListResponse(jobs=[JobResponse.of(job, services.jobs.queue_position(job)) for job in jobs], total=total)
+    positions = services.jobs.queue_positions(jobs)
+    return JobListResponse(jobs=[job_view(job, positions.get(job.id)) for job in jobs], total=total)
 
 
 @router.get("/jobs/{job_id}", responses=_NOT_FOUND)
-def get_job(services: ServicesDep, job_id: str) -> JobResponse:
+def get_job(services: ServicesDep, job_id: str) -> JobView:
     """A job's state, progress, settings and files."""
-    return _job_response(services, job_id)
+    return _job_view(services, job_id)
 
 
 @router.get("/jobs/{job_id}/status", responses=_NOT_FOUND)
-def get_job_status(services: ServicesDep, job_id: str) -> JobResponse:
+def get_job_status(services: ServicesDep, job_id: str) -> JobView:
     """Alias of `GET /api/jobs/{job_id}`, for the original deployment's clients."""
-    return _job_response(services, job_id)
+    return _job_view(services, job_id)
 
 
 def _file(services: ServicesDep, job_id: str, name: str) -> FileResponse:
@@ -74,14 +76,13 @@ def get_job_file(services: ServicesDep, job_id: str, name: str) -> FileResponse:
 
 
 @router.post("/jobs/{job_id}/cancel", responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
-def cancel_job(services: ServicesDep, job_id: str) -> JobResponse:
+def cancel_job(services: ServicesDep, job_id: str) -> JobView:
     """A queued job is cancelled at once, a running one at its next step. 409 if already final."""
-    job = services.jobs.cancel(job_id)
-    return JobResponse.of(job, services.jobs.queue_position(job))
+    return job_view(services.jobs.cancel(job_id), None)
 
 
-@router.delete("/jobs/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
-def delete_job(services: ServicesDep, job_id: str) -> Response:
+@router.delete("/jobs/{job_id}", responses=_NOT_FOUND)
+def delete_job(services: ServicesDep, job_id: str) -> DeleteResponse:
     """Cancel the job if it is active, then delete its record and files."""
-    services.jobs.delete(job_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+    job = services.jobs.delete(job_id)
+    return DeleteResponse(message=f"Job {job.id} deleted (it was {job.status})", job_id=job.id)

@@ -1,59 +1,37 @@
-"""`/ws/{job_id}`: a snapshot, then one message per change, then close after the final one."""
+"""`/ws/{job_id}`: the whole job first, a small message per step, the whole job at every change of state,
+then close after the final one. A page renders a job, live or finished, from these messages alone."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from qwen_image_editor.api.schemas import JobView
+from qwen_image_editor.api.views import job_message, job_view, progress_message
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.events.base import Subscription
-from qwen_image_editor.jobs.events import (
-    TERMINAL_EVENT_TYPES,
-    CancelledEvent,
-    CompleteEvent,
-    ErrorEvent,
-    JobEvent,
-    ProgressEvent,
-    SnapshotMessage,
-    StatusEvent,
-)
-from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.events import JobChanged, JobEventKind, JobProgressed, change_kind
+from qwen_image_editor.jobs.records import Job, Progress
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import Services
-from qwen_image_editor.worker.runner import output_urls
 
 router = APIRouter()
 
 CLOSE_UNKNOWN_JOB = 4404
-# Without events for this long, re-read the job: events are hints (a worker in another process sends none).
+# Without events for this long, re-read the job: events are hints (a worker in another process sends
+# none yet), and a queued job's position changes without events of its own.
 RESYNC_SECONDS = 2.0
 
-
-def _final_message(job: Job) -> JobEvent:
-    if job.status is JobStatus.COMPLETE:
-        return CompleteEvent(job_id=job.id, outputs=output_urls(job))
-    if job.status is JobStatus.ERROR:
-        return ErrorEvent(job_id=job.id, error=job.error or "failed")
-    return CancelledEvent(job_id=job.id)
+# What a client has been told, as far as a resync needs to know whether to tell it again.
+_Told = tuple[JobStatus, int | None, datetime | None]
 
 
-async def _snapshot(services: Services, job_id: str) -> SnapshotMessage:
-    job = await run_in_threadpool(services.jobs.get, job_id)
-    position = await run_in_threadpool(services.jobs.queue_position, job)
-    return SnapshotMessage(
-        job_id=job.id, status=job.status, progress=job.progress, error=job.error, queue_position=position
-    )
-
-
-def _apply(seen: SnapshotMessage, event: JobEvent) -> SnapshotMessage:
-    """What the client knows after `event`, so a quiet-time resync sends only what is new."""
-    if isinstance(event, ProgressEvent):
-        return seen.model_copy(update={"status": event.status, "progress": event.progress, "queue_position": None})
-    if isinstance(event, StatusEvent):
-        return seen.model_copy(update={"status": event.status, "queue_position": event.queue_position})
-    return seen
+def _told(status: JobStatus, queue_position: int | None, progress: Progress | None) -> _Told:
+    return status, queue_position, progress.updated_at if progress else None
 
 
 @router.websocket("/ws/{job_id}")
@@ -72,23 +50,42 @@ async def watch_job(websocket: WebSocket, job_id: str) -> None:
 
 
 async def _follow(websocket: WebSocket, services: Services, subscription: Subscription, job_id: str) -> None:
-    """Send the snapshot, then every event; re-read the job when quiet (events are hints, and a queued
-    job's position changes without events of its own). Close after the final message."""
-    last = await _snapshot(services, job_id)
-    await websocket.send_text(last.model_dump_json())
-    while not last.status.is_terminal:
+    view = await _read_view(services, job_id)
+    await _send(websocket, job_message(view, None))
+    told = _told(view.status, view.queue_position, view.progress)
+    while not view.status.is_terminal:
         event = await subscription.next_event(RESYNC_SECONDS)
-        if event is not None:
-            await websocket.send_text(event.model_dump_json())
-            if event.type in TERMINAL_EVENT_TYPES:
-                await websocket.close(code=1000)
-                return
-            last = _apply(last, event)
+        if isinstance(event, JobProgressed):
+            await _send(websocket, progress_message(event))
+            told = _told(JobStatus.PROCESSING, None, event.progress)
             continue
-        latest = await _snapshot(services, job_id)
-        if latest != last and not latest.status.is_terminal:
-            await websocket.send_text(latest.model_dump_json())
-        last = latest
-    job = await run_in_threadpool(services.jobs.get, job_id)
-    await websocket.send_text(_final_message(job).model_dump_json())
+        if isinstance(event, JobChanged):
+            kind: JobEventKind | None = event.kind
+            view = await _view_of(services, event.job)
+        else:  # quiet: tell the client only what it does not know yet
+            latest = await _read_view(services, job_id)
+            if _told(latest.status, latest.queue_position, latest.progress) == told:
+                continue
+            kind = None if latest.status is told[0] else change_kind(told[0], latest.status)
+            view = latest
+        await _send(websocket, job_message(view, kind))
+        told = _told(view.status, view.queue_position, view.progress)
+        if view.status.is_terminal:
+            await websocket.close(code=1000)
+            return
+    # It had ended before we looked: the snapshot says so; the final message follows, as for a live job.
+    await _send(websocket, job_message(view, change_kind(None, view.status)))
     await websocket.close(code=1000)
+
+
+async def _read_view(services: Services, job_id: str) -> JobView:
+    return await _view_of(services, await run_in_threadpool(services.jobs.get, job_id))
+
+
+async def _view_of(services: Services, job: Job) -> JobView:
+    positions = await run_in_threadpool(services.jobs.queue_positions, [job])
+    return job_view(job, positions.get(job.id))
+
+
+async def _send(websocket: WebSocket, message: BaseModel) -> None:
+    await websocket.send_text(message.model_dump_json())

@@ -7,15 +7,14 @@ import time
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.base import BlobStore
+from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import InvalidRequest, StorageFull
-from qwen_image_editor.events.base import EventBus
 from qwen_image_editor.imaging import decode_image
-from qwen_image_editor.jobs.events import CancelledEvent
 from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
 from qwen_image_editor.jobs.records import Job
-from qwen_image_editor.jobs.request import MAX_IMAGES, EditRequest
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.rules import check_queue_room
@@ -23,9 +22,15 @@ from qwen_image_editor.store.rules import check_queue_room
 
 class JobService:
     def __init__(
-        self, store: JobStore, blobs: BlobStore, events: EventBus, *, max_image_pixels: int, max_queued: int
+        self,
+        store: JobStore,
+        blobs: BlobStore,
+        lifecycle: JobLifecycle,
+        *,
+        max_image_pixels: int,
+        max_queued: int,
     ) -> None:
-        self.store, self.blobs, self.events = store, blobs, events
+        self.store, self.blobs, self.lifecycle = store, blobs, lifecycle
         self.max_image_pixels = max_image_pixels
         self.max_queued = max_queued
 
@@ -45,7 +50,7 @@ class JobService:
         try:
             for index, image in enumerate(images, start=1):
                 self.blobs.save_input(job_id, index, image)
-            return self.store.create_job(job_id, request, len(images), owner=owner, max_queued=self.max_queued)
+            return self.lifecycle.create(job_id, request, len(images), owner=owner, max_queued=self.max_queued)
         except OSError as exc:
             self.blobs.delete_job_files(job_id)
             if exc.errno == errno.ENOSPC:
@@ -58,8 +63,10 @@ class JobService:
     def get(self, job_id: str, *, owner: str | None = None) -> Job:
         return self.store.get_job(checked_job_id(job_id), owner=owner)
 
-    def queue_position(self, job: Job) -> int | None:
-        return self.store.queue_position(job.id) if job.status is JobStatus.QUEUED else None
+    def queue_positions(self, jobs: Sequence[Job]) -> dict[str, int]:
+        """Where each queued job of `jobs` waits (1 = next), in one query; other jobs are absent."""
+        queued = [job.id for job in jobs if job.status is JobStatus.QUEUED]
+        return self.store.queue_positions(queued) if queued else {}
 
     def list(
         self, *, limit: int, offset: int, status: JobStatus | None, owner: str | None = None
@@ -67,14 +74,11 @@ class JobService:
         return self.store.list_jobs(limit=limit, offset=offset, status=status, owner=owner)
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> Job:
-        job = self.store.request_cancel(checked_job_id(job_id), owner=owner)
-        if job.status is JobStatus.CANCELLED:  # it was queued: cancelled at once
-            self.events.publish(CancelledEvent(job_id=job.id))
-        return job
+        return self.lifecycle.request_cancel(checked_job_id(job_id), owner=owner)
 
-    def delete(self, job_id: str, *, owner: str | None = None) -> None:
-        """Cancel if active, then remove the record and the files. A running job is cancelled first;
-        its record goes once the worker has stopped it (the next step)."""
+    def delete(self, job_id: str, *, owner: str | None = None) -> Job:
+        """Cancel if active, then remove the record and the files; returns the job as it was last.
+        A running job is cancelled first; its record goes once the worker has stopped it (the next step)."""
         job = self.get(job_id, owner=owner)
         if not job.status.is_terminal:
             job = self.cancel(job.id, owner=owner)
@@ -82,6 +86,7 @@ class JobService:
             job = self._wait_until_stopped(job.id)
         self.store.delete_job(job.id)
         self.blobs.delete_job_files(job.id)
+        return job
 
     def _wait_until_stopped(self, job_id: str, timeout: float = 30.0) -> Job:
         deadline = time.monotonic() + timeout

@@ -1,0 +1,66 @@
+"""The one place that turns a job record into what a client sees: the job view, its file URLs, and the
+WebSocket messages built from it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage
+from qwen_image_editor.blobs.base import THUMBNAIL_NAME, input_name
+from qwen_image_editor.jobs.events import JobChanged, JobEventKind, JobProgressed
+from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.states import JobStatus
+
+JobMessageType = Literal["snapshot", "status", "complete", "error", "cancelled"]
+
+
+def job_url(job_id: str) -> str:
+    return f"/api/jobs/{job_id}"
+
+
+def file_url(job_id: str, name: str) -> str:
+    return f"{job_url(job_id)}/files/{name}"
+
+
+def job_view(job: Job, queue_position: int | None) -> JobView:
+    """`queue_position` comes from the store (one query for a whole page); ignored unless queued."""
+    return JobView(
+        job_id=job.id,
+        status=job.status,
+        config=job.request,
+        progress=job.progress,
+        error=job.error,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        queue_position=queue_position if job.status is JobStatus.QUEUED else None,
+        attempts=job.attempts,
+        inputs=[file_url(job.id, input_name(i)) for i in range(1, job.input_count + 1)],
+        outputs=[file_url(job.id, name) for name in job.output_names],
+        thumbnail=file_url(job.id, THUMBNAIL_NAME) if job.output_names else None,
+    )
+
+
+def job_message(view: JobView, event: JobEventKind | None) -> JobMessage:
+    """A whole-job message: the snapshot when `event` is None, the final message for a finished job,
+    a `status` message for any other change."""
+    kind: JobMessageType
+    if event is None:
+        kind = "snapshot"
+    elif view.status is JobStatus.COMPLETE:
+        kind = "complete"
+    elif view.status is JobStatus.ERROR:
+        kind = "error"
+    elif view.status is JobStatus.CANCELLED:
+        kind = "cancelled"
+    else:
+        kind = "status"
+    return JobMessage(type=kind, event=event, **view.model_dump())
+
+
+def progress_message(event: JobProgressed) -> ProgressMessage:
+    return ProgressMessage(job_id=event.job_id, progress=event.progress)
+
+
+def changed_message(event: JobChanged, queue_position: int | None) -> JobMessage:
+    return job_message(job_view(event.job, queue_position), event.kind)

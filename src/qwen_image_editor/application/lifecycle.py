@@ -1,0 +1,86 @@
+"""Every change in a job's life goes through `JobLifecycle`: the store records it, then the event and the
+log line are derived here, from what the store recorded, and nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.events.base import EventBus
+from qwen_image_editor.jobs.events import JobChanged, JobProgressed, change_kind
+from qwen_image_editor.jobs.records import Job, Progress
+from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.store.base import JobStore
+
+log = logging.getLogger("qwen_image_editor.jobs")
+
+
+class JobLifecycle:
+    """The store's state changes, each followed by one event on the bus and one INFO line in the log."""
+
+    def __init__(self, store: JobStore, events: EventBus) -> None:
+        self.store, self.events = store, events
+
+    # -- from the job service -------------------------------------------------------------------
+    def create(self, job_id: str, request: EditRequest, input_count: int, *, owner: str | None, max_queued: int) -> Job:
+        job = self.store.create_job(job_id, request, input_count, owner=owner, max_queued=max_queued)
+        return self._changed(None, job)
+
+    def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
+        """A queued job is cancelled now (an event); a running one is only flagged for its worker."""
+        job = self.store.request_cancel(job_id, owner=owner)
+        return self._changed(JobStatus.QUEUED, job) if job.status is JobStatus.CANCELLED else job
+
+    # -- from workers ---------------------------------------------------------------------------
+    def claim_next(self, worker_id: str, lease_seconds: float) -> Job | None:
+        job = self.store.claim_next_job(worker_id, lease_seconds)
+        return None if job is None else self._changed(JobStatus.QUEUED, job)
+
+    def progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
+        self.store.update_progress(job_id, worker_id, progress)
+        self.events.publish(JobProgressed(job_id=job_id, progress=progress))
+
+    def complete(self, job_id: str, worker_id: str, output_names: list[str]) -> Job:
+        job = self.store.complete_job(job_id, worker_id, output_names)
+        return self._changed(JobStatus.PROCESSING, job, worker_id)
+
+    def fail(self, job_id: str, worker_id: str, reason: str) -> Job:
+        return self._changed(JobStatus.PROCESSING, self.store.fail_job(job_id, worker_id, reason), worker_id)
+
+    def cancelled(self, job_id: str, worker_id: str) -> Job:
+        return self._changed(JobStatus.PROCESSING, self.store.mark_cancelled(job_id, worker_id), worker_id)
+
+    def release(self, job_id: str, worker_id: str) -> Job:
+        """Hand a running job back to the queue (its worker is shutting down)."""
+        return self._changed(JobStatus.PROCESSING, self.store.release_job(job_id, worker_id), worker_id)
+
+    def recover_expired_leases(self, max_attempts: int) -> list[Job]:
+        """Jobs whose worker died (its lease expired): requeued while attempts remain, else failed."""
+        recovered = self.store.recover_expired_leases(max_attempts)
+        return [self._changed(JobStatus.PROCESSING, job, "(lease expired)") for job in recovered]
+
+    # -- the one place events and log lines are made --------------------------------------------
+    def _changed(self, previous: JobStatus | None, job: Job, worker: str | None = None) -> Job:
+        kind = change_kind(previous, job.status)
+        # Prompts stay out of INFO: logs are shared more widely than the jobs themselves.
+        log.info(
+            "job %s %s: %s -> %s (attempt %d, worker %s, %.1fs)",
+            job.id,
+            kind,
+            previous or "new",
+            job.status,
+            job.attempts,
+            worker or job.claimed_by or "-",
+            _seconds_in_previous_state(previous, job),
+        )
+        self.events.publish(JobChanged(kind=kind, previous=previous, job=job))
+        return job
+
+
+def _seconds_in_previous_state(previous: JobStatus | None, job: Job) -> float:
+    """How long the job spent waiting (before a start) or running (before an end or a requeue)."""
+    if previous is None:
+        return 0.0
+    since = job.started_at if previous is JobStatus.PROCESSING and job.started_at else job.created_at
+    return max(0.0, (datetime.now(UTC) - since).total_seconds())
