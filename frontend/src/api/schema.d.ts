@@ -235,22 +235,6 @@ export interface components {
              */
             image3?: string | null;
         };
-        /** CancelledEvent */
-        CancelledEvent: {
-            /** Job Id */
-            job_id: string;
-            /**
-             * Status
-             * @default cancelled
-             * @constant
-             */
-            status: "cancelled";
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "cancelled";
-        };
         /** CleanupResponse */
         CleanupResponse: {
             /** Deleted */
@@ -258,23 +242,12 @@ export interface components {
             /** Message */
             message: string;
         };
-        /** CompleteEvent */
-        CompleteEvent: {
+        /** DeleteResponse */
+        DeleteResponse: {
             /** Job Id */
             job_id: string;
-            /** Outputs */
-            outputs: string[];
-            /**
-             * Status
-             * @default complete
-             * @constant
-             */
-            status: "complete";
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "complete";
+            /** Message */
+            message: string;
         };
         /**
          * EditRequest
@@ -312,32 +285,15 @@ export interface components {
             /**
              * Seed
              * @description Same seed, same inputs, same settings: same pixels. Chosen and reported when absent.
+             * @default null
              */
-            seed?: number | null;
+            seed: number | null;
             /**
              * True Cfg Scale
              * @description True classifier-free guidance; 1 turns it off (half the work per step).
              * @default 4
              */
             true_cfg_scale: number;
-        };
-        /** ErrorEvent */
-        ErrorEvent: {
-            /** Error */
-            error: string;
-            /** Job Id */
-            job_id: string;
-            /**
-             * Status
-             * @default error
-             * @constant
-             */
-            status: "error";
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "error";
         };
         /** ErrorResponse */
         ErrorResponse: {
@@ -386,16 +342,90 @@ export interface components {
              */
             worker_alive: boolean;
         };
+        /**
+         * JobEventKind
+         * @description A change in a job's life, named from the user's side.
+         * @enum {string}
+         */
+        JobEventKind: "queued" | "started" | "progress" | "requeued" | "complete" | "error" | "cancelled";
         /** JobListResponse */
         JobListResponse: {
             /** Jobs */
-            jobs: components["schemas"]["JobResponse"][];
+            jobs: components["schemas"]["JobView"][];
             /** Total */
             total: number;
         };
-        /** JobResponse */
-        JobResponse: {
-            /** Attempts */
+        /**
+         * JobMessage
+         * @description A WebSocket message carrying the whole job: the first one (`snapshot`), every change of state
+         *     (`status`), and the final one (`complete`, `error` or `cancelled`, after which the server closes).
+         */
+        JobMessage: {
+            /**
+             * Attempts
+             * @description Runs started so far (a run interrupted by a dead worker counts).
+             */
+            attempts: number;
+            /** @description The request as run; `seed` is always filled in. */
+            config: components["schemas"]["EditRequest"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** @description What changed; null for the snapshot. */
+            event: components["schemas"]["JobEventKind"] | null;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Inputs
+             * @description URLs of the input images, in order.
+             */
+            inputs: string[];
+            /** Job Id */
+            job_id: string;
+            /**
+             * Outputs
+             * @description URLs of the results; empty until complete.
+             */
+            outputs: string[];
+            progress: components["schemas"]["Progress"] | null;
+            /**
+             * Queue Position
+             * @description 1 = next to run; null unless queued.
+             */
+            queue_position: number | null;
+            /** Started At */
+            started_at: string | null;
+            status: components["schemas"]["JobStatus"];
+            /**
+             * Thumbnail
+             * @description URL of a small WebP of the result, once complete.
+             */
+            thumbnail: string | null;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "cancelled" | "complete" | "error" | "snapshot" | "status";
+        };
+        /**
+         * JobStatus
+         * @description The life of a job (the original deployment's names, plus cancelled).
+         * @enum {string}
+         */
+        JobStatus: "queued" | "processing" | "complete" | "error" | "cancelled";
+        /**
+         * JobView
+         * @description What a client sees of a job: `GET /api/jobs/{id}`, history entries and the WebSocket's job messages.
+         */
+        JobView: {
+            /**
+             * Attempts
+             * @description Runs started so far (a run interrupted by a dead worker counts).
+             */
             attempts: number;
             /** @description The request as run; `seed` is always filled in. */
             config: components["schemas"]["EditRequest"];
@@ -408,11 +438,17 @@ export interface components {
             error: string | null;
             /** Finished At */
             finished_at: string | null;
-            /** Inputs */
+            /**
+             * Inputs
+             * @description URLs of the input images, in order.
+             */
             inputs: string[];
             /** Job Id */
             job_id: string;
-            /** Outputs */
+            /**
+             * Outputs
+             * @description URLs of the results; empty until complete.
+             */
             outputs: string[];
             progress: components["schemas"]["Progress"] | null;
             /**
@@ -423,15 +459,12 @@ export interface components {
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["JobStatus"];
-            /** Thumbnail */
+            /**
+             * Thumbnail
+             * @description URL of a small WebP of the result, once complete.
+             */
             thumbnail: string | null;
         };
-        /**
-         * JobStatus
-         * @description The life of a job (the original deployment's names, plus cancelled).
-         * @enum {string}
-         */
-        JobStatus: "queued" | "processing" | "complete" | "error" | "cancelled";
         /**
          * LimitsResponse
          * @description Every limit and default the UI needs, so none is written twice.
@@ -515,8 +548,11 @@ export interface components {
              */
             updated_at: string;
         };
-        /** ProgressEvent */
-        ProgressEvent: {
+        /**
+         * ProgressMessage
+         * @description A WebSocket message per stage and per denoising step: small, the rest of the job is unchanged.
+         */
+        ProgressMessage: {
             /** Job Id */
             job_id: string;
             progress: components["schemas"]["Progress"];
@@ -538,41 +574,6 @@ export interface components {
          * @enum {string}
          */
         ProgressStage: "loading_model" | "preparing" | "denoising" | "decoding" | "saving";
-        /**
-         * SnapshotMessage
-         * @description The first message on a job's WebSocket: the job as it is now.
-         */
-        SnapshotMessage: {
-            /** Error */
-            error: string | null;
-            /** Job Id */
-            job_id: string;
-            progress: components["schemas"]["Progress"] | null;
-            /** Queue Position */
-            queue_position: number | null;
-            status: components["schemas"]["JobStatus"];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "snapshot";
-        };
-        /** StatusEvent */
-        StatusEvent: {
-            /** Job Id */
-            job_id: string;
-            /**
-             * Queue Position
-             * @default null
-             */
-            queue_position: number | null;
-            status: components["schemas"]["JobStatus"];
-            /**
-             * @description discriminator enum property added by openapi-typescript
-             * @enum {string}
-             */
-            type: "status";
-        };
         /** SubmitResponse */
         SubmitResponse: {
             /** Job Id */
@@ -583,8 +584,8 @@ export interface components {
             queue_position: number | null;
             status: components["schemas"]["JobStatus"];
         };
-        /** @description A message on WS /ws/{job_id}: a snapshot first, then one per change. */
-        WsMessage: components["schemas"]["SnapshotMessage"] | components["schemas"]["StatusEvent"] | components["schemas"]["ProgressEvent"] | components["schemas"]["CompleteEvent"] | components["schemas"]["ErrorEvent"] | components["schemas"]["CancelledEvent"];
+        /** @description A message on WS /ws/{job_id}: the whole job first (`snapshot`), a small `progress` message per stage and step, the whole job at every change of state, and the whole job last (`complete`, `error` or `cancelled`), after which the server closes. */
+        WsMessage: components["schemas"]["JobMessage"] | components["schemas"]["ProgressMessage"];
     };
     responses: never;
     parameters: never;
@@ -773,7 +774,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JobResponse"];
+                    "application/json": components["schemas"]["JobView"];
                 };
             };
             /** @description Not Found */
@@ -808,11 +809,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             /** @description Successful Response */
-            204: {
+            200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["DeleteResponse"];
+                };
             };
             /** @description Not Found */
             404: {
@@ -851,7 +854,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JobResponse"];
+                    "application/json": components["schemas"]["JobView"];
                 };
             };
             /** @description Not Found */
@@ -977,7 +980,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["JobResponse"];
+                    "application/json": components["schemas"]["JobView"];
                 };
             };
             /** @description Not Found */
