@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -64,7 +65,11 @@ def jobs(tmp_path: Path) -> Jobs:
 def test_status_reports_counts_and_disk_use(jobs: Jobs) -> None:
     code, output = jobs.cli("--status")
     assert code == 0
-    assert "complete" in output and "2" in output and "MiB" in output
+    cells = (re.split(r"\s*│\s*", line.strip("│ ")) for line in output.splitlines())
+    rows = {row[0]: row[1] for row in cells if len(row) == 2}
+    counts = {status: rows[status] for status in ("queued", "processing", "complete", "error", "cancelled")}
+    assert counts == {"queued": "1", "processing": "1", "complete": "2", "error": "1", "cancelled": "0"}
+    assert re.fullmatch(r"\d+(\.\d+)? (KiB|MiB)", rows["disk used"]) and rows["folders without a record"] == "0"
 
 
 def test_list_shows_every_job(jobs: Jobs) -> None:

@@ -80,3 +80,5 @@ def test_sigkill_mid_job_then_restart_finishes_every_accepted_job(tmp_path: Path
         for job_id in ids:
             assert (data_dir / "jobs" / job_id / "output_1.png").stat().st_size > 0
             assert http.get(f"/api/jobs/{job_id}/download").status_code == 200
+        log = (tmp_path / f"server-{port}.log").read_text()
+        assert f"job {ids[0]} requeued: processing -> queued (attempt 1, worker (lease expired)" in log

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -50,6 +51,14 @@ def test_edit_with_one_to_three_images_follows_the_last_images_aspect(engine: Di
     assert width * height <= 256 * 256 * 1.1
     assert width / height == pytest.approx(2.0, rel=0.15)
     assert not np.isnan(pixels(result.image)).any()
+
+
+def test_an_edit_without_guidance_runs_without_warnings(
+    edit_plus_engine: DiffusersEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    edit_plus_engine.edit([noise_image(64, 64)], request(true_cfg_scale=1.0, negative_prompt="blurry"))
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
 
 
 def test_keep_input_size_returns_the_exact_size_of_the_last_image(engine: DiffusersEngine) -> None:

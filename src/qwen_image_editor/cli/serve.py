@@ -35,7 +35,7 @@ def serve(
         f"(API docs at /docs, data in {settings.data_dir.resolve()})",
         highlight=False,
     )
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", ws="websockets")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio")
 
 
 @app.command()

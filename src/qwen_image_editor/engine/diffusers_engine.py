@@ -215,7 +215,8 @@ class DiffusersEngine:
             output = self._pipeline(
                 image=model_input,
                 prompt=request.prompt,
-                negative_prompt=request.negative_prompt,
+                # Without guidance the negative prompt is unused; passing it makes diffusers warn on every job.
+                negative_prompt=request.negative_prompt if request.true_cfg_scale > 1 else None,
                 true_cfg_scale=request.true_cfg_scale,
                 num_inference_steps=request.num_inference_steps,
                 generator=torch.Generator(device="cpu").manual_seed(seed),
