@@ -7,12 +7,16 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test lint pytest ui-test bench setup ui browser openapi clean
+.PHONY: run test test-fast lint pytest ui-test bench setup ui browser openapi clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
 
 test: setup ui browser lint ui-test pytest
+
+# The inner loop: lint, the UI's unit tests, and every Python test but the browser and ~1 MP ones.
+test-fast: setup lint ui-test
+	$(BIN)/pytest -m "not slow and not browser and not real_model"
 
 setup: $(STAMPS)/venv
 
@@ -38,10 +42,11 @@ openapi: setup
 	$(BIN)/python scripts/export_openapi.py frontend/openapi.json
 	cd frontend && npm run gen:api
 
-lint: setup
+lint: setup $(STAMPS)/ui-deps
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	cd frontend && npm run lint
 
 ui-test: $(STAMPS)/ui-deps
 	cd frontend && npm run typecheck && npm test

@@ -9,12 +9,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.api.conftest import png_bytes, submit, wait_for
 from tests.conftest import noise_image
 from tests.e2e.conftest import ARTIFACTS, PHONE, new_context, png_size
 from tests.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
 
 # Records when the submit control and the file input first appear (the form renders once /api/limits answers).
 READY_RECORDER = """
