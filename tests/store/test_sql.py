@@ -174,3 +174,39 @@ def test_build_store_picks_the_backend(sqlite_url: str) -> None:
 def test_a_bare_postgresql_url_uses_psycopg() -> None:
     assert normalise_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalise_url("postgresql+psycopg://u@h/db").drivername == "postgresql+psycopg"
+
+
+V1_JOBS = """CREATE TABLE jobs (
+    id VARCHAR(36) PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, status VARCHAR(16) NOT NULL, request TEXT NOT NULL,
+    input_count INTEGER NOT NULL, owner VARCHAR(128), progress TEXT, error TEXT, created_at DATETIME NOT NULL,
+    started_at DATETIME, finished_at DATETIME, updated_at DATETIME NOT NULL, attempts INTEGER NOT NULL,
+    claimed_by VARCHAR(255), lease_expires_at DATETIME, cancel_requested BOOLEAN NOT NULL,
+    output_names TEXT NOT NULL)"""
+
+
+def test_a_version_1_database_is_migrated_and_keeps_its_jobs(sqlite_url: str) -> None:
+    path = Path(sqlite_file(sqlite_url))
+    path.parent.mkdir(parents=True)
+    job_id = str(uuid.uuid4())
+    with sqlite3.connect(path) as raw:
+        raw.execute(V1_JOBS)
+        raw.execute("CREATE INDEX ix_jobs_owner ON jobs (owner)")
+        raw.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at DATETIME NOT NULL)")
+        raw.execute("INSERT INTO schema_version VALUES (1, '2026-11-01 00:00:00')")
+        raw.execute(
+            "INSERT INTO jobs VALUES (?, 1, 'complete', ?, 1, NULL, NULL, NULL, '2026-11-01 00:00:00', NULL,"
+            " '2026-11-01 00:01:00', '2026-11-01 00:01:00', 1, NULL, NULL, 0, '[\"output_1.png\"]')",
+            (job_id, json.dumps(EditRequest(prompt="old", seed=1).model_dump(mode="json"))),
+        )
+    store = SqlJobStore(sqlite_url)
+    try:
+        old = store.get_job(job_id)
+        assert old.request.prompt == "old" and old.output_names == ["output_1.png"] and old.original_sizes == []
+        new = store.create_job(str(uuid.uuid4()), EditRequest(prompt="new"), 1, original_sizes=[(6000, 4000)])
+        assert store.get_job(new.id).original_sizes == [(6000, 4000)]
+    finally:
+        store.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+        tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"api_keys", "sessions"} <= tables

@@ -4,6 +4,7 @@ log line are derived here, from what the store recorded, and nowhere else."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from qwen_image_editor.edit_request import EditRequest
@@ -23,8 +24,19 @@ class JobLifecycle:
         self.store, self.events = store, events
 
     # -- from the job service -------------------------------------------------------------------
-    def create(self, job_id: str, request: EditRequest, input_count: int, *, owner: str | None, max_queued: int) -> Job:
-        job = self.store.create_job(job_id, request, input_count, owner=owner, max_queued=max_queued)
+    def create(
+        self,
+        job_id: str,
+        request: EditRequest,
+        input_count: int,
+        *,
+        owner: str | None,
+        max_queued: int,
+        original_sizes: Sequence[tuple[int, int]] = (),
+    ) -> Job:
+        job = self.store.create_job(
+            job_id, request, input_count, owner=owner, max_queued=max_queued, original_sizes=original_sizes
+        )
         return self._changed(None, job)
 
     def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:

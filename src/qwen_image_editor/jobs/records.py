@@ -51,3 +51,5 @@ class Job:
     lease_expires_at: datetime | None = None
     cancel_requested: bool = False
     output_names: list[str] = field(default_factory=list)
+    # (width, height) of each upload as sent, when its stored input is smaller; empty when they are equal
+    original_sizes: list[tuple[int, int]] = field(default_factory=list)

@@ -22,8 +22,10 @@ class JobStore(Protocol):
         *,
         owner: str | None = None,
         max_queued: int | None = None,
+        original_sizes: Sequence[tuple[int, int]] = (),
     ) -> Job:
-        """Record a new queued job. Raises QueueFull when `max_queued` jobs are already queued."""
+        """Record a new queued job. Raises QueueFull when `max_queued` jobs are already queued.
+        `original_sizes`: the uploads' sizes as sent, when the stored inputs are smaller."""
         ...
 
     def get_job(self, job_id: str, *, owner: str | None = None) -> Job:

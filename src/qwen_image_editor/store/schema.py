@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    ForeignKey,
     Identity,
     Index,
     Integer,
@@ -30,7 +31,7 @@ from sqlalchemy.engine import Connection, Dialect
 from qwen_image_editor.errors import QieError
 from qwen_image_editor.store.engine import write_transaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class SchemaVersionError(QieError, RuntimeError):
@@ -82,9 +83,33 @@ jobs = Table(
     Column("lease_expires_at", UTCDateTime, nullable=True),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("output_names", Text, nullable=False, default="[]"),  # list of file names as JSON
+    # [[width, height], ...] of the uploads as sent, when inputs are stored smaller (JSON; since version 2)
+    Column("original_sizes", Text, nullable=True),
 )
 Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at, jobs.c.seq)
-Index("ix_jobs_owner", jobs.c.owner)
+Index("ix_jobs_owner", jobs.c.owner, jobs.c.created_at)
+
+# API keys (since version 2). Only a hash of each key is kept: a leaked database lets nobody in.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),  # what jobs record as their owner
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 hex of the key
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime, nullable=True),
+)
+
+# Web page sessions, each made from a key (since version 2); they end with their key.
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 hex of the cookie's token
+    Column("key_id", String(36), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
 
 schema_version = Table(
     "schema_version",
@@ -93,10 +118,19 @@ schema_version = Table(
     Column("applied_at", UTCDateTime, nullable=False),
 )
 
+
 # One function per step: MIGRATIONS[n] takes a version-n database to version n+1, inside the
 # migration transaction. When SCHEMA_VERSION becomes 2, add MIGRATIONS[1] (e.g. an ALTER TABLE) here
 # and keep `metadata` above describing the newest version, which fresh databases get directly.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+def _to_version_2(conn: Connection) -> None:
+    """Keys and sessions arrive; jobs may record the sizes their inputs were uploaded at."""
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN original_sizes TEXT"))
+    conn.execute(text("DROP INDEX ix_jobs_owner"))  # now with created_at, for per-key submit rates
+    conn.execute(text("CREATE INDEX ix_jobs_owner ON jobs (owner, created_at)"))
+    metadata.create_all(conn, tables=[api_keys, sessions])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _to_version_2}
 
 # Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.
 _PG_MIGRATION_LOCK = 0x51E0001

@@ -107,6 +107,7 @@ class SqlJobStore:
         *,
         owner: str | None = None,
         max_queued: int | None = None,
+        original_sizes: Sequence[tuple[int, int]] = (),
     ) -> Job:
         now = self._clock()
         values: dict[str, Any] = {
@@ -120,6 +121,7 @@ class SqlJobStore:
             "attempts": 0,
             "cancel_requested": False,
             "output_names": "[]",
+            "original_sizes": json.dumps([list(size) for size in original_sizes]) if original_sizes else None,
         }
         with write_transaction(self._engine) as conn:
             if max_queued is not None:
@@ -316,4 +318,5 @@ def _to_job(row: RowMapping) -> Job:
         lease_expires_at=row["lease_expires_at"],
         cancel_requested=bool(row["cancel_requested"]),
         output_names=list(json.loads(row["output_names"])),
+        original_sizes=[(int(w), int(h)) for w, h in json.loads(row["original_sizes"] or "[]")],
     )
