@@ -16,11 +16,11 @@ DOES_IO = ("store", "blobs", "events", "imaging", "fileio", "api", "application"
 
 RULES: dict[str, tuple[str, ...]] = {
     # The domain: states, transitions, records, events. Pure Python.
-    "jobs": DOES_IO + ("cli", "settings"),
+    "jobs": (*DOES_IO, "cli", "settings"),
     # The model, usable without a server: knows nothing of jobs or HTTP.
     "engine": ("jobs", "api", "application", "worker", "store", "blobs", "events", "services", "cli"),
     # The shared request and its limits: below everything.
-    "edit_request": DOES_IO + ("jobs", "cli", "settings"),
+    "edit_request": (*DOES_IO, "jobs", "cli", "settings"),
     # Below the application layer: none of them calls up.
     "store": ("application", "worker", "api", "services", "cli", "blobs", "events", "engine"),
     "blobs": ("application", "worker", "api", "services", "cli", "store", "events", "engine"),
