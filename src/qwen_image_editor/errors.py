@@ -10,6 +10,10 @@ QieError                      base of everything we raise on purpose
 ├── JobNotFound               no job with that id (HTTP 404)
 ├── InvalidTransition         a job state change that the state table forbids (HTTP 409)
 ├── QueueFull                 the queue is at its cap (HTTP 503, Retry-After)
+├── QuotaExceeded             a key is over its queued-jobs or submits-per-minute limit, or too many
+│                             failed sign-ins came from one address (HTTP 429, Retry-After)
+├── NotAuthenticated          the server needs a key and none (or a wrong one) was sent (HTTP 401)
+├── Forbidden                 the caller is known but may not do this (HTTP 403)
 ├── StorageFull               the disk is full (HTTP 507)
 └── OutOfMemory               the device ran out of memory during an edit
 """
@@ -59,6 +63,22 @@ class InvalidTransition(QieError):
 
 class QueueFull(QieError):
     """The queue holds as many jobs as it may; try again later."""
+
+
+class QuotaExceeded(QieError):
+    """Too much, too fast; `retry_after` says when to try again (seconds)."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotAuthenticated(QieError):
+    """The server needs an API key or a session; the message says how to get one."""
+
+
+class Forbidden(QieError):
+    """Known caller, refused action (not an admin; a request from a foreign web page)."""
 
 
 class StorageFull(QieError):

@@ -7,10 +7,13 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from qwen_image_editor.application.access import Access, FailedSignIns
 from qwen_image_editor.application.cleanup import Cleanup, RetentionSweeper
 from qwen_image_editor.application.jobs import JobService
 from qwen_image_editor.application.lifecycle import JobLifecycle
+from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.blobs.local import LocalBlobStore
 from qwen_image_editor.engine.base import EditEngine
@@ -19,6 +22,7 @@ from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.factory import build_store
+from qwen_image_editor.store.keys import SqlKeyStore
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
 from qwen_image_editor.worker.thread import WorkerThread
 
@@ -33,6 +37,7 @@ class Services:
     engine: EditEngine
     events: LocalEventBus
     jobs: JobService
+    access: Access
     cleanup: Cleanup
     worker: Worker
     _background: list[WorkerThread | RetentionSweeper] = field(default_factory=list)
@@ -66,11 +71,21 @@ class Services:
         for part in self._background:
             part.stop()
         self.store.close()
+        self.access.keys.close()
 
 
 def worker_identity() -> str:
     """Unique per process, so two workers on one machine never share a lease; logs say which held a job."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def build_access(settings: Settings) -> Access:
+    """Keys and sessions; `qie keys` uses this alone, on the same settings as `qie serve`."""
+    return Access(
+        SqlKeyStore(settings.resolved_database_url),
+        session_lifetime=timedelta(hours=settings.session_hours),
+        failed_sign_ins=FailedSignIns(settings.failed_sign_ins_per_minute, window=60.0),
+    )
 
 
 def build_services(settings: Settings, *, engine: EditEngine | None = None, store: JobStore | None = None) -> Services:
@@ -93,8 +108,14 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         engine=engine,
         events=events,
         jobs=JobService(
-            store, blobs, lifecycle, max_image_pixels=settings.max_image_pixels, max_queued=settings.max_queue
+            store,
+            blobs,
+            lifecycle,
+            quotas=KeyQuotas(store, max_queued=settings.max_queued_per_key, per_minute=settings.submits_per_minute),
+            max_image_pixels=settings.max_image_pixels,
+            max_queued=settings.max_queue,
         ),
+        access=build_access(settings),
         cleanup=Cleanup(store, blobs),
         worker=Worker(store, blobs, engine, lifecycle, worker_identity(), timing),
     )

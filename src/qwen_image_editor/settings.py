@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "Qwen/Qwen-Image-Edit-2511"
 DEFAULT_PORT = 8002
@@ -91,6 +91,23 @@ class Settings(BaseSettings):
     worker_enabled: bool = Field(
         default=True, description="Run the in-process worker inside `qie serve` (off for API-only nodes)."
     )
+    # -- access ---------------------------------------------------------------------------------
+    insecure_no_auth: bool = Field(
+        default=False,
+        description="Serve a non-loopback address with no API keys (anyone who reaches it can use it). "
+        "Without it, such a start is refused until a key exists (`qie keys create`).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated browser origins (e.g. `http://localhost:5173`) allowed to call the API "
+        "from their pages; any other origin gets no CORS headers.",
+    )
+    max_queued_per_key: int = Field(default=10, ge=1, description="Queued jobs one API key may have at once.")
+    submits_per_minute: int = Field(default=30, ge=1, description="Jobs one API key may submit per minute.")
+    session_hours: float = Field(default=168.0, gt=0, description="How long a web page's sign-in lasts.")
+    failed_sign_ins_per_minute: int = Field(
+        default=10, ge=1, description="Wrong keys one address may send per minute before it must wait."
+    )
 
     @field_validator("host")
     @classmethod
@@ -100,6 +117,20 @@ class Settings(BaseSettings):
                 ipaddress.ip_address(value)
             except ValueError as exc:
                 raise ValueError(f"host must be an IP address or 'localhost', got {value!r}") from exc
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [origin.strip() for origin in value.split(",") if origin.strip()]
+        if isinstance(value, list):
+            for origin in value:
+                if origin == "*" or "://" not in str(origin) or str(origin).endswith("/"):
+                    raise ValueError(
+                        f"QIE_CORS_ORIGINS lists origins such as http://localhost:5173 (scheme, host, port; "
+                        f"no path, no '*'), not {origin!r}"
+                    )
         return value
 
     @model_validator(mode="after")

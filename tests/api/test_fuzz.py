@@ -39,5 +39,6 @@ def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(tmp_path:
             cwd=tmp_path,  # its caches (.schemathesis/, .hypothesis/) stay out of the checkout
         )
         assert server.http.get("/api/health").status_code == 200
+        operations = sum(len(path) for path in server.http.get("/openapi.json").json()["paths"].values())
     assert result.returncode == 0, result.stdout[-6000:]
-    assert "Tested: 11" in result.stdout  # every operation was exercised
+    assert f"Tested: {operations}" in result.stdout  # every operation was exercised

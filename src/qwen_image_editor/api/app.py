@@ -9,14 +9,17 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from qwen_image_editor import __version__
+from qwen_image_editor.api.access import AccessMiddleware
 from qwen_image_editor.api.body_limit import BodyLimitMiddleware
 from qwen_image_editor.api.errors import install_error_handlers
 from qwen_image_editor.api.openapi import install_openapi
-from qwen_image_editor.api.routes import cleanup, edit, health, jobs, ws
+from qwen_image_editor.api.routes import cleanup, edit, health, jobs, session, ws
+from qwen_image_editor.api.security_headers import SecurityHeadersMiddleware
 from qwen_image_editor.services import Services, build_services
 from qwen_image_editor.settings import Settings
 
@@ -48,9 +51,22 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Queue image edits with the Qwen-Image-Edit models and follow them live.",
         lifespan=lifespan,
     )
+    # Outermost last: headers on every answer, then CORS (so refusals reach allowed pages readably),
+    # then access (who is calling), then the body cap (an unknown caller's upload is never read).
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(AccessMiddleware, allowed_origins=frozenset(settings.cors_origins))
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,  # listed origins only; never "*", since cookies may ride along
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        expose_headers=["Content-Disposition", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
-    for module in (health, edit, jobs, cleanup, ws):
+    for module in (health, session, edit, jobs, cleanup, ws):
         app.include_router(module.router)
     install_openapi(app)
     _serve_web_ui(app)

@@ -1,4 +1,5 @@
-"""Route dependencies: services come from the app's state (set by the lifespan), so tests can swap them."""
+"""Route dependencies: services come from the app's state (set by the lifespan), so tests can swap them;
+the caller comes from the access middleware (`api/access.py`), which ran before any route."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from qwen_image_editor.accounts import Caller
+from qwen_image_editor.errors import Forbidden, NotAuthenticated
 from qwen_image_editor.services import Services
 
 
@@ -14,4 +17,19 @@ def get_services(request: Request) -> Services:
     return services
 
 
+def get_caller(request: Request) -> Caller:
+    caller: Caller | None = request.scope.get("state", {}).get("caller")
+    if caller is None:  # only public routes get this far without one, and they do not ask for it
+        raise NotAuthenticated(request.scope.get("state", {}).get("refused") or "sign in first")
+    return caller
+
+
+def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    if not caller.is_admin:
+        raise Forbidden("only admin keys may do this; the operator makes one with `qie keys create NAME --admin`")
+    return caller
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+AdminDep = Annotated[Caller, Depends(get_admin)]

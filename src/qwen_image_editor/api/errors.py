@@ -7,12 +7,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from qwen_image_editor.errors import (
+    Forbidden,
     InvalidImage,
     InvalidRequest,
     InvalidTransition,
     JobNotFound,
     MalformedRequest,
+    NotAuthenticated,
     QueueFull,
+    QuotaExceeded,
     RequestTooLarge,
     StorageFull,
 )
@@ -35,15 +38,32 @@ def _status_of(exc: Exception) -> int:
         return 409
     if isinstance(exc, QueueFull):
         return 503
+    if isinstance(exc, QuotaExceeded):
+        return 429
+    if isinstance(exc, NotAuthenticated):
+        return 401
+    if isinstance(exc, Forbidden):
+        return 403
     if isinstance(exc, StorageFull):
         return 507
     return 500
 
 
-async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+def error_response(exc: Exception) -> JSONResponse:
+    """The one way a domain error reaches a client: its status, `{detail}`, and the headers it needs."""
     status = _status_of(exc)
-    headers = {"Retry-After": RETRY_AFTER_SECONDS} if status == 503 else None
+    headers: dict[str, str] = {}
+    if isinstance(exc, QuotaExceeded):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif status == 503:
+        headers["Retry-After"] = RETRY_AFTER_SECONDS
+    elif status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="qie"'
     return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -56,6 +76,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    for error in (InvalidRequest, JobNotFound, InvalidTransition, QueueFull, StorageFull):
+    for error in (
+        InvalidRequest,
+        JobNotFound,
+        InvalidTransition,
+        QueueFull,
+        QuotaExceeded,
+        NotAuthenticated,
+        Forbidden,
+        StorageFull,
+    ):
         app.add_exception_handler(error, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -24,6 +24,8 @@ class HealthResponse(BaseModel):
     queue_length: int = Field(description="Jobs waiting to run.")
     demo: bool = Field(description="True with the tiny random-weight model: outputs are noise.")
     worker_alive: bool = Field(description="The in-process worker thread is running.")
+    keys_required: bool = Field(description="Callers need an API key or a session (some key exists).")
+    warning: str | None = Field(description="Something the operator should fix, e.g. serving with no auth.")
 
 
 class LimitsResponse(BaseModel):
@@ -101,6 +103,18 @@ class ProgressMessage(BaseModel):
 
 
 WsMessage = Annotated[JobMessage | ProgressMessage, Field(discriminator="type")]
+
+
+class SessionRequest(BaseModel):
+    key: str = Field(min_length=1, max_length=256, description="An API key, exchanged for a session cookie.")
+
+
+class SessionResponse(BaseModel):
+    keys_required: bool = Field(description="False in open mode: no key exists, nobody needs to sign in.")
+    signed_in: bool
+    name: str | None = Field(description="The key this session acts as.")
+    admin: bool
+    expires_at: datetime | None = None
 
 
 class CleanupResponse(BaseModel):

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import BinaryIO
 
 from qwen_image_editor.application.lifecycle import JobLifecycle
+from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
 from qwen_image_editor.engine.validation import validate_images
@@ -27,10 +28,11 @@ class JobService:
         blobs: BlobStore,
         lifecycle: JobLifecycle,
         *,
+        quotas: KeyQuotas,
         max_image_pixels: int,
         max_queued: int,
     ) -> None:
-        self.store, self.blobs, self.lifecycle = store, blobs, lifecycle
+        self.store, self.blobs, self.lifecycle, self.quotas = store, blobs, lifecycle, quotas
         self.max_image_pixels = max_image_pixels
         self.max_queued = max_queued
 
@@ -40,6 +42,8 @@ class JobService:
             raise InvalidRequest(f"send 1 to {MAX_IMAGES} images (image1, image2, image3), not {len(uploads)}")
         # Refuse early when the queue is full (create_job checks again, atomically).
         check_queue_room(self.store.count_by_status()[JobStatus.QUEUED], self.max_queued)
+        if owner is not None:  # open mode (no keys) has no one to count against
+            self.quotas.check(owner)
         images = [
             decode_image(upload, max_pixels=self.max_image_pixels, name=f"image{number}")
             for number, upload in enumerate(uploads, start=1)

@@ -42,6 +42,11 @@ class JobStore(Protocol):
         """Each queued job's place in the queue (1 = next to run), in one query; other jobs are absent."""
         ...
 
+    def owner_load(self, owner: str, since: datetime) -> tuple[int, list[datetime]]:
+        """How many of `owner`'s jobs are queued, and when each of its jobs since `since` was made (oldest
+        first): what per-key quotas are checked against."""
+        ...
+
     def count_by_status(self) -> dict[JobStatus, int]:
         """How many jobs are in each state (every state present, zero when none)."""
         ...

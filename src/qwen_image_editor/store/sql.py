@@ -70,6 +70,20 @@ class SqlJobStore:
             rows = conn.execute(select(queue.c.id, queue.c.position).where(queue.c.id.in_(list(job_ids))))
             return {job_id: int(place) for job_id, place in rows}
 
+    def owner_load(self, owner: str, since: datetime) -> tuple[int, list[datetime]]:
+        with read_transaction(self._engine) as conn:
+            queued = conn.execute(
+                select(func.count())
+                .select_from(jobs)
+                .where(jobs.c.owner == owner, jobs.c.status == JobStatus.QUEUED.value)
+            ).scalar_one()
+            recent = conn.execute(
+                select(jobs.c.created_at)
+                .where(jobs.c.owner == owner, jobs.c.created_at >= rules.require_aware(since))
+                .order_by(jobs.c.created_at.asc())
+            ).scalars()
+            return int(queued), list(recent)
+
     def count_by_status(self) -> dict[JobStatus, int]:
         counts = dict.fromkeys(JobStatus, 0)
         with read_transaction(self._engine) as conn:

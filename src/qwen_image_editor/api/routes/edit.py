@@ -8,7 +8,7 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 
-from qwen_image_editor.api.deps import ServicesDep
+from qwen_image_editor.api.deps import CallerDep, ServicesDep
 from qwen_image_editor.api.schemas import ErrorResponse, SubmitResponse
 from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
 from qwen_image_editor.errors import InvalidRequest, MalformedRequest, RequestTooLarge
@@ -33,7 +33,7 @@ class LimitedFormRoute(APIRoute):
 router = APIRouter(prefix="/api", tags=["jobs"], route_class=LimitedFormRoute)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503, 507)
+    code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 429, 503, 507)
 }
 
 
@@ -54,6 +54,7 @@ def parse_config(config: str) -> EditRequest:
 @router.post("/edit", status_code=status.HTTP_202_ACCEPTED, responses=_ERRORS)
 def submit_edit(
     services: ServicesDep,
+    caller: CallerDep,
     image1: Annotated[UploadFile, File(description="The first (or only) image: JPEG, PNG or WebP.")],
     config: Annotated[str, Form(description="The edit request as a JSON object (see EditRequest).")],
     image2: Annotated[UploadFile | None, File(description="Optional second image.")] = None,
@@ -66,7 +67,7 @@ def submit_edit(
     for number, upload in enumerate(uploads, start=1):
         if upload.size is not None and upload.size > limit:
             raise RequestTooLarge(f"image{number} is {upload.size:,} bytes; each image may be at most {limit:,}")
-    job = services.jobs.submit([upload.file for upload in uploads], request)
+    job = services.jobs.submit([upload.file for upload in uploads], request, owner=caller.owner)
     position = services.jobs.queue_positions([job]).get(job.id)
     return SubmitResponse(
         job_id=job.id, status=job.status, message=f"Queued at position {position}", queue_position=position

@@ -25,7 +25,18 @@ def health(services: ServicesDep) -> HealthResponse:
         queue_length=services.store.count_by_status()[JobStatus.QUEUED],
         demo=engine.is_demo,
         worker_alive=services.worker_alive,
+        keys_required=services.access.keys_required,
+        warning=_warning(services),
     )
+
+
+def _warning(services: ServicesDep) -> str | None:
+    if services.settings.insecure_no_auth and not services.access.keys_required:
+        return (
+            "started with --insecure-no-auth and no API keys: anyone who can reach this server can use it. "
+            "Make a key with `qie keys create NAME --admin`."
+        )
+    return None
 
 
 @router.get("/limits")

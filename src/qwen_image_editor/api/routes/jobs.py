@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 
-from qwen_image_editor.api.deps import ServicesDep
+from qwen_image_editor.api.deps import CallerDep, ServicesDep
 from qwen_image_editor.api.schemas import DeleteResponse, ErrorResponse, JobListResponse, JobView
 from qwen_image_editor.api.views import job_view
 from qwen_image_editor.errors import JobNotFound
@@ -18,38 +18,39 @@ _MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 _SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
 
 
-def _job_view(services: ServicesDep, job_id: str) -> JobView:
-    job = services.jobs.get(job_id)
+def _job_view(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
+    job = services.jobs.get(job_id, owner=caller.sees)
     return job_view(job, services.jobs.queue_positions([job]).get(job.id))
 
 
 @router.get("/jobs", response_model=JobListResponse)
 def list_jobs(
     services: ServicesDep,
+    caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     status: JobStatus | None = None,
 ) -> JobListResponse:
     """The job history, newest first."""
-    jobs, total = services.jobs.list(limit=limit, offset=offset, status=status)
+    jobs, total = services.jobs.list(limit=limit, offset=offset, status=status, owner=caller.sees)
     positions = services.jobs.queue_positions(jobs)
     return JobListResponse(jobs=[job_view(job, positions.get(job.id)) for job in jobs], total=total)
 
 
 @router.get("/jobs/{job_id}", responses=_NOT_FOUND)
-def get_job(services: ServicesDep, job_id: str) -> JobView:
+def get_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
     """A job's state, progress, settings and files."""
-    return _job_view(services, job_id)
+    return _job_view(services, caller, job_id)
 
 
 @router.get("/jobs/{job_id}/status", responses=_NOT_FOUND)
-def get_job_status(services: ServicesDep, job_id: str) -> JobView:
+def get_job_status(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
     """Alias of `GET /api/jobs/{job_id}`, for the original deployment's clients."""
-    return _job_view(services, job_id)
+    return _job_view(services, caller, job_id)
 
 
-def _file(services: ServicesDep, job_id: str, name: str) -> FileResponse:
-    job = services.jobs.get(job_id)
+def _file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> FileResponse:
+    job = services.jobs.get(job_id, owner=caller.sees)
     try:
         path = services.blobs.path_of(job.id, name)
     except FileNotFoundError as exc:
@@ -58,31 +59,31 @@ def _file(services: ServicesDep, job_id: str, name: str) -> FileResponse:
 
 
 @router.get("/jobs/{job_id}/download", response_class=FileResponse, responses=_NOT_FOUND)
-def download_result(services: ServicesDep, job_id: str) -> FileResponse:
+def download_result(services: ServicesDep, caller: CallerDep, job_id: str) -> FileResponse:
     """The result as an attachment; download it as often as you like (it is kept until retention)."""
-    job = services.jobs.get(job_id)
+    job = services.jobs.get(job_id, owner=caller.sees)
     if not job.output_names:
         raise JobNotFound(f"job {job.id} has no result (it is {job.status})")
-    response = _file(services, job.id, job.output_names[0])
+    response = _file(services, caller, job.id, job.output_names[0])
     extension = job.output_names[0].rsplit(".", 1)[1]
     response.headers["Content-Disposition"] = f'attachment; filename="edited_{job.id}.{extension}"'
     return response
 
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse, responses=_NOT_FOUND)
-def get_job_file(services: ServicesDep, job_id: str, name: str) -> FileResponse:
+def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> FileResponse:
     """One of the job's files: input_N.png, output_1.<ext> or thumbnail.webp."""
-    return _file(services, job_id, name)
+    return _file(services, caller, job_id, name)
 
 
 @router.post("/jobs/{job_id}/cancel", responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
-def cancel_job(services: ServicesDep, job_id: str) -> JobView:
+def cancel_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
     """A queued job is cancelled at once, a running one at its next step. 409 if already final."""
-    return job_view(services.jobs.cancel(job_id), None)
+    return job_view(services.jobs.cancel(job_id, owner=caller.sees), None)
 
 
 @router.delete("/jobs/{job_id}", responses=_NOT_FOUND)
-def delete_job(services: ServicesDep, job_id: str) -> DeleteResponse:
+def delete_job(services: ServicesDep, caller: CallerDep, job_id: str) -> DeleteResponse:
     """Cancel the job if it is active, then delete its record and files."""
-    job = services.jobs.delete(job_id)
+    job = services.jobs.delete(job_id, owner=caller.sees)
     return DeleteResponse(message=f"Job {job.id} deleted (it was {job.status})", job_id=job.id)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from qwen_image_editor.accounts import Caller
 from qwen_image_editor.api.schemas import JobView
 from qwen_image_editor.api.views import job_message, job_view, progress_message
 from qwen_image_editor.errors import JobNotFound
@@ -22,6 +23,7 @@ from qwen_image_editor.services import Services
 router = APIRouter()
 
 CLOSE_UNKNOWN_JOB = 4404
+CLOSE_NOT_AUTHORISED = 1008  # policy violation: no valid key or session, or a page from a foreign origin
 # Without events for this long, re-read the job: events are hints (a worker in another process sends
 # none yet), and a queued job's position changes without events of its own.
 RESYNC_SECONDS = 2.0
@@ -38,8 +40,13 @@ def _told(status: JobStatus, queue_position: int | None, progress: Progress | No
 async def watch_job(websocket: WebSocket, job_id: str) -> None:
     services: Services = websocket.app.state.services
     await websocket.accept()  # accept first: a close before accepting reaches browsers as a bare HTTP 403
+    caller: Caller | None = websocket.scope["state"].get("caller")  # set by the access middleware
+    if caller is None:
+        refused = websocket.scope["state"].get("refused", "not authorised")
+        await websocket.close(code=CLOSE_NOT_AUTHORISED, reason=_close_reason(refused))
+        return
     try:
-        job = await run_in_threadpool(services.jobs.get, job_id)
+        job = await run_in_threadpool(lambda: services.jobs.get(job_id, owner=caller.sees))
         # Subscribe before reading the snapshot, so nothing falls between the two.
         async with services.events.subscribe(job.id) as subscription:
             await _follow(websocket, services, subscription, job.id)
@@ -85,6 +92,12 @@ async def _read_view(services: Services, job_id: str) -> JobView:
 async def _view_of(services: Services, job: Job) -> JobView:
     positions = await run_in_threadpool(services.jobs.queue_positions, [job])
     return job_view(job, positions.get(job.id))
+
+
+def _close_reason(text: str) -> str:
+    """A close frame's reason is at most 123 bytes."""
+    encoded = text.encode()
+    return text if len(encoded) <= 123 else encoded[:120].decode(errors="ignore") + "..."
 
 
 async def _send(websocket: WebSocket, message: BaseModel) -> None:

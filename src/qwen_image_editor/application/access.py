@@ -1,0 +1,151 @@
+"""Who may call the service: API keys, web sessions made from them, the open mode, and slowing down guessing.
+
+Open mode (no key exists) is for one person on their own machine; it is refused on a non-loopback address
+unless the operator says `--insecure-no-auth`. Once a key exists, every caller needs one (or a session).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import threading
+import time
+from collections import defaultdict, deque
+from datetime import datetime, timedelta
+
+from qwen_image_editor.accounts import OPEN, ApiKey, Caller, Role, check_key_name, digest, new_key, new_session_token
+from qwen_image_editor.accounts import same_digest as matches
+from qwen_image_editor.errors import InvalidRequest, NotAuthenticated, QuotaExceeded
+from qwen_image_editor.store.keys import SqlKeyStore
+from qwen_image_editor.store.rules import utcnow
+
+HOW_TO_GET_A_KEY = (
+    "send an API key as `Authorization: Bearer <key>` (or `X-API-Key: <key>`), or sign in on the web page; "
+    "the operator makes keys with `qie keys create NAME`"
+)
+# A key's `last used` is written at most this often: a write per request would cost more than it tells.
+_TOUCH_EVERY = timedelta(minutes=1)
+# Whether any key exists is re-read at most this often (a key made by `qie keys` in another process
+# takes effect within this time).
+_MODE_TTL_SECONDS = 1.0
+
+
+class FailedSignIns:
+    """Counts wrong keys per address; past `limit` within `window` seconds, that address waits (HTTP 429)."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit, self.window = limit, window
+        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def check(self, address: str) -> None:
+        with self._lock:
+            failures = self._recent(address)
+            if len(failures) >= self.limit:
+                wait = max(1, round(failures[0] + self.window - time.monotonic()))
+                raise QuotaExceeded(
+                    f"too many wrong keys from {address}; wait {wait} s before trying again", retry_after=wait
+                )
+
+    def record(self, address: str) -> None:
+        with self._lock:
+            self._recent(address).append(time.monotonic())
+
+    def _recent(self, address: str) -> deque[float]:
+        failures = self._failures[address]
+        while failures and failures[0] < time.monotonic() - self.window:
+            failures.popleft()
+        return failures
+
+
+class Access:
+    def __init__(self, keys: SqlKeyStore, *, session_lifetime: timedelta, failed_sign_ins: FailedSignIns) -> None:
+        self.keys = keys
+        self.session_lifetime = session_lifetime
+        self.failed_sign_ins = failed_sign_ins
+        self._mode_checked: tuple[float, bool] = (float("-inf"), False)
+        self._touched: dict[str, datetime] = {}
+
+    # -- keys (the `qie keys` command) ----------------------------------------------------------
+    def create_key(self, name: str, role: Role) -> tuple[ApiKey, str]:
+        """A new key and its secret: the only time the secret exists outside the caller's hands."""
+        try:
+            name = check_key_name(name)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        secret = new_key()
+        return self.keys.create_key(name, role, digest(secret)), secret
+
+    def list_keys(self) -> list[ApiKey]:
+        return self.keys.list_keys()
+
+    def revoke(self, name: str) -> bool:
+        """Delete the key and end its sessions; False when there is no key of that name."""
+        return self.keys.delete_key(name)
+
+    # -- requests -------------------------------------------------------------------------------
+    @property
+    def keys_required(self) -> bool:
+        checked_at, required = self._mode_checked
+        if time.monotonic() - checked_at > _MODE_TTL_SECONDS:
+            required = self.keys.count_keys() > 0
+            self._mode_checked = (time.monotonic(), required)
+        return required
+
+    def caller_without_credentials(self) -> Caller:
+        if self.keys_required:
+            raise NotAuthenticated(f"this server needs an API key: {HOW_TO_GET_A_KEY}")
+        return OPEN
+
+    def caller_with_key(self, secret: str, address: str) -> Caller:
+        """The caller a key stands for; NotAuthenticated for a wrong key, QuotaExceeded after too many."""
+        self.failed_sign_ins.check(address)
+        found = self.keys.key_by_hash(digest(secret))
+        if found is None or not matches(found[1], secret):
+            self.failed_sign_ins.record(address)
+            raise NotAuthenticated(f"that API key is not valid (revoked, or mistyped): {HOW_TO_GET_A_KEY}")
+        self._touch(found[0])
+        return Caller(key=found[0])
+
+    def caller_with_session(self, token: str) -> Caller:
+        found = self.keys.key_by_session(digest(token))
+        if found is None or not matches(found[1], token):
+            raise NotAuthenticated(
+                "your session has ended (signed out, expired, or its key was revoked); sign in again"
+            )
+        self._touch(found[0])
+        return Caller(key=found[0])
+
+    def open_session(self, secret: str, address: str) -> tuple[str, datetime, Caller]:
+        """Exchange a key for a session token (for the web page's cookie) and its expiry."""
+        if not self.keys_required:
+            raise InvalidRequest("this server is open (no API key exists yet): there is nothing to sign in to")
+        caller = self.caller_with_key(secret, address)
+        assert caller.key is not None
+        token = new_session_token()
+        expires = self.keys.create_session(digest(token), caller.key.id, self.session_lifetime)
+        return token, expires, caller
+
+    def close_session(self, token: str) -> None:
+        self.keys.delete_session(digest(token))
+
+    def _touch(self, key: ApiKey) -> None:
+        now = utcnow()
+        last = self._touched.get(key.id) or key.last_used_at
+        if last is None or now - last > _TOUCH_EVERY:
+            self._touched[key.id] = now
+            self.keys.touch_key(key.id, now)
+
+
+def is_loopback(host: str) -> bool:
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+def exposure_problem(host: str, *, keys_exist: bool, insecure_no_auth: bool) -> str | None:
+    """Why serving on `host` would expose an open server, with the two fixes; None when it is fine."""
+    if keys_exist or insecure_no_auth or is_loopback(host):
+        return None
+    return (
+        f"refusing to serve on {host} without API keys: anyone who can reach it could use the GPU and read "
+        "every job. Either make a key first (`qie keys create NAME --admin`, then sign in with it), or, on a "
+        "network you trust, start with `--insecure-no-auth`"
+    )
