@@ -1,40 +1,52 @@
 /** The edit settings as typed by the user (strings, so half-typed numbers can be shown as invalid). */
-import { useCallback, useEffect, useMemo, useState } from "react";
-import type { EditRequest, Limits, OutputFormat } from "../api/types";
-import { defaultFormValues, formProblem, randomSeed, type FormValues } from "../lib/validation";
+import { useCallback, useMemo, useState } from "react";
+import type { EditRequest, Limits } from "../api/types";
+import { defaultFormValues, formProblem, isOutputFormat, randomSeed, type FormValues } from "../lib/validation";
+import type { InputImage } from "./useImageInputs";
 
-export function useEditForm(limits: Limits | null, imageCount: number) {
-  const [values, setValues] = useState<FormValues | null>(limits ? defaultFormValues(limits) : null);
+export function useEditForm(limits: Limits | null, images: readonly Pick<InputImage, "file">[]) {
+  // Null until the user changes something: until then the defaults that came with the limits apply.
+  const [typed, setTyped] = useState<FormValues | null>(null);
+  const defaults = useMemo(() => (limits ? defaultFormValues(limits) : null), [limits]);
+  const values = typed ?? defaults;
 
-  // Defaults arrive with the limits; keep what the user typed if they arrive again.
-  useEffect(() => {
-    if (limits) setValues((prev) => prev ?? defaultFormValues(limits));
-  }, [limits]);
-
-  const setField = useCallback(<K extends keyof FormValues>(key: K, value: FormValues[K]) => {
-    setValues((prev) => (prev ? { ...prev, [key]: value } : prev));
-  }, []);
+  const setField = useCallback(
+    <K extends keyof FormValues>(key: K, value: FormValues[K]) => {
+      setTyped((prev) => {
+        const base = prev ?? defaults;
+        return base ? { ...base, [key]: value } : prev;
+      });
+    },
+    [defaults],
+  );
 
   const problem = useMemo(
-    () => (limits && values ? formProblem(values, imageCount, limits) : "Waiting for the server…"),
-    [limits, values, imageCount],
+    () =>
+      limits && values
+        ? formProblem(
+            values,
+            images.map((img) => img.file.size),
+            limits,
+          )
+        : "Waiting for the server…",
+    [limits, values, images],
   );
 
   const toRequest = useCallback((): EditRequest | null => {
-    if (!values || problem) return null;
+    if (!values || !limits || problem || !isOutputFormat(values.outputFormat, limits)) return null;
     return {
       prompt: values.prompt.trim(),
       negative_prompt: values.negativePrompt,
       true_cfg_scale: Number(values.cfg),
       num_inference_steps: Number(values.steps),
       seed: values.seed.trim() === "" ? null : Number(values.seed),
-      output_format: values.outputFormat as OutputFormat,
+      output_format: values.outputFormat,
       keep_input_size: values.keepInputSize,
     };
-  }, [values, problem]);
+  }, [values, limits, problem]);
 
   const reuse = useCallback((config: EditRequest) => {
-    setValues({
+    setTyped({
       prompt: config.prompt,
       negativePrompt: config.negative_prompt,
       cfg: String(config.true_cfg_scale),

@@ -1,5 +1,6 @@
 import { act, renderHook } from "@testing-library/react";
 import { describe, expect, it } from "vitest";
+import { MULTIPART_SLACK_BYTES } from "../lib/validation";
 import { fileOf, makeLimits } from "../test/fixtures";
 import { useImageInputs } from "./useImageInputs";
 
@@ -7,11 +8,12 @@ import { useImageInputs } from "./useImageInputs";
 const sizes: Record<string, { width: number; height: number }> = {
   "small.png": { width: 100, height: 100 },
   "huge.png": { width: 2000, height: 2000 },
+  "tiny.png": { width: 100, height: 15 },
+  "strip.png": { width: 900, height: 100 },
 };
-const readSize = async (file: File) => {
+const readSize = (file: File) => {
   const size = sizes[file.name];
-  if (!size) throw new Error("undecodable");
-  return size;
+  return size ? Promise.resolve(size) : Promise.reject(new Error("undecodable"));
 };
 
 function setup(limits = makeLimits({ max_image_pixels: 1_000_000, max_image_bytes: 1000, max_images: 3 })) {
@@ -41,6 +43,28 @@ describe("useImageInputs", () => {
     expect(result.current.errors[0]).toMatch(/unsupported type/);
     expect(result.current.errors[1]).toMatch(/limit is/);
     expect(result.current.errors[2]).toMatch(/2000×2000/);
+  });
+
+  it("refuses a side below min_image_side and an aspect ratio beyond max_aspect_ratio, before any upload", async () => {
+    const { result } = setup(makeLimits({ min_image_side: 16, max_aspect_ratio: 8 }));
+    await act(() =>
+      result.current.add([fileOf("tiny.png", "image/png", 10), fileOf("strip.png", "image/png", 10), fileOf("small.png", "image/png", 10)]),
+    );
+    expect(result.current.images.map((i) => i.file.name)).toEqual(["small.png"]);
+    expect(result.current.errors).toEqual([
+      "tiny.png is 100×15; each side must be at least 16 pixels.",
+      "strip.png is 900×100, an aspect ratio of 9.0:1; the limit is 8:1.",
+    ]);
+  });
+
+  it("refuses the image that would take one upload over max_upload_bytes", async () => {
+    const limit = MULTIPART_SLACK_BYTES + 1500;
+    const { result } = setup(makeLimits({ max_upload_bytes: limit, max_image_bytes: 1000 }));
+    await act(() => result.current.add([fileOf("small.png", "image/png", 1000)]));
+    await act(() => result.current.add([fileOf("small.png", "image/png", 600), fileOf("small.png", "image/png", 400)]));
+    expect(result.current.images.map((i) => i.file.size)).toEqual([1000, 400]);
+    expect(result.current.errors).toHaveLength(1);
+    expect(result.current.errors[0]).toMatch(/small\.png not added\. The images add up to/);
   });
 
   it("refuses files the browser cannot decode", async () => {

@@ -1,8 +1,11 @@
-/** The 1-3 input images: validated on arrival (type, size, decoded pixels, count), ordered, removable. */
+/**
+ * The 1-3 input images: validated on arrival (type, bytes, all of them together in one request, decoded
+ * pixels, sides and aspect ratio, count), ordered, removable.
+ */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Limits } from "../api/types";
 import { readImageSize } from "../lib/imageSize";
-import { checkCount, checkDimensions, checkFile } from "../lib/validation";
+import { checkCount, checkDimensions, checkFile, checkUploadBytes } from "../lib/validation";
 
 export interface InputImage {
   id: string;
@@ -22,7 +25,7 @@ export function useImageInputs(limits: Limits | null, readSize: SizeReader = rea
   // The list as of the latest change (state lags a render behind), plus files still being decoded,
   // so two quick drops cannot overfill.
   const imagesRef = useRef<InputImage[]>([]);
-  const pending = useRef(0);
+  const pending = useRef<number[]>([]);
   const commit = useCallback((next: InputImage[]) => {
     imagesRef.current = next;
     setImages(next);
@@ -45,13 +48,25 @@ export function useImageInputs(limits: Limits | null, readSize: SizeReader = rea
         else candidates.push(file);
       }
       const { accept, reason: countReason } = checkCount(
-        imagesRef.current.length + pending.current,
+        imagesRef.current.length + pending.current.length,
         candidates.length,
         limits,
       );
       if (countReason) problems.push(countReason);
-      const chosen = candidates.slice(0, accept);
-      pending.current += chosen.length;
+      // They all go up in one request: refuse the one that would take it over max_upload_bytes.
+      const sizes = [...imagesRef.current.map((img) => img.file.size), ...pending.current];
+      const chosen: File[] = [];
+      for (const file of candidates.slice(0, accept)) {
+        const reason = checkUploadBytes([...sizes, file.size], limits);
+        if (reason) {
+          problems.push(`${file.name} not added. ${reason}`);
+        } else {
+          sizes.push(file.size);
+          chosen.push(file);
+        }
+      }
+      const mine = chosen.map((file) => file.size);
+      pending.current = [...pending.current, ...mine];
 
       const decoded = await Promise.all(
         chosen.map(async (file) => {
@@ -64,7 +79,7 @@ export function useImageInputs(limits: Limits | null, readSize: SizeReader = rea
           }
         }),
       );
-      pending.current -= chosen.length;
+      for (const size of mine) pending.current.splice(pending.current.indexOf(size), 1);
       const accepted: InputImage[] = [];
       for (const result of decoded) {
         if ("reason" in result && result.reason) {

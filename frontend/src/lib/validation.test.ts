@@ -1,6 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { fileOf, makeLimits } from "../test/fixtures";
-import { checkCount, checkDimensions, checkFile, defaultFormValues, formProblem, randomSeed } from "./validation";
+import {
+  checkCount,
+  checkDimensions,
+  checkFile,
+  checkUploadBytes,
+  defaultFormValues,
+  formProblem,
+  MULTIPART_SLACK_BYTES,
+  randomSeed,
+} from "./validation";
 
 const limits = makeLimits({ max_image_bytes: 1000, max_image_pixels: 1_000_000, max_images: 3 });
 
@@ -30,6 +39,29 @@ describe("checkDimensions", () => {
   it("refuses an image with no size", () => {
     expect(checkDimensions("a", 0, 0, limits)).toMatch(/could not be read/);
   });
+  it("refuses a side shorter than min_image_side, on either axis", () => {
+    const l = makeLimits({ min_image_side: 16 });
+    expect(checkDimensions("a.png", 16, 16, l)).toBeNull();
+    expect(checkDimensions("a.png", 15, 100, l)).toBe("a.png is 15×100; each side must be at least 16 pixels.");
+    expect(checkDimensions("a.png", 100, 15, l)).toMatch(/at least 16 pixels/);
+    expect(checkDimensions("a.png", 15, 15, makeLimits({ min_image_side: 8 }))).toBeNull();
+  });
+  it("refuses an aspect ratio beyond max_aspect_ratio, either way round", () => {
+    const l = makeLimits({ max_aspect_ratio: 8, min_image_side: 16 });
+    expect(checkDimensions("wide.png", 800, 100, l)).toBeNull(); // exactly 8:1
+    expect(checkDimensions("wide.png", 801, 100, l)).toBe("wide.png is 801×100, an aspect ratio of 8.0:1; the limit is 8:1.");
+    expect(checkDimensions("tall.png", 100, 900, l)).toMatch(/9\.0:1; the limit is 8:1/);
+    expect(checkDimensions("wide.png", 900, 100, makeLimits({ max_aspect_ratio: 10 }))).toBeNull();
+  });
+});
+
+describe("checkUploadBytes", () => {
+  it("keeps all images together within max_upload_bytes, with room for the rest of the form", () => {
+    const l = makeLimits({ max_upload_bytes: 100_000 });
+    const room = 100_000 - MULTIPART_SLACK_BYTES;
+    expect(checkUploadBytes([room - 10, 10], l)).toBeNull();
+    expect(checkUploadBytes([room - 10, 11], l)).toMatch(/one upload may carry/);
+  });
 });
 
 describe("checkCount", () => {
@@ -50,30 +82,35 @@ describe("formProblem", () => {
     expect(values).toMatchObject({ steps: "28", cfg: "2.5", outputFormat: "webp", seed: "" });
   });
   it("is null for a valid form", () => {
-    expect(formProblem(valid, 1, limits)).toBeNull();
+    expect(formProblem(valid, [10], limits)).toBeNull();
   });
   it("needs an image and a prompt", () => {
-    expect(formProblem(valid, 0, limits)).toMatch(/at least one image/);
-    expect(formProblem({ ...valid, prompt: "   " }, 1, limits)).toMatch(/prompt/);
+    expect(formProblem(valid, [], limits)).toMatch(/at least one image/);
+    expect(formProblem({ ...valid, prompt: "   " }, [10], limits)).toMatch(/prompt/);
   });
   it("checks steps and guidance against the limits", () => {
     const l = makeLimits({ min_steps: 4, max_steps: 30, min_cfg: 1, max_cfg: 10 });
-    expect(formProblem({ ...valid, steps: "30" }, 1, l)).toBeNull();
-    expect(formProblem({ ...valid, steps: "31" }, 1, l)).toBe("Steps must be a whole number from 4 to 30.");
-    expect(formProblem({ ...valid, steps: "3" }, 1, l)).toMatch(/from 4 to 30/);
-    expect(formProblem({ ...valid, steps: "10.5" }, 1, l)).toMatch(/whole number/);
-    expect(formProblem({ ...valid, cfg: "10.5" }, 1, l)).toBe("Guidance must be between 1 and 10.");
-    expect(formProblem({ ...valid, cfg: "" }, 1, l)).toMatch(/Guidance/);
+    expect(formProblem({ ...valid, steps: "30" }, [10], l)).toBeNull();
+    expect(formProblem({ ...valid, steps: "31" }, [10], l)).toBe("Steps must be a whole number from 4 to 30.");
+    expect(formProblem({ ...valid, steps: "3" }, [10], l)).toMatch(/from 4 to 30/);
+    expect(formProblem({ ...valid, steps: "10.5" }, [10], l)).toMatch(/whole number/);
+    expect(formProblem({ ...valid, cfg: "10.5" }, [10], l)).toBe("Guidance must be between 1 and 10.");
+    expect(formProblem({ ...valid, cfg: "" }, [10], l)).toMatch(/Guidance/);
   });
   it("allows an empty seed but not one out of range", () => {
-    expect(formProblem({ ...valid, seed: "" }, 1, limits)).toBeNull();
-    expect(formProblem({ ...valid, seed: "4294967295" }, 1, limits)).toBeNull();
-    expect(formProblem({ ...valid, seed: "4294967296" }, 1, limits)).toMatch(/Seed/);
-    expect(formProblem({ ...valid, seed: "-1" }, 1, limits)).toMatch(/Seed/);
+    expect(formProblem({ ...valid, seed: "" }, [10], limits)).toBeNull();
+    expect(formProblem({ ...valid, seed: "4294967295" }, [10], limits)).toBeNull();
+    expect(formProblem({ ...valid, seed: "4294967296" }, [10], limits)).toMatch(/Seed/);
+    expect(formProblem({ ...valid, seed: "-1" }, [10], limits)).toMatch(/Seed/);
+  });
+  it("refuses images that together exceed max_upload_bytes", () => {
+    const l = makeLimits({ max_upload_bytes: 50_000 });
+    expect(formProblem(valid, [10_000, 10_000], l)).toBeNull();
+    expect(formProblem(valid, [30_000, 10_000], l)).toMatch(/add up to/);
   });
   it("limits prompt length", () => {
     const l = makeLimits({ max_prompt_chars: 5 });
-    expect(formProblem({ ...valid, prompt: "123456" }, 1, l)).toMatch(/longer than 5/);
+    expect(formProblem({ ...valid, prompt: "123456" }, [10], l)).toMatch(/longer than 5/);
   });
 });
 

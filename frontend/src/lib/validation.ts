@@ -1,5 +1,5 @@
 /** Checks the browser can make before uploading; every limit comes from GET /api/limits. */
-import type { Limits } from "../api/types";
+import type { Limits, OutputFormat } from "../api/types";
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -27,14 +27,31 @@ export function checkFile(file: Pick<File, "name" | "type" | "size">, limits: Li
   return null;
 }
 
-/** Reason decoded dimensions are refused, or null. */
+/** Reason decoded dimensions are refused, or null. The server refuses the same, after the upload. */
 export function checkDimensions(name: string, width: number, height: number, limits: Limits): string | null {
   if (width <= 0 || height <= 0) return `${name} could not be read as an image.`;
   const pixels = width * height;
   if (pixels > limits.max_image_pixels) {
     return `${name} is ${width}×${height} (${formatPixels(pixels)}); the limit is ${formatPixels(limits.max_image_pixels)}.`;
   }
+  if (Math.min(width, height) < limits.min_image_side) {
+    return `${name} is ${width}×${height}; each side must be at least ${limits.min_image_side} pixels.`;
+  }
+  const ratio = Math.max(width, height) / Math.min(width, height);
+  if (ratio > limits.max_aspect_ratio) {
+    return `${name} is ${width}×${height}, an aspect ratio of ${ratio.toFixed(1)}:1; the limit is ${limits.max_aspect_ratio}:1.`;
+  }
   return null;
+}
+
+/** Room in one request for the config field and the multipart headers, next to the image bytes. */
+export const MULTIPART_SLACK_BYTES = 16 * 1024;
+
+/** Reason images of these sizes cannot go in one request (`max_upload_bytes`), or null. */
+export function checkUploadBytes(sizes: readonly number[], limits: Limits): string | null {
+  const total = sizes.reduce((sum, size) => sum + size, 0);
+  if (total + MULTIPART_SLACK_BYTES <= limits.max_upload_bytes) return null;
+  return `The images add up to ${formatBytes(total)}; one upload may carry ${formatBytes(limits.max_upload_bytes - MULTIPART_SLACK_BYTES)}. Use smaller or fewer images.`;
 }
 
 /** How many of `incoming` files fit next to `current` ones, and the reason for the rest. */
@@ -75,10 +92,13 @@ function parseNumber(text: string): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** The first reason the form cannot be submitted, or null when it can. */
-export function formProblem(values: FormValues, imageCount: number, limits: Limits): string | null {
+/** The first reason the form cannot be submitted, or null when it can. `imageSizes`: bytes per image. */
+export function formProblem(values: FormValues, imageSizes: readonly number[], limits: Limits): string | null {
+  const imageCount = imageSizes.length;
   if (imageCount < 1) return "Add at least one image.";
   if (imageCount > limits.max_images) return `Use at most ${limits.max_images} images.`;
+  const tooBig = checkUploadBytes(imageSizes, limits);
+  if (tooBig) return tooBig;
   const prompt = values.prompt.trim();
   if (!prompt) return "Describe the edit in the prompt box.";
   if (prompt.length > limits.max_prompt_chars) return `The prompt is longer than ${limits.max_prompt_chars} characters.`;
@@ -95,9 +115,13 @@ export function formProblem(values: FormValues, imageCount: number, limits: Limi
     if (seed === null || !Number.isInteger(seed) || seed < 0 || seed > limits.max_seed)
       return `Seed must be a whole number from 0 to ${limits.max_seed}, or empty for random.`;
   }
-  if (!limits.output_formats.includes(values.outputFormat as Limits["output_formats"][number]))
+  if (!isOutputFormat(values.outputFormat, limits))
     return `Output format must be one of ${limits.output_formats.join(", ")}.`;
   return null;
+}
+
+export function isOutputFormat(value: string, limits: Limits): value is OutputFormat {
+  return limits.output_formats.some((format) => format === value);
 }
 
 export function randomSeed(limits: Limits, random: () => number = Math.random): number {
