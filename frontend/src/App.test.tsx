@@ -1,81 +1,43 @@
-import { act, fireEvent, render, screen, within } from "@testing-library/react";
-import userEvent from "@testing-library/user-event";
+import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { Health, Limits } from "./api/types";
 import { App } from "./App";
+import { jobReads, listReads, renderApp, setUpApp, type AppWorld } from "./test/app";
 import { FakeWebSocket } from "./test/FakeWebSocket";
-import { fileOf, makeLimits } from "./test/fixtures";
+import { formText } from "./test/fakeServer";
+import { fileOf, jobMessage, makeJob, makeLimits, makeProgress, progressMessage } from "./test/fixtures";
+import { withClient } from "./test/queryClient";
 
 vi.mock("./lib/imageSize", () => ({
-  readImageSize: async (file: File) => (file.name.startsWith("huge") ? { width: 5000, height: 5000 } : { width: 64, height: 64 }),
+  readImageSize: (file: File) => Promise.resolve(file.name.startsWith("huge") ? { width: 5000, height: 5000 } : { width: 64, height: 64 }),
 }));
 
-const health: Health = {
-  status: "online",
-  version: "0.1.0",
-  model: "tiny",
-  model_state: "ready",
-  model_error: null,
-  device: "cpu",
-  queue_length: 0,
-  worker_alive: true,
-  demo: true,
-};
-
-let limits: Limits;
-let posted: FormData | null;
-
-function json(body: unknown, status = 200) {
-  return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
-}
+let world: AppWorld;
 
 beforeEach(() => {
-  limits = makeLimits({ max_steps: 30, default_steps: 20, min_cfg: 1, max_cfg: 10, default_cfg: 3, max_images: 2, max_image_bytes: 10_000 });
-  posted = null;
-  FakeWebSocket.reset();
-  vi.stubGlobal("WebSocket", FakeWebSocket);
-  window.localStorage.clear();
-  window.history.replaceState(null, "", "/");
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
-      const url = String(input);
-      if (url === "/api/health") return json(health);
-      if (url === "/api/limits") return json(limits);
-      if (url.startsWith("/api/jobs?")) return json({ jobs: [], total: 0 });
-      if (url === "/api/edit" && init?.method === "POST") {
-        posted = init.body as FormData;
-        const config = JSON.parse(String(posted.get("config"))) as { prompt: string };
-        if (config.prompt === "full") return json({ detail: "The queue is full; try again in a minute." }, 429);
-        return json({ job_id: "new-job", status: "queued", message: "Queued", queue_position: 1 }, 202);
-      }
-      if (url.startsWith("/api/jobs/new-job")) return json({ detail: "not in this test" }, 500);
-      return json({ detail: `unexpected ${url}` }, 404);
-    }),
-  );
+  world = setUpApp();
 });
 
 afterEach(() => {
   vi.unstubAllGlobals();
 });
 
-async function renderApp() {
-  render(<App />);
-  const submit = await screen.findByTestId("submit");
-  return { submit, user: userEvent.setup({ applyAccept: false }) };
-}
-
 const reason = () => screen.getByTestId("submit-reason").textContent;
 
 describe("App form", () => {
   it("shows the server status and the demo banner", async () => {
-    await renderApp();
+    await renderApp(world);
     expect(screen.getByTestId("demo-banner")).toHaveTextContent("Demo model with random weights: outputs are noise");
     expect(screen.getByTestId("model-status")).toHaveTextContent(/tiny.*ready.*cpu/);
   });
 
+  it("says when the server cannot be reached", async () => {
+    vi.stubGlobal("fetch", vi.fn(async () => Promise.reject(new TypeError("Failed to fetch"))));
+    render(<App />, { wrapper: withClient(world.client) });
+    await waitFor(() => expect(screen.getByTestId("model-status")).toHaveTextContent("Server offline: Cannot reach the server. Is it running?"));
+  });
+
   it("takes defaults and limits from /api/limits and explains why submit is disabled", async () => {
-    const { submit, user } = await renderApp();
+    const { submit, user } = await renderApp(world);
     expect(submit).toBeDisabled();
     expect(reason()).toBe("Add at least one image.");
 
@@ -107,7 +69,7 @@ describe("App form", () => {
   });
 
   it("refuses bad files on the spot and enforces max_images", async () => {
-    const { user } = await renderApp();
+    const { user } = await renderApp(world);
     const input = screen.getByTestId("image-input");
     await user.upload(input, [fileOf("a.gif", "image/gif", 10), fileOf("big.png", "image/png", 20_000), fileOf("huge.png", "image/png", 10)]);
     const errors = await screen.findByTestId("upload-error");
@@ -120,10 +82,11 @@ describe("App form", () => {
     await user.upload(input, [fileOf("1.png", "image/png", 10), fileOf("2.png", "image/png", 10), fileOf("3.png", "image/png", 10)]);
     expect(await screen.findAllByTestId("input-thumb")).toHaveLength(2);
     expect(screen.getByTestId("upload-error")).toHaveTextContent("At most 2 images");
+    expect(world.server.callsTo("/api/edit")).toHaveLength(0);
   });
 
   it("reorders with keyboard-reachable buttons and removes", async () => {
-    const { user } = await renderApp();
+    const { user } = await renderApp(world);
     await user.upload(screen.getByTestId("image-input"), [fileOf("first.png", "image/png", 10), fileOf("second.png", "image/png", 10)]);
     await screen.findAllByTestId("input-thumb");
     await user.click(screen.getByRole("button", { name: "Move image 1 right" }));
@@ -133,16 +96,18 @@ describe("App form", () => {
     expect(alts()).toEqual(["Input 1: first.png"]);
   });
 
-  it("submits images and settings, then follows the job via the URL", async () => {
-    const { submit, user } = await renderApp();
+  it("submits images and settings, then follows the job over its socket without reading it", async () => {
+    const { submit, user } = await renderApp(world);
+    await waitFor(() => expect(listReads(world)).toHaveLength(1));
     await user.upload(screen.getByTestId("image-input"), fileOf("cat.png", "image/png", 100));
     await screen.findAllByTestId("input-thumb");
     await user.type(screen.getByTestId("prompt"), "make it blue");
     await user.click(submit);
     await screen.findByTestId("job-status");
-    expect(posted?.get("image1")).toBeInstanceOf(File);
-    expect(posted?.get("image2")).toBeNull();
-    expect(JSON.parse(String(posted?.get("config")))).toEqual({
+    const [posted] = world.server.callsTo("/api/edit", "POST");
+    expect(posted?.form?.get("image1")).toBeInstanceOf(File);
+    expect(posted?.form?.get("image2")).toBeNull();
+    expect(JSON.parse(formText(posted?.form, "config"))).toEqual({
       prompt: "make it blue",
       negative_prompt: "",
       true_cfg_scale: 3,
@@ -155,39 +120,43 @@ describe("App form", () => {
     expect(window.localStorage.getItem("qie.currentJob")).toBe("new-job");
     expect(FakeWebSocket.last.url).toMatch(/\/ws\/new-job$/);
 
+    const queued = makeJob({ job_id: "new-job", queue_position: 3, config: { ...makeJob().config, seed: 5 } });
     act(() => FakeWebSocket.last.open());
-    act(() => FakeWebSocket.last.send({ type: "snapshot", job_id: "new-job", status: "queued", progress: null, error: null, queue_position: 3 }));
-    expect(screen.getByTestId("queue-position")).toHaveTextContent("Position 3 in the queue");
+    act(() => FakeWebSocket.last.send(jobMessage("snapshot", queued)));
+    expect(await screen.findByTestId("queue-position")).toHaveTextContent("Position 3 in the queue");
+    act(() => FakeWebSocket.last.send(jobMessage("status", { ...queued, status: "processing", queue_position: null })));
     act(() =>
-      FakeWebSocket.last.send({
-        type: "progress",
-        job_id: "new-job",
-        status: "processing",
-        progress: { stage: "denoising", message: "Denoising", progress: 30, step: 6, total_steps: 20, eta_seconds: 14, updated_at: "2026-01-01T00:00:00Z" },
-      }),
+      FakeWebSocket.last.send(
+        progressMessage("new-job", makeProgress({ progress: 30, step: 6, total_steps: 20, eta_seconds: 14, updated_at: "2026-01-01T00:00:05Z" })),
+      ),
     );
-    expect(screen.getByTestId("progress")).toHaveTextContent("Step 6 of 20");
+    expect(await screen.findByTestId("progress")).toHaveTextContent("Step 6 of 20");
     expect(screen.getByTestId("job-status")).toHaveTextContent("processing");
     expect(screen.getByText("14s left")).toBeInTheDocument();
     expect(screen.getByTestId("cancel")).toBeEnabled();
+    expect(screen.getByTestId("result-seed")).toHaveTextContent("5");
+    // The submit answer refreshed the history once; the job itself was never read.
+    await waitFor(() => expect(listReads(world)).toHaveLength(2));
+    expect(jobReads(world)).toEqual([]);
   });
 
   it("shows the server's detail when a submit is refused", async () => {
-    const { submit, user } = await renderApp();
+    const { submit, user } = await renderApp(world);
     await user.upload(screen.getByTestId("image-input"), fileOf("cat.png", "image/png", 100));
     await screen.findAllByTestId("input-thumb");
     await user.type(screen.getByTestId("prompt"), "full");
     await user.click(submit);
     expect(await screen.findByTestId("error-message")).toHaveTextContent("The queue is full; try again in a minute.");
+    expect(window.location.search).toBe("");
   });
 
   it("a dice button fills a random seed within max_seed, and clearing means random", async () => {
-    limits = makeLimits({ max_seed: 9 });
-    const { user } = await renderApp();
+    world.limits = makeLimits({ max_seed: 9 });
+    const { user } = await renderApp(world);
     const seed = screen.getByLabelText(/^Seed/);
     expect(seed).toHaveValue(null);
     await user.click(screen.getByRole("button", { name: "Random seed" }));
-    const value = Number((seed as HTMLInputElement).value);
+    const value = Number(seed.getAttribute("value"));
     expect(value).toBeGreaterThanOrEqual(0);
     expect(value).toBeLessThanOrEqual(9);
     await user.click(screen.getByRole("button", { name: /Clear seed/ }));

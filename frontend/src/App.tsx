@@ -1,6 +1,6 @@
-import { useCallback, useEffect, useRef, useState } from "react";
+import { useCallback, useRef, useState } from "react";
 import { errorMessage } from "./api/client";
-import { cancelJob, fetchFile, submitEdit } from "./api/jobs";
+import { fetchFile } from "./api/jobs";
 import type { EditRequest } from "./api/types";
 import { EditForm } from "./components/EditForm";
 import { HistoryGallery } from "./components/HistoryGallery";
@@ -11,7 +11,9 @@ import { useCurrentJob } from "./hooks/useCurrentJob";
 import { useEditForm } from "./hooks/useEditForm";
 import { useHistory } from "./hooks/useHistory";
 import { useImageInputs } from "./hooks/useImageInputs";
+import { useJobActions } from "./hooks/useJobActions";
 import { useJobWatcher } from "./hooks/useJobWatcher";
+import { useNow } from "./hooks/useNow";
 import { usePasteImages } from "./hooks/usePasteImages";
 import { useServerStatus } from "./hooks/useServerStatus";
 
@@ -24,73 +26,48 @@ export function App() {
   const { health, healthError, limits } = useServerStatus();
   const [jobId, setJobId] = useCurrentJob();
   const inputs = useImageInputs(limits);
-  const form = useEditForm(limits, inputs.images.length);
-  const { view, applyJob } = useJobWatcher(jobId);
+  const form = useEditForm(limits, inputs.images);
+  const watch = useJobWatcher(jobId);
   const history = useHistory();
+  const now = useNow();
   const formRef = useRef<HTMLDivElement>(null);
   const resultRef = useRef<HTMLElement>(null);
+  // Tagged with its job, so opening another job hides it without an effect to clear it.
+  const [editError, setEditError] = useState<{ jobId: string; message: string } | null>(null);
 
-  const [submitting, setSubmitting] = useState(false);
-  const [submitError, setSubmitError] = useState<string | null>(null);
-  const [cancelling, setCancelling] = useState(false);
-  const [actionError, setActionError] = useState<string | null>(null);
-
-  const addImages = useCallback((files: File[]) => void inputs.add(files), [inputs.add]);
-  usePasteImages(addImages);
-
-  // The history shows the current job's status too: refresh it when that changes.
-  const { refresh: refreshHistory } = history;
-  useEffect(() => {
-    if (view.status) void refreshHistory();
-  }, [view.status, refreshHistory]);
-
-  useEffect(() => setActionError(null), [jobId]);
-
-  const submit = async () => {
-    const config = form.toRequest();
-    if (!config) return;
-    setSubmitting(true);
-    setSubmitError(null);
-    try {
-      const response = await submitEdit(
-        inputs.images.map((img) => img.file),
-        config,
-      );
-      setJobId(response.job_id);
+  const onSubmitted = useCallback(
+    (id: string) => {
+      setJobId(id);
       // The form is long: bring the progress into view (on phones it sits below the form).
       resultRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" });
-    } catch (error) {
-      setSubmitError(errorMessage(error));
-    } finally {
-      setSubmitting(false);
-    }
-  };
+    },
+    [setJobId],
+  );
+  const actions = useJobActions(jobId, onSubmitted);
 
-  const cancel = async () => {
-    if (!jobId) return;
-    setCancelling(true);
-    setActionError(null);
-    try {
-      applyJob(await cancelJob(jobId));
-    } catch (error) {
-      setActionError(errorMessage(error));
-    } finally {
-      setCancelling(false);
-    }
+  const { add: addInputs } = inputs;
+  const addImages = useCallback((files: File[]) => void addInputs(files), [addInputs]);
+  usePasteImages(addImages);
+
+  const submit = () => {
+    const config = form.toRequest();
+    if (!config) return;
+    // The mutation keeps the error for the form to show; nothing else to do here.
+    actions.submit(inputs.images.map((img) => img.file), config).catch(() => {});
   };
 
   const scrollToForm = () => formRef.current?.scrollIntoView({ behavior: "smooth", block: "start" });
 
   const editResult = async () => {
-    const output = view.outputs[0];
-    if (!output || !view.jobId) return;
-    setActionError(null);
+    const output = watch.job?.outputs[0];
+    if (!output || !jobId) return;
+    setEditError(null);
     try {
-      const file = await fetchFile(output, `edited_${view.jobId}.${extensionOf(output)}`);
+      const file = await fetchFile(output, `edited_${jobId}.${extensionOf(output)}`);
       await inputs.add([file], { replace: true });
       scrollToForm();
     } catch (error) {
-      setActionError(errorMessage(error));
+      setEditError({ jobId, message: errorMessage(error) });
     }
   };
 
@@ -101,8 +78,10 @@ export function App() {
 
   const removeJob = (id: string) => {
     if (id === jobId) setJobId(null);
-    void history.remove(id);
+    history.remove(id);
   };
+
+  const actionError = actions.cancelError ?? (editError && editError.jobId === jobId ? editError.message : null);
 
   return (
     <div className="min-h-dvh">
@@ -118,9 +97,9 @@ export function App() {
                   onChange={form.setField}
                   onRollSeed={form.rollSeed}
                   problem={form.problem}
-                  submitting={submitting}
-                  submitError={submitError}
-                  onSubmit={() => void submit()}
+                  submitting={actions.submitting}
+                  submitError={actions.submitError}
+                  onSubmit={submit}
                   images={inputs.images}
                   imageErrors={inputs.errors}
                   onAddImages={addImages}
@@ -136,10 +115,10 @@ export function App() {
           </div>
           <section ref={resultRef} aria-label="Result" className="scroll-mt-28">
             <JobPanel
-              view={view}
-              cancelling={cancelling}
+              view={watch}
+              cancelling={actions.cancelling}
               actionError={actionError}
-              onCancel={() => void cancel()}
+              onCancel={actions.cancel}
               onEditResult={() => void editResult()}
               onReuse={reuse}
               onClose={() => setJobId(null)}
@@ -152,6 +131,7 @@ export function App() {
           error={history.error}
           loaded={history.loaded}
           currentJobId={jobId}
+          now={now}
           onOpen={(id) => {
             setJobId(id);
             window.scrollTo({ top: 0, behavior: "smooth" });

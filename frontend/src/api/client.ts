@@ -1,4 +1,9 @@
-/** The one place that talks HTTP: turns `{detail}` error bodies into an ApiError with that text. */
+/**
+ * The one place that talks HTTP: a client typed from the OpenAPI schema (openapi-fetch), and
+ * `unwrap`, which turns its `{data, error}` into the data or an ApiError with the server's `detail`.
+ */
+import createClient from "openapi-fetch";
+import type { paths } from "./schema";
 
 export class ApiError extends Error {
   constructor(
@@ -10,33 +15,43 @@ export class ApiError extends Error {
   }
 }
 
-async function errorFrom(response: Response): Promise<ApiError> {
-  let detail = `${response.status} ${response.statusText}`.trim();
-  try {
-    const body: unknown = await response.json();
-    if (body && typeof body === "object" && "detail" in body) {
-      const d = (body as { detail: unknown }).detail;
-      // FastAPI's own validation errors are a list of {msg}; ours are a string.
-      if (typeof d === "string") detail = d;
-      else if (Array.isArray(d))
-        detail = d.map((e) => (e && typeof e === "object" && "msg" in e ? String(e.msg) : String(e))).join("; ");
-    }
-  } catch {
-    // Not JSON (a proxy error page, say): keep the status line.
+export const UNREACHABLE = "Cannot reach the server. Is it running?";
+
+export const api = createClient<paths>({
+  // An absolute base: the page is served by the API itself, and Request() needs absolute URLs outside browsers.
+  baseUrl: globalThis.location?.origin ?? "",
+  // Looked up per call, not once at import, so tests (and anything else) can swap fetch later.
+  fetch: (request) => globalThis.fetch(request),
+});
+
+/** Readable text from an error body: ours is `{detail: str}`, FastAPI's own validation is `{detail: [{msg}]}`. */
+export function detailOf(body: unknown, response: Pick<Response, "status" | "statusText">): string {
+  const fallback = `${response.status} ${response.statusText}`.trim();
+  if (!body || typeof body !== "object" || !("detail" in body)) return fallback;
+  const { detail } = body;
+  if (typeof detail === "string") return detail;
+  if (Array.isArray(detail)) {
+    return detail.map((e: unknown) => (e && typeof e === "object" && "msg" in e ? String(e.msg) : String(e))).join("; ");
   }
-  return new ApiError(response.status, detail);
+  return fallback;
 }
 
-export async function request<T>(path: string, init?: RequestInit): Promise<T> {
-  let response: Response;
+type Result<D> = { data?: D; error?: unknown; response: Response };
+
+/** The data of a successful call; otherwise an ApiError (status 0 when the server could not be reached). */
+export async function unwrap<D>(pending: Promise<Result<D>>): Promise<D> {
+  let result: Result<D>;
   try {
-    response = await fetch(path, init);
-  } catch {
-    throw new ApiError(0, "Cannot reach the server. Is it running?");
+    result = await pending;
+  } catch (error) {
+    // A query cancelled on purpose is not a connection problem: let TanStack Query see the abort.
+    if (error instanceof DOMException && error.name === "AbortError") throw error;
+    throw new ApiError(0, UNREACHABLE);
   }
-  if (!response.ok) throw await errorFrom(response);
-  if (response.status === 204) return undefined as T;
-  return (await response.json()) as T;
+  const { data, error, response } = result;
+  if (!response.ok || error !== undefined) throw new ApiError(response.status, detailOf(error, response));
+  if (data === undefined) throw new ApiError(response.status, `${response.status}: empty response`);
+  return data;
 }
 
 export function errorMessage(error: unknown): string {

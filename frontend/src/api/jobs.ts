@@ -1,42 +1,47 @@
-import { request } from "./client";
-import type { EditRequest, Job, JobList, JobStatus, SubmitResponse } from "./types";
-
-const jobPath = (jobId: string) => `/api/jobs/${encodeURIComponent(jobId)}`;
+import { api, unwrap } from "./client";
+import type { DeleteResponse, EditRequest, Job, JobList, JobStatus, SubmitResponse } from "./types";
 
 /** POST /api/edit: images in order as image1..image3, settings as the `config` JSON string. */
 export function submitEdit(images: readonly File[], config: EditRequest): Promise<SubmitResponse> {
-  const form = new FormData();
-  images.forEach((file, i) => form.append(`image${i + 1}`, file, file.name));
-  form.append("config", JSON.stringify(config));
-  return request<SubmitResponse>("/api/edit", { method: "POST", body: form });
+  const [image1, image2, image3] = images;
+  if (!image1) return Promise.reject(new Error("Add at least one image."));
+  return unwrap(
+    api.POST("/api/edit", {
+      body: { image1, image2, image3, config: JSON.stringify(config) },
+      // Multipart, not JSON; appending the File keeps its name, which the server stores.
+      bodySerializer(body) {
+        const form = new FormData();
+        for (const [name, value] of Object.entries(body)) {
+          if (value instanceof Blob || typeof value === "string") form.append(name, value);
+        }
+        return form;
+      },
+    }),
+  );
 }
 
 /** GET /api/jobs/{job_id} */
-export const getJob = (jobId: string, signal?: AbortSignal) => request<Job>(jobPath(jobId), { signal });
+export const getJob = (jobId: string, signal?: AbortSignal): Promise<Job> =>
+  unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } }, signal }));
 
 /** GET /api/jobs?limit=&offset=&status= (newest first) */
-export function listJobs(
-  params: { limit?: number; offset?: number; status?: JobStatus } = {},
+export const listJobs = (
+  query: { limit?: number; offset?: number; status?: JobStatus } = {},
   signal?: AbortSignal,
-): Promise<JobList> {
-  const query = new URLSearchParams();
-  if (params.limit !== undefined) query.set("limit", String(params.limit));
-  if (params.offset !== undefined) query.set("offset", String(params.offset));
-  if (params.status) query.set("status", params.status);
-  const qs = query.toString();
-  return request<JobList>(`/api/jobs${qs ? `?${qs}` : ""}`, { signal });
-}
+): Promise<JobList> => unwrap(api.GET("/api/jobs", { params: { query }, signal }));
 
 /** POST /api/jobs/{job_id}/cancel (409 when already finished) */
-export const cancelJob = (jobId: string) => request<Job>(`${jobPath(jobId)}/cancel`, { method: "POST" });
+export const cancelJob = (jobId: string): Promise<Job> =>
+  unwrap(api.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: jobId } } }));
 
 /** DELETE /api/jobs/{job_id} */
-export const deleteJob = (jobId: string) => request<void>(jobPath(jobId), { method: "DELETE" });
+export const deleteJob = (jobId: string): Promise<DeleteResponse> =>
+  unwrap(api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } }));
 
 /** GET /api/jobs/{job_id}/download: used as a plain link so the browser saves the attachment. */
-export const downloadUrl = (jobId: string) => `${jobPath(jobId)}/download`;
+export const downloadUrl = (jobId: string) => `/api/jobs/${encodeURIComponent(jobId)}/download`;
 
-/** GET one of a job's file URLs as a File, e.g. to edit a result again. */
+/** GET one of a job's file URLs (as the server gave them) as a File, e.g. to edit a result again. */
 export async function fetchFile(url: string, name: string): Promise<File> {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`Could not fetch ${name} (${response.status})`);

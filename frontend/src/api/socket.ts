@@ -1,4 +1,4 @@
-import type { WsMessage } from "./types";
+import type { JobMessage, ProgressMessage, WsMessage } from "./types";
 
 /** WS /ws/{job_id}, on the same host and scheme family as the page. */
 export function jobSocketUrl(jobId: string, location: Pick<Location, "protocol" | "host"> = window.location): string {
@@ -6,20 +6,46 @@ export function jobSocketUrl(jobId: string, location: Pick<Location, "protocol" 
   return `${scheme}//${location.host}/ws/${encodeURIComponent(jobId)}`;
 }
 
-/** Close code the server uses for an unknown job. */
+/** Close code the server uses for an unknown (or deleted) job. */
 export const WS_UNKNOWN_JOB = 4404;
 export const WS_NOT_AUTHORISED = 1008;
 
-const TYPES = new Set(["snapshot", "status", "progress", "complete", "error", "cancelled"]);
+const JOB_TYPES: ReadonlySet<unknown> = new Set(["snapshot", "status", "complete", "error", "cancelled"]);
+const STATUSES: ReadonlySet<unknown> = new Set(["queued", "processing", "complete", "error", "cancelled"]);
 
-/** Parse one frame; anything malformed or of an unknown type is dropped (events are only hints). */
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
+const isStrings = (x: unknown): boolean => Array.isArray(x) && x.every((s) => typeof s === "string");
+const isProgress = (x: unknown): boolean =>
+  isObject(x) && typeof x.stage === "string" && typeof x.progress === "number" && typeof x.updated_at === "string";
+
+/** The fields the page reads, checked at the boundary: the job panel trusts them afterwards. */
+function isJobMessage(m: Record<string, unknown>): m is JobMessage {
+  return (
+    JOB_TYPES.has(m.type) &&
+    typeof m.job_id === "string" &&
+    STATUSES.has(m.status) &&
+    isObject(m.config) &&
+    typeof m.config.prompt === "string" &&
+    typeof m.created_at === "string" &&
+    isStrings(m.inputs) &&
+    isStrings(m.outputs) &&
+    (m.progress === null || isProgress(m.progress))
+  );
+}
+
+function isProgressMessage(m: Record<string, unknown>): m is ProgressMessage {
+  return m.type === "progress" && typeof m.job_id === "string" && isProgress(m.progress);
+}
+
+/** Parse one frame; anything malformed or of an unknown type is dropped. */
 export function parseWsMessage(data: unknown): WsMessage | null {
   if (typeof data !== "string") return null;
+  let msg: unknown;
   try {
-    const msg: unknown = JSON.parse(data);
-    if (msg && typeof msg === "object" && "type" in msg && TYPES.has(String(msg.type))) return msg as WsMessage;
+    msg = JSON.parse(data);
   } catch {
-    // fall through
+    return null;
   }
-  return null;
+  if (!isObject(msg)) return null;
+  return isJobMessage(msg) || isProgressMessage(msg) ? msg : null;
 }

@@ -8,13 +8,16 @@ export type Limits = Schemas["LimitsResponse"];
 export type EditRequest = Schemas["EditRequest"];
 export type OutputFormat = Schemas["OutputFormat"];
 export type SubmitResponse = Schemas["SubmitResponse"];
-export type Job = Schemas["JobResponse"];
+export type DeleteResponse = Schemas["DeleteResponse"];
+export type Job = Schemas["JobView"];
 export type JobList = Schemas["JobListResponse"];
 export type JobStatus = Schemas["JobStatus"];
 export type Progress = Schemas["Progress"];
 export type ProgressStage = Schemas["ProgressStage"];
 export type ModelState = Schemas["ModelState"];
 export type WsMessage = Schemas["WsMessage"];
+export type JobMessage = Schemas["JobMessage"];
+export type ProgressMessage = Schemas["ProgressMessage"];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["complete", "error", "cancelled"];
 

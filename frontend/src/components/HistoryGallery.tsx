@@ -18,12 +18,13 @@ interface Props {
   error: string | null;
   loaded: boolean;
   currentJobId: string | null;
+  /** Milliseconds since the epoch, for the "min ago" labels. */
+  now: number;
   onOpen: (jobId: string) => void;
   onDelete: (jobId: string) => void;
 }
 
-export function HistoryGallery({ jobs, total, error, loaded, currentJobId, onOpen, onDelete }: Props) {
-  const now = Date.now();
+export function HistoryGallery({ jobs, total, error, loaded, currentJobId, now, onOpen, onDelete }: Props) {
   return (
     <section aria-labelledby="history-heading" className="space-y-3">
       <div className="flex items-baseline justify-between">

@@ -1,14 +1,16 @@
-import { render, screen } from "@testing-library/react";
+import { cleanup, render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { describe, expect, it, vi } from "vitest";
-import { initialJobView, type JobView } from "../lib/jobState";
+import type { Job } from "../api/types";
+import type { JobWatch } from "../lib/jobState";
 import { makeJob, makeProgress } from "../test/fixtures";
 import { HistoryGallery } from "./HistoryGallery";
 import { JobPanel } from "./JobPanel";
 
-function panel(view: Partial<JobView>) {
+function panel(job: Partial<Job> | null, view: Partial<JobWatch> = {}) {
   const handlers = { onCancel: vi.fn(), onEditResult: vi.fn(), onReuse: vi.fn(), onClose: vi.fn() };
-  render(<JobPanel view={{ ...initialJobView, jobId: "job-1", ...view }} cancelling={false} actionError={null} {...handlers} />);
+  const watch: JobWatch = { jobId: "job-1", job: job && makeJob(job), connection: "live", notFound: false, ...view };
+  render(<JobPanel view={watch} cancelling={false} actionError={null} {...handlers} />);
   return handlers;
 }
 
@@ -23,7 +25,7 @@ describe("JobPanel", () => {
   });
 
   it("offers cancel while queued", () => {
-    panel({ status: "queued", queuePosition: 1 });
+    panel({ status: "queued", queue_position: 1 });
     expect(screen.getByTestId("queue-position")).toHaveTextContent("Next in the queue");
     expect(screen.getByTestId("cancel")).toBeInTheDocument();
   });
@@ -34,7 +36,7 @@ describe("JobPanel", () => {
       inputs: ["/api/jobs/job-1/files/input_1.png", "/api/jobs/job-1/files/input_2.png"],
       outputs: ["/api/jobs/job-1/files/output_1.png"],
     });
-    const h = panel({ status: "complete", outputs: job.outputs, job });
+    const h = panel(job);
     expect(screen.getByTestId("result-image")).toHaveAttribute("src", "/api/jobs/job-1/files/output_1.png");
     expect(screen.getByAltText("Original input")).toHaveAttribute("src", "/api/jobs/job-1/files/input_2.png");
     expect(screen.getByTestId("download")).toHaveAttribute("href", "/api/jobs/job-1/download");
@@ -44,6 +46,15 @@ describe("JobPanel", () => {
     expect(h.onEditResult).toHaveBeenCalledOnce();
     await userEvent.click(screen.getByTestId("reuse-settings"));
     expect(h.onReuse).toHaveBeenCalledWith(job.config);
+  });
+
+  it("says when it is reconnecting and when the job is gone", () => {
+    panel({ status: "processing" }, { connection: "polling" });
+    expect(screen.getByText("reconnecting…")).toBeInTheDocument();
+    cleanup();
+    panel(null, { notFound: true, connection: "idle" });
+    expect(screen.getByTestId("error-message")).toHaveTextContent("This job no longer exists");
+    expect(screen.getByTestId("job-status")).toHaveTextContent("loading");
   });
 
   it("shows the error text of a failed job", () => {
@@ -61,7 +72,10 @@ describe("HistoryGallery", () => {
       makeJob({ job_id: "b", status: "processing", config: { ...makeJob().config, prompt: "second" } }),
       makeJob({ job_id: "a", status: "complete", thumbnail: "/api/jobs/a/files/thumb.webp" }),
     ];
-    render(<HistoryGallery jobs={jobs} total={2} error={null} loaded currentJobId="a" onOpen={onOpen} onDelete={onDelete} />);
+    render(
+      <HistoryGallery jobs={jobs} total={2} error={null} loaded currentJobId="a" now={Date.parse("2026-01-01T00:05:00Z")} onOpen={onOpen} onDelete={onDelete} />,
+    );
+    expect(screen.getAllByText("5 min ago")).toHaveLength(2);
     const items = screen.getAllByTestId("history-item");
     expect(items.map((i) => [i.dataset.jobId, i.dataset.status])).toEqual([
       ["b", "processing"],

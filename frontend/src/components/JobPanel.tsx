@@ -1,11 +1,11 @@
 import type { EditRequest } from "../api/types";
 import { downloadUrl } from "../api/jobs";
-import { formatEta, progressLabel, type JobView } from "../lib/jobState";
+import { formatEta, progressLabel, type JobWatch } from "../lib/jobState";
 import { CompareSlider } from "./CompareSlider";
 import { Button, Card, StatusBadge, linkButtonClass } from "./ui";
 
 interface Props {
-  view: JobView;
+  view: JobWatch;
   cancelling: boolean;
   actionError: string | null;
   onCancel: () => void;
@@ -48,11 +48,13 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
     );
   }
 
-  const { status, progress, job } = view;
+  const { job } = view;
+  const status = job?.status ?? null;
+  const progress = job?.progress ?? null;
   const active = status === "queued" || status === "processing";
   const inputs = job?.inputs ?? [];
   const before = inputs.length ? inputs[inputs.length - 1]! : null;
-  const output = view.outputs[0] ?? null;
+  const output = job?.outputs[0] ?? null;
   const percent = Math.max(0, Math.min(100, progress?.progress ?? 0));
   const eta = formatEta(progress?.eta_seconds ?? null);
 
@@ -92,11 +94,11 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
 
         {status === "queued" && (
           <p data-testid="queue-position" className="text-sm">
-            {view.queuePosition === null
+            {job?.queue_position == null
               ? "Waiting in the queue…"
-              : view.queuePosition === 1
+              : job.queue_position === 1
                 ? "Next in the queue"
-                : `Position ${view.queuePosition} in the queue`}
+                : `Position ${job.queue_position} in the queue`}
           </p>
         )}
 
@@ -124,7 +126,7 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
 
         {status === "error" && (
           <p data-testid="error-message" role="alert" className="rounded-lg bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200">
-            {view.error ?? "The edit failed."}
+            {job?.error ?? "The edit failed."}
           </p>
         )}
         {status === "cancelled" && <p className="text-sm text-zinc-500">This edit was cancelled.</p>}

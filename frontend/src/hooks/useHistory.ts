@@ -1,54 +1,39 @@
-/** Past jobs, newest first; refreshed on demand and on a timer (faster while any job is active). */
-import { useCallback, useEffect, useRef, useState } from "react";
-import { errorMessage } from "../api/client";
-import { deleteJob, listJobs } from "../api/jobs";
-import { isTerminal, type Job } from "../api/types";
-
-const PAGE_SIZE = 48;
-const IDLE_MS = 15_000;
-const ACTIVE_MS = 3_000;
+/**
+ * Past jobs, newest first. Read once, then kept current by writes from events the page already has
+ * (the watched job's messages, submit and cancel answers); a slow idle refetch catches jobs from elsewhere.
+ * Delete takes the entry out at once and puts it back if the server refuses.
+ */
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { ApiError, errorMessage } from "../api/client";
+import { deleteJob } from "../api/jobs";
+import { forgetJob, jobListQuery } from "./queries";
 
 export function useHistory() {
-  const [jobs, setJobs] = useState<Job[]>([]);
-  const [total, setTotal] = useState(0);
-  const [error, setError] = useState<string | null>(null);
-  const [loaded, setLoaded] = useState(false);
-  const generation = useRef(0);
+  const client = useQueryClient();
+  const list = useQuery(jobListQuery);
 
-  const refresh = useCallback(async () => {
-    const mine = ++generation.current;
-    try {
-      const page = await listJobs({ limit: PAGE_SIZE });
-      if (mine !== generation.current) return; // a newer refresh answered first
-      setJobs(page.jobs);
-      setTotal(page.total);
-      setError(null);
-    } catch (e) {
-      if (mine === generation.current) setError(errorMessage(e));
-    } finally {
-      setLoaded(true);
-    }
-  }, []);
-
-  const active = jobs.some((job) => !isTerminal(job.status));
-  useEffect(() => {
-    void refresh();
-    const timer = setInterval(() => void refresh(), active ? ACTIVE_MS : IDLE_MS);
-    return () => clearInterval(timer);
-  }, [refresh, active]);
-
-  const remove = useCallback(
-    async (jobId: string) => {
-      setJobs((prev) => prev.filter((job) => job.job_id !== jobId));
-      try {
-        await deleteJob(jobId);
-      } catch (e) {
-        setError(errorMessage(e));
-      }
-      await refresh();
+  const remove = useMutation({
+    mutationFn: deleteJob,
+    onMutate: async (jobId: string) => {
+      // A read in flight would bring the entry back.
+      await client.cancelQueries({ queryKey: jobListQuery.queryKey });
+      const previous = client.getQueryData(jobListQuery.queryKey);
+      forgetJob(client, jobId);
+      return { previous };
     },
-    [refresh],
-  );
+    onError: (error, _jobId, context) => {
+      // 404: someone else deleted it first; it is gone either way.
+      if (error instanceof ApiError && error.status === 404) return;
+      if (context?.previous) client.setQueryData(jobListQuery.queryKey, context.previous);
+    },
+  });
 
-  return { jobs, total, error, loaded, refresh, remove };
+  const error = list.error ?? remove.error;
+  return {
+    jobs: list.data?.jobs ?? [],
+    total: list.data?.total ?? 0,
+    error: error ? errorMessage(error) : null,
+    loaded: list.isFetched || list.data !== undefined,
+    remove: remove.mutate,
+  };
 }

@@ -1,13 +1,17 @@
 /**
- * Follows one job live: WebSocket first, reconnecting with exponential backoff; while the socket is
- * down, GET /api/jobs/{id} every second so the page never stalls. Stops at a terminal state.
+ * Follows one job live over WS /ws/{id}: its first message is the whole job, later ones the whole job
+ * at every change and small progress updates, so nothing is fetched while the socket is up. When the
+ * socket drops, it reconnects with exponential backoff and, only meanwhile, polls GET /api/jobs/{id}.
+ * Everything heard goes into the query cache (the job's view and its history entry); the panel reads it.
  */
-import { useCallback, useEffect, useReducer } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
 import { ApiError } from "../api/client";
 import { getJob } from "../api/jobs";
 import { jobSocketUrl, parseWsMessage, WS_UNKNOWN_JOB } from "../api/socket";
-import { isTerminal, type Job, type WsMessage } from "../api/types";
-import { initialJobView, jobViewReducer, type JobView } from "../lib/jobState";
+import { isTerminal, type Job } from "../api/types";
+import { applyProgress, jobOf, mergeJob, type Connection, type JobWatch } from "../lib/jobState";
+import { jobQuery, writeJob } from "./queries";
 
 /** The part of WebSocket we use, so tests can hand in a fake. */
 export interface SocketLike {
@@ -20,13 +24,13 @@ export interface SocketLike {
 
 export interface WatcherDeps {
   createSocket: (url: string) => SocketLike;
-  fetchJob: (jobId: string) => Promise<Job>;
+  fetchJob: (jobId: string, signal?: AbortSignal) => Promise<Job>;
   socketUrl: (jobId: string) => string;
 }
 
 export const defaultWatcherDeps: WatcherDeps = {
   createSocket: (url) => new WebSocket(url),
-  fetchJob: (jobId) => getJob(jobId),
+  fetchJob: getJob,
   socketUrl: (jobId) => jobSocketUrl(jobId),
 };
 
@@ -39,24 +43,44 @@ export function reconnectDelay(attempt: number): number {
   return Math.min(RECONNECT_MAX_MS, RECONNECT_INITIAL_MS * 2 ** attempt);
 }
 
-function endsJob(msg: WsMessage): boolean {
-  return isTerminal(msg.status);
+/** The socket's state, tagged with its job so a new job starts from "connecting" without an effect resetting it. */
+interface SocketState {
+  jobId: string | null;
+  state: "connecting" | "live" | "down";
+  gone: boolean;
 }
 
-export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultWatcherDeps) {
-  const [view, dispatch] = useReducer(jobViewReducer, initialJobView);
+const isNotFound = (error: unknown) => error instanceof ApiError && error.status === 404;
+const finished = (query: { state: { data: Job | undefined; error: unknown } }) =>
+  (query.state.data !== undefined && isTerminal(query.state.data.status)) || isNotFound(query.state.error);
+
+export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultWatcherDeps): JobWatch {
+  const client = useQueryClient();
+  const [socketState, setSocketState] = useState<SocketState>({ jobId, state: "connecting", gone: false });
+  const socket: SocketState = socketState.jobId === jobId ? socketState : { jobId, state: "connecting", gone: false };
+  const down = jobId !== null && socket.state === "down" && !socket.gone;
+
+  const query = useQuery({
+    ...jobQuery(jobId ?? ""),
+    queryFn: async ({ signal, client: c, queryKey }) => mergeJob(c.getQueryData(queryKey), await deps.fetchJob(jobId ?? "", signal)),
+    // The fallback: only while the socket is down, and never again once the job has finished.
+    enabled: (q) => down && !finished(q),
+    refetchInterval: (q) => (finished(q) ? false : POLL_INTERVAL_MS),
+    retry: false,
+  });
+
+  const job = jobId !== null ? (query.data ?? null) : null;
+  const notFound = jobId !== null && (socket.gone || isNotFound(query.error));
+  const stopped = jobId === null || notFound || (job !== null && isTerminal(job.status));
 
   useEffect(() => {
-    dispatch({ type: "watch", jobId });
-    if (!jobId) return;
-
+    if (jobId === null || stopped) return;
     let disposed = false;
-    let finished = false;
     let socket: SocketLike | null = null;
     let attempt = 0;
-    let reconnectTimer: ReturnType<typeof setTimeout> | undefined;
-    let pollTimer: ReturnType<typeof setTimeout> | undefined;
-    let polling = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const report = (state: SocketState["state"], gone = false) => setSocketState({ jobId, state, gone });
+    const { queryKey } = jobQuery(jobId);
 
     const closeSocket = () => {
       const s = socket;
@@ -64,77 +88,40 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
       s?.close(1000);
     };
 
-    const stopPolling = () => {
-      polling = false;
-      clearTimeout(pollTimer);
-      pollTimer = undefined;
-    };
-
-    const finish = () => {
-      finished = true;
-      stopPolling();
-      clearTimeout(reconnectTimer);
-      closeSocket();
-      dispatch({ type: "connection", connection: "idle" });
-    };
-
-    const resync = async () => {
-      try {
-        const job = await deps.fetchJob(jobId);
-        if (disposed) return;
-        dispatch({ type: "job", job });
-        if (isTerminal(job.status)) finish();
-      } catch (error) {
-        if (disposed) return;
-        if (error instanceof ApiError && error.status === 404) {
-          dispatch({ type: "not_found" });
-          finish();
-        }
-        // Other failures: the socket or the next poll will try again.
-      }
-    };
-
-    const startPolling = () => {
-      if (polling || finished) return;
-      polling = true;
-      dispatch({ type: "connection", connection: "polling" });
-      const tick = async () => {
-        await resync();
-        if (polling && !finished && !disposed) pollTimer = setTimeout(tick, POLL_INTERVAL_MS);
-      };
-      void tick();
-    };
-
-    const scheduleReconnect = () => {
-      clearTimeout(reconnectTimer);
-      reconnectTimer = setTimeout(connect, reconnectDelay(attempt));
+    const reconnectLater = () => {
+      report("down");
+      clearTimeout(timer);
+      timer = setTimeout(connect, reconnectDelay(attempt));
       attempt += 1;
     };
 
     function connect() {
-      if (disposed || finished) return;
+      if (disposed) return;
       let ws: SocketLike;
       try {
         ws = deps.createSocket(deps.socketUrl(jobId!));
       } catch {
-        startPolling();
-        scheduleReconnect();
+        reconnectLater();
         return;
       }
       socket = ws;
       ws.onopen = () => {
         if (socket !== ws) return;
         attempt = 0;
-        stopPolling();
-        dispatch({ type: "connection", connection: "live" });
+        report("live");
       };
       ws.onmessage = (event) => {
         if (socket !== ws) return;
         const message = parseWsMessage(event.data);
-        if (!message) return;
-        dispatch({ type: "message", message });
-        // The terminal event lacks the full record (seed, finish time): fetch it once.
-        if (endsJob(message)) void resync();
+        if (!message || message.job_id !== jobId) return;
+        if (message.type === "progress") {
+          // Small and frequent: only the job's view changes, the history entry does not need it.
+          client.setQueryData(queryKey, (current) => applyProgress(current, message));
+          return;
+        }
+        writeJob(client, jobOf(message));
+        // The whole job came with it; the server closes next, which is no reason to reconnect.
+        if (isTerminal(message.status)) closeSocket();
       };
       ws.onerror = () => {
         // A close event always follows; handled there.
@@ -142,33 +129,20 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
       ws.onclose = (event) => {
         if (socket !== ws) return;
         socket = null;
-        if (disposed || finished) return;
-        if (event.code === WS_UNKNOWN_JOB) {
-          dispatch({ type: "not_found" });
-          finish();
-          return;
-        }
-        startPolling();
-        scheduleReconnect();
+        if (disposed) return;
+        if (event.code === WS_UNKNOWN_JOB) report("down", true);
+        else reconnectLater();
       };
     }
 
-    dispatch({ type: "connection", connection: "connecting" });
-    void resync();
     connect();
-
     return () => {
       disposed = true;
-      stopPolling();
-      clearTimeout(reconnectTimer);
+      clearTimeout(timer);
       closeSocket();
     };
-    // deps is expected to be stable (module default or a test fake)
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [jobId]);
+  }, [jobId, stopped, deps, client]);
 
-  /** Apply a record we already have (e.g. the answer to a cancel request). */
-  const applyJob = useCallback((job: Job) => dispatch({ type: "job", job }), []);
-
-  return { view: view as JobView, applyJob };
+  const connection: Connection = stopped ? "idle" : socket.state === "down" ? "polling" : socket.state;
+  return { jobId, job, connection, notFound };
 }

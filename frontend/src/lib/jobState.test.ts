@@ -1,106 +1,95 @@
 import { describe, expect, it } from "vitest";
-import type { WsMessage } from "../api/types";
-import { makeJob, makeProgress } from "../test/fixtures";
-import { formatEta, initialJobView, isStaleProgress, jobViewReducer, progressLabel, type JobAction, type JobView } from "./jobState";
-
-const watching = jobViewReducer(initialJobView, { type: "watch", jobId: "job-1" });
-const msg = (message: WsMessage): JobAction => ({ type: "message", message });
-const run = (...actions: JobAction[]): JobView => actions.reduce(jobViewReducer, watching);
+import { jobMessage, makeJob, makeProgress, progressMessage } from "../test/fixtures";
+import { applyMessage, applyProgress, formatEta, isStaleProgress, jobOf, mergeJob, progressLabel } from "./jobState";
 
 const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, "0")}.000Z`;
-const progressMsg = (step: number, second: number): JobAction =>
-  msg({ type: "progress", job_id: "job-1", status: "processing", progress: makeProgress({ step, updated_at: at(second) }) });
+const progressAt = (step: number, second: number) => progressMessage("job-1", makeProgress({ step, updated_at: at(second) }));
+const processing = makeJob({ status: "processing", queue_position: null, started_at: at(1), progress: makeProgress({ step: 1, updated_at: at(1) }) });
 
-describe("jobViewReducer", () => {
-  it("starts connecting on watch and resets on a different job", () => {
-    expect(watching).toMatchObject({ jobId: "job-1", status: null, connection: "connecting" });
-    const other = jobViewReducer(run(progressMsg(3, 3)), { type: "watch", jobId: "job-2" });
-    expect(other).toMatchObject({ jobId: "job-2", status: null, progress: null });
+describe("jobOf", () => {
+  it("drops the message's own fields and keeps every job field", () => {
+    const job = makeJob({ status: "complete", outputs: ["/o.png"] });
+    const fromMessage = jobOf(jobMessage("complete", job));
+    expect(fromMessage).toEqual(job);
+    expect(fromMessage).not.toHaveProperty("type");
+    expect(fromMessage).not.toHaveProperty("event");
+  });
+});
+
+describe("mergeJob", () => {
+  it("takes the first record and replaces it with later ones", () => {
+    const queued = makeJob({ queue_position: 3 });
+    expect(mergeJob(undefined, queued)).toBe(queued);
+    const next = makeJob({ queue_position: 1 });
+    expect(mergeJob(queued, next)).toBe(next);
+    expect(mergeJob(queued, processing)).toBe(processing);
   });
 
-  it("applies a snapshot of a queued job with its position", () => {
-    const v = run(msg({ type: "snapshot", job_id: "job-1", status: "queued", progress: null, error: null, queue_position: 3 }));
-    expect(v).toMatchObject({ status: "queued", queuePosition: 3 });
+  it("a record of another job replaces it (a different job is on screen)", () => {
+    const other = makeJob({ job_id: "job-2" });
+    expect(mergeJob(processing, other)).toBe(other);
   });
 
-  it("moves queued -> processing -> complete", () => {
-    const v1 = run(
-      msg({ type: "status", job_id: "job-1", status: "queued", queue_position: 2 }),
-      msg({ type: "status", job_id: "job-1", status: "queued", queue_position: 1 }),
-    );
-    expect(v1.queuePosition).toBe(1);
-    const v2 = jobViewReducer(v1, progressMsg(4, 4));
-    expect(v2).toMatchObject({ status: "processing", queuePosition: null });
-    expect(v2.progress?.step).toBe(4);
-    const v3 = jobViewReducer(v2, msg({ type: "complete", job_id: "job-1", status: "complete", outputs: ["/o.png"] }));
-    expect(v3).toMatchObject({ status: "complete", outputs: ["/o.png"] });
+  it("never leaves a terminal state for a late record", () => {
+    const done = makeJob({ status: "complete", outputs: ["/o.png"], queue_position: null });
+    for (const late of [processing, makeJob({ status: "queued" }), makeJob({ status: "error", error: "boom" })]) {
+      expect(mergeJob(done, late)).toBe(done);
+    }
+    // The same terminal state again (the final message after a snapshot) is taken: it may be richer.
+    const richer = { ...done, finished_at: at(9) };
+    expect(mergeJob(done, richer)).toBe(richer);
+  });
+
+  it("keeps fresher progress than a record carries", () => {
+    const ahead = { ...processing, progress: makeProgress({ step: 7, updated_at: at(7) }) };
+    const behind = { ...processing, progress: makeProgress({ step: 6, updated_at: at(6) }), attempts: 1 };
+    const merged = mergeJob(ahead, behind);
+    expect(merged.progress?.step).toBe(7);
+    expect(merged.attempts).toBe(1); // the rest comes from the record
+    expect(mergeJob(ahead, { ...processing, progress: null }).progress?.step).toBe(7);
+    const newer = { ...processing, progress: makeProgress({ step: 8, updated_at: at(8) }) };
+    expect(mergeJob(ahead, newer).progress?.step).toBe(8);
+  });
+
+  it("a retried job back in the queue is taken as such", () => {
+    const requeued = makeJob({ status: "queued", queue_position: 1, attempts: 1 });
+    expect(mergeJob(processing, requeued)).toBe(requeued);
+  });
+});
+
+describe("applyProgress", () => {
+  it("changes progress only, and marks the job running", () => {
+    const queued = makeJob({ status: "queued", queue_position: 1 });
+    const next = applyProgress(queued, progressAt(3, 3));
+    expect(next).toEqual({ ...queued, status: "processing", queue_position: null, progress: progressAt(3, 3).progress });
   });
 
   it("ignores progress older than what it shows", () => {
-    const v = run(progressMsg(5, 5), progressMsg(3, 3));
-    expect(v.progress?.step).toBe(5);
+    const five = applyProgress(processing, progressAt(5, 5));
+    expect(applyProgress(five, progressAt(3, 3))).toBe(five);
     // Same timestamp: the step decides.
-    const same = run(progressMsg(5, 5), progressMsg(4, 5));
-    expect(same.progress?.step).toBe(5);
-    const newer = run(progressMsg(5, 5), progressMsg(6, 6));
-    expect(newer.progress?.step).toBe(6);
+    expect(applyProgress(five, progressAt(4, 5))).toBe(five);
+    expect(applyProgress(five, progressAt(6, 6))?.progress?.step).toBe(6);
   });
 
-  it("never leaves a terminal state on late messages", () => {
-    const done = run(progressMsg(9, 9), msg({ type: "complete", job_id: "job-1", status: "complete", outputs: ["/o.png"] }));
-    const late = [
-      progressMsg(10, 20),
-      msg({ type: "status", job_id: "job-1", status: "processing", queue_position: null }),
-      msg({ type: "snapshot", job_id: "job-1", status: "queued", progress: null, error: null, queue_position: 1 }),
-      msg({ type: "error", job_id: "job-1", status: "error", error: "boom" }),
-      msg({ type: "cancelled", job_id: "job-1", status: "cancelled" }),
-      { type: "job", job: makeJob({ status: "processing" }) } as JobAction,
-    ];
-    const after = late.reduce(jobViewReducer, done);
-    expect(after.status).toBe("complete");
-    expect(after.outputs).toEqual(["/o.png"]);
-    expect(after.error).toBeNull();
+  it("ignores progress for a finished job, another job, or before any record", () => {
+    const done = makeJob({ status: "cancelled" });
+    expect(applyProgress(done, progressAt(9, 9))).toBe(done);
+    const other = makeJob({ job_id: "job-2", status: "processing" });
+    expect(applyProgress(other, progressAt(9, 9))).toBe(other);
+    expect(applyProgress(undefined, progressAt(9, 9))).toBeUndefined();
   });
+});
 
-  it("records errors and cancellations", () => {
-    expect(run(msg({ type: "error", job_id: "job-1", status: "error", error: "CUDA out of memory" }))).toMatchObject({
-      status: "error",
-      error: "CUDA out of memory",
-    });
-    expect(run(msg({ type: "cancelled", job_id: "job-1", status: "cancelled" })).status).toBe("cancelled");
-  });
-
-  it("drops messages for another job", () => {
-    const v = run(msg({ type: "cancelled", job_id: "job-2", status: "cancelled" }));
-    expect(v).toBe(watching);
-  });
-
-  it("a retried job back in the queue loses its old progress", () => {
-    const v = run(progressMsg(5, 5), msg({ type: "status", job_id: "job-1", status: "queued", queue_position: 1 }));
-    expect(v).toMatchObject({ status: "queued", progress: null, queuePosition: 1 });
-  });
-
-  it("takes the full record from a GET, keeping fresher progress", () => {
-    const v = run(
-      progressMsg(7, 7),
-      { type: "job", job: makeJob({ status: "processing", queue_position: null, progress: makeProgress({ step: 6, updated_at: at(6) }) }) },
-    );
-    expect(v.job?.config.seed).toBe(42);
-    expect(v.progress?.step).toBe(7);
-    const done = jobViewReducer(v, { type: "job", job: makeJob({ status: "complete", outputs: ["/api/jobs/job-1/files/output_1.png"] }) });
-    expect(done).toMatchObject({ status: "complete", outputs: ["/api/jobs/job-1/files/output_1.png"] });
-  });
-
-  it("takes the finished record after a terminal WS message", () => {
-    const done = run(msg({ type: "complete", job_id: "job-1", status: "complete", outputs: ["/o.png"] }));
-    const record = makeJob({ status: "complete", outputs: ["/o.png"], finished_at: "2026-01-01T00:01:00Z" });
-    const full = jobViewReducer(done, { type: "job", job: record });
-    expect(full.job).toBe(record);
-    expect(full.status).toBe("complete");
-  });
-
-  it("marks a missing job", () => {
-    expect(jobViewReducer(watching, { type: "not_found" })).toMatchObject({ notFound: true, connection: "idle" });
+describe("applyMessage", () => {
+  it("folds whole-job and progress messages alike", () => {
+    const snapshot = applyMessage(undefined, jobMessage("snapshot", makeJob({ queue_position: 2 })));
+    expect(snapshot).toMatchObject({ status: "queued", queue_position: 2 });
+    const running = applyMessage(snapshot, progressAt(2, 2));
+    expect(running).toMatchObject({ status: "processing", queue_position: null });
+    const done = applyMessage(running, jobMessage("complete", makeJob({ status: "complete", outputs: ["/o.png"], queue_position: null })));
+    expect(done).toMatchObject({ status: "complete", outputs: ["/o.png"] });
+    expect(applyMessage(done, progressAt(9, 9))).toBe(done);
   });
 });
 

@@ -1,43 +1,22 @@
 /**
- * What the page shows about one job, driven by WebSocket hints and authoritative GETs.
- * A pure reducer so the rules (terminal states stick, stale progress is dropped) are testable alone.
+ * The rules for folding what the server tells us about a job (whole-job WebSocket messages, small
+ * progress messages, GET answers) into the one record the page shows. Pure, so they are testable alone:
+ * a finished job never runs again, and older progress never replaces newer progress.
  */
-import { isTerminal, type Job, type JobStatus, type Progress, type ProgressStage, type WsMessage } from "../api/types";
+import { isTerminal, type Job, type JobMessage, type Progress, type ProgressMessage, type ProgressStage, type WsMessage } from "../api/types";
 
 export type Connection = "idle" | "connecting" | "live" | "polling";
 
-export interface JobView {
+/** What the job panel shows: the job as last heard of, and how we are hearing of it. */
+export interface JobWatch {
   jobId: string | null;
-  status: JobStatus | null;
-  queuePosition: number | null;
-  progress: Progress | null;
-  error: string | null;
-  outputs: string[];
-  /** The last full record from GET /api/jobs/{id}: config (with the seed), inputs, times. */
   job: Job | null;
   connection: Connection;
-  /** The job does not exist (404 / close 4404). */
+  /** The job does not exist (GET 404 / close 4404). */
   notFound: boolean;
 }
 
-export type JobAction =
-  | { type: "watch"; jobId: string | null }
-  | { type: "message"; message: WsMessage }
-  | { type: "job"; job: Job }
-  | { type: "connection"; connection: Connection }
-  | { type: "not_found" };
-
-export const initialJobView: JobView = {
-  jobId: null,
-  status: null,
-  queuePosition: null,
-  progress: null,
-  error: null,
-  outputs: [],
-  job: null,
-  connection: "idle",
-  notFound: false,
-};
+export const noJob: JobWatch = { jobId: null, job: null, connection: "idle", notFound: false };
 
 const STAGE_ORDER: Record<ProgressStage, number> = {
   loading_model: 0,
@@ -58,95 +37,33 @@ export function isStaleProgress(current: Progress | null, next: Progress): boole
   return (next.step ?? 0) < (current.step ?? 0);
 }
 
-/** Move to `status` unless we already know the job finished: a finished job never runs again. */
-function withStatus(state: JobView, status: JobStatus): JobView | null {
-  if (state.status && isTerminal(state.status) && status !== state.status) return null;
-  return { ...state, status };
+/** The job carried by a whole-job message, without the message's own fields. */
+export function jobOf(message: JobMessage): Job {
+  const { type, event, ...job } = message;
+  return job;
 }
 
-function forThisJob(state: JobView, jobId: string): boolean {
-  return state.jobId !== null && state.jobId === jobId;
-}
-
-export function jobViewReducer(state: JobView, action: JobAction): JobView {
-  switch (action.type) {
-    case "watch":
-      if (action.jobId === state.jobId) return state;
-      return { ...initialJobView, jobId: action.jobId, connection: action.jobId ? "connecting" : "idle" };
-
-    case "connection":
-      return state.connection === action.connection ? state : { ...state, connection: action.connection };
-
-    case "not_found":
-      return { ...state, notFound: true, connection: "idle", error: "This job no longer exists." };
-
-    case "job": {
-      const { job } = action;
-      if (!forThisJob(state, job.job_id)) return state;
-      const next = withStatus(state, job.status);
-      // A GET that raced a terminal WS message: keep the terminal state, but take the richer record.
-      if (!next) return { ...state, job: state.status === job.status ? job : state.job };
-      const fresher = job.progress && !isStaleProgress(state.progress, job.progress) ? job.progress : state.progress;
-      return {
-        ...next,
-        job,
-        queuePosition: job.status === "queued" ? job.queue_position : null,
-        progress: job.status === "queued" ? null : fresher,
-        error: job.error,
-        outputs: job.outputs.length ? job.outputs : state.outputs,
-      };
-    }
-
-    case "message": {
-      const msg = action.message;
-      if (!forThisJob(state, msg.job_id)) return state;
-      switch (msg.type) {
-        case "snapshot": {
-          const next = withStatus(state, msg.status);
-          if (!next) return state;
-          const progress = msg.progress && !isStaleProgress(state.progress, msg.progress) ? msg.progress : state.progress;
-          return {
-            ...next,
-            queuePosition: msg.status === "queued" ? msg.queue_position : null,
-            progress: msg.status === "queued" ? null : progress,
-            error: msg.error,
-          };
-        }
-        case "status": {
-          const next = withStatus(state, msg.status);
-          if (!next) return state;
-          return {
-            ...next,
-            queuePosition: msg.status === "queued" ? msg.queue_position : null,
-            // Back in the queue (a worker died and the job is retried): old progress no longer applies.
-            progress: msg.status === "queued" ? null : state.progress,
-          };
-        }
-        case "progress": {
-          if (isStaleProgress(state.progress, msg.progress)) return state;
-          const next = withStatus(state, "processing");
-          if (!next) return state;
-          return { ...next, queuePosition: null, progress: msg.progress };
-        }
-        case "complete": {
-          const next = withStatus(state, "complete");
-          if (!next) return state;
-          return { ...next, queuePosition: null, outputs: msg.outputs, error: null };
-        }
-        case "error": {
-          const next = withStatus(state, "error");
-          if (!next) return state;
-          return { ...next, queuePosition: null, error: msg.error };
-        }
-        case "cancelled": {
-          const next = withStatus(state, "cancelled");
-          if (!next) return state;
-          return { ...next, queuePosition: null };
-        }
-      }
-    }
+/** Fold a whole record into what we have. */
+export function mergeJob(current: Job | undefined, next: Job): Job {
+  if (!current || current.job_id !== next.job_id) return next;
+  // A record that raced a terminal message (a late poll, say): the job has finished, keep that.
+  if (isTerminal(current.status) && next.status !== current.status) return current;
+  if (next.status === "processing" && current.status === "processing" && current.progress) {
+    if (!next.progress || isStaleProgress(current.progress, next.progress)) return { ...next, progress: current.progress };
   }
-  return state;
+  return next;
+}
+
+/** Fold a progress message in: it changes progress (and means the job runs), nothing else. */
+export function applyProgress(current: Job | undefined, message: ProgressMessage): Job | undefined {
+  // The snapshot always comes first; progress for a job we know nothing of has nothing to attach to.
+  if (!current || current.job_id !== message.job_id || isTerminal(current.status)) return current;
+  if (isStaleProgress(current.progress, message.progress)) return current;
+  return { ...current, status: "processing", queue_position: null, progress: message.progress };
+}
+
+export function applyMessage(current: Job | undefined, message: WsMessage): Job | undefined {
+  return message.type === "progress" ? applyProgress(current, message) : mergeJob(current, jobOf(message));
 }
 
 /** "Step 12 of 50" when denoising, else the stage's message. */

@@ -1,4 +1,4 @@
-import type { Job, Limits, Progress } from "../api/types";
+import type { Job, JobMessage, Limits, Progress, ProgressMessage } from "../api/types";
 
 export function makeLimits(overrides: Partial<Limits> = {}): Limits {
   return {
@@ -14,7 +14,7 @@ export function makeLimits(overrides: Partial<Limits> = {}): Limits {
     max_seed: 4294967295,
     output_formats: ["png", "jpeg", "webp"],
     accepted_types: ["image/jpeg", "image/png", "image/webp"],
-    max_upload_bytes: 3000,
+    max_upload_bytes: 1_000_000,
     max_image_bytes: 1000,
     min_image_side: 16,
     max_aspect_ratio: 8,
@@ -65,4 +65,23 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
 
 export function fileOf(name: string, type: string, size: number): File {
   return new File([new Uint8Array(size)], name, { type });
+}
+
+type JobMessageType = JobMessage["type"];
+
+/** A whole-job WebSocket message, as the server sends it. */
+export function jobMessage(type: JobMessageType, job: Job, event: JobMessage["event"] = defaultEvent[type]): JobMessage {
+  return { ...job, type, event };
+}
+
+const defaultEvent: Record<JobMessageType, JobMessage["event"]> = {
+  snapshot: null,
+  status: "started",
+  complete: "complete",
+  error: "error",
+  cancelled: "cancelled",
+};
+
+export function progressMessage(jobId: string, progress: Progress): ProgressMessage {
+  return { type: "progress", job_id: jobId, status: "processing", progress };
 }
