@@ -15,7 +15,7 @@ export interface paths {
         put?: never;
         /**
          * Cleanup
-         * @description Delete finished jobs older than `hours` (never queued or running ones).
+         * @description Delete finished jobs older than `hours` (never queued or running ones). Admin keys only.
          */
         post: operations["cleanup_api_cleanup_post"];
         delete?: never;
@@ -208,6 +208,34 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Session
+         * @description Whether the server needs a key, and whom this browser is signed in as.
+         */
+        get: operations["get_session_api_session_get"];
+        put?: never;
+        /**
+         * Sign In
+         * @description Exchange an API key for a session cookie (HttpOnly, SameSite=Strict, Secure over https).
+         */
+        post: operations["sign_in_api_session_post"];
+        /**
+         * Sign Out
+         * @description End this browser's session (the key stays valid).
+         */
+        delete: operations["sign_out_api_session_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -313,6 +341,11 @@ export interface components {
             /** Device */
             device: string;
             /**
+             * Keys Required
+             * @description Callers need an API key or a session (some key exists).
+             */
+            keys_required: boolean;
+            /**
              * Model
              * @description The model in use (after `auto` is resolved).
              */
@@ -336,6 +369,11 @@ export interface components {
             status: "online";
             /** Version */
             version: string;
+            /**
+             * Warning
+             * @description Something the operator should fix, e.g. serving with no auth.
+             */
+            warning: string | null;
             /**
              * Worker Alive
              * @description The in-process worker thread is running.
@@ -574,6 +612,33 @@ export interface components {
          * @enum {string}
          */
         ProgressStage: "loading_model" | "preparing" | "denoising" | "decoding" | "saving";
+        /** SessionRequest */
+        SessionRequest: {
+            /**
+             * Key
+             * @description An API key, exchanged for a session cookie.
+             */
+            key: string;
+        };
+        /** SessionResponse */
+        SessionResponse: {
+            /** Admin */
+            admin: boolean;
+            /** Expires At */
+            expires_at?: string | null;
+            /**
+             * Keys Required
+             * @description False in open mode: no key exists, nobody needs to sign in.
+             */
+            keys_required: boolean;
+            /**
+             * Name
+             * @description The key this session acts as.
+             */
+            name: string | null;
+            /** Signed In */
+            signed_in: boolean;
+        };
         /** SubmitResponse */
         SubmitResponse: {
             /** Job Id */
@@ -677,6 +742,15 @@ export interface operations {
             };
             /** @description The request is invalid; `detail` says what to change. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1019,6 +1093,97 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LimitsResponse"];
+                };
+            };
+        };
+    };
+    get_session_api_session_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionResponse"];
+                };
+            };
+        };
+    };
+    sign_in_api_session_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is invalid; `detail` says what to change. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    sign_out_api_session_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionResponse"];
                 };
             };
         };

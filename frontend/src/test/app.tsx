@@ -20,6 +20,8 @@ export const health: Health = {
   queue_length: 0,
   worker_alive: true,
   demo: true,
+  keys_required: false,
+  warning: null,
 };
 
 export interface AppWorld {
