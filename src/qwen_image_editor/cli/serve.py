@@ -10,8 +10,18 @@ from pathlib import Path
 import typer
 
 from qwen_image_editor.cli import app
-from qwen_image_editor.cli.common import DataDirOption, ModelOption, console, demo_warning, load_settings, resolve_path
-from qwen_image_editor.settings import DEFAULT_PORT
+from qwen_image_editor.cli.common import (
+    EXIT_BAD_INPUT,
+    DataDirOption,
+    ModelOption,
+    console,
+    demo_warning,
+    err_console,
+    fail,
+    load_settings,
+    resolve_path,
+)
+from qwen_image_editor.settings import DEFAULT_PORT, Settings
 
 
 @app.command()
@@ -21,14 +31,27 @@ def serve(
     port: int | None = typer.Option(None, "--port", help=f"Port. Default: $QIE_PORT or {DEFAULT_PORT}"),
     data_dir: Path | None = DataDirOption,
     preload: bool | None = typer.Option(None, "--preload/--lazy", help="Load the model at start, or on the first job."),
+    insecure_no_auth: bool | None = typer.Option(
+        None,
+        "--insecure-no-auth",
+        help="Serve a non-loopback address with no API keys: anyone who reaches it can use it.",
+    ),
 ) -> None:
     """Run the web service: the API, the web UI at /, and a worker that runs queued jobs one at a time."""
     import uvicorn
 
     from qwen_image_editor.api.app import create_app
 
-    settings = load_settings(model=model, host=host, port=port, data_dir=resolve_path(data_dir), preload=preload)
+    settings = load_settings(
+        model=model,
+        host=host,
+        port=port,
+        data_dir=resolve_path(data_dir),
+        preload=preload,
+        insecure_no_auth=insecure_no_auth,
+    )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _refuse_an_open_public_server(settings)
     application = create_app(settings)
     console.print(
         f"Qwen Image Editor on [bold]http://{settings.host}:{settings.port}/[/] "
@@ -36,6 +59,27 @@ def serve(
         highlight=False,
     )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio")
+
+
+def _refuse_an_open_public_server(settings: Settings) -> None:
+    from qwen_image_editor.application.access import exposure_problem
+    from qwen_image_editor.services import build_access
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    access = build_access(settings)
+    try:
+        keys_exist = access.keys_required
+    finally:
+        access.keys.close()
+    problem = exposure_problem(settings.host, keys_exist=keys_exist, insecure_no_auth=settings.insecure_no_auth)
+    if problem:
+        fail(problem, EXIT_BAD_INPUT)
+    if settings.insecure_no_auth and not keys_exist:
+        err_console.print(
+            f"[bold yellow]warning:[/] serving {settings.host} with NO authentication (--insecure-no-auth): "
+            "anyone who reaches this port can use the GPU and read every job.",
+            highlight=False,
+        )
 
 
 @app.command()
