@@ -75,12 +75,13 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
 
   useEffect(() => {
     if (jobId === null || stopped) return;
+    const id = jobId; // narrowed, for the callbacks below
     let disposed = false;
     let socket: SocketLike | null = null;
     let attempt = 0;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const report = (state: SocketState["state"], gone = false) => setSocketState({ jobId, state, gone });
-    const { queryKey } = jobQuery(jobId);
+    const report = (state: SocketState["state"], gone = false) => setSocketState({ jobId: id, state, gone });
+    const { queryKey } = jobQuery(id);
 
     const closeSocket = () => {
       const s = socket;
@@ -99,7 +100,7 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
       if (disposed) return;
       let ws: SocketLike;
       try {
-        ws = deps.createSocket(deps.socketUrl(jobId!));
+        ws = deps.createSocket(deps.socketUrl(id));
       } catch {
         reconnectLater();
         return;
@@ -113,7 +114,7 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
       ws.onmessage = (event) => {
         if (socket !== ws) return;
         const message = parseWsMessage(event.data);
-        if (!message || message.job_id !== jobId) return;
+        if (!message || message.job_id !== id) return;
         if (message.type === "progress") {
           // Small and frequent: only the job's view changes, the history entry does not need it.
           client.setQueryData(queryKey, (current) => applyProgress(current, message));
