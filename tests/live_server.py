@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 
 from qwen_image_editor.api.app import create_app
+from qwen_image_editor.api.serving import uvicorn_options
 from qwen_image_editor.services import Services
 
 
@@ -34,7 +35,9 @@ class LiveServer:
 @contextmanager
 def live_server(services: Services) -> Iterator[LiveServer]:
     port = free_port()
-    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_level="warning")
+    config = uvicorn.Config(
+        create_app(services=services), host="127.0.0.1", port=port, log_level="warning", **uvicorn_options()
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -10,6 +10,7 @@ QieError                      base of everything we raise on purpose
 ├── JobNotFound               no job with that id (HTTP 404)
 ├── InvalidTransition         a job state change that the state table forbids (HTTP 409)
 ├── QueueFull                 the queue is at its cap (HTTP 503, Retry-After)
+├── ServerBusy                every slot for decoding uploads stayed taken for a while (HTTP 503, Retry-After)
 ├── QuotaExceeded             a key is over its queued-jobs or submits-per-minute limit, or too many
 │                             failed sign-ins came from one address (HTTP 429, Retry-After)
 ├── NotAuthenticated          the server needs a key and none (or a wrong one) was sent (HTTP 401)
@@ -79,6 +80,10 @@ class NotAuthenticated(QieError):
 
 class Forbidden(QieError):
     """Known caller, refused action (not an admin; a request from a foreign web page)."""
+
+
+class ServerBusy(QieError):
+    """The server is busy with as much work of this kind as it allows at once; try again in a few seconds."""
 
 
 class StorageFull(QieError):

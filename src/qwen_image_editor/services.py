@@ -114,6 +114,8 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
             quotas=KeyQuotas(store, max_queued=settings.max_queued_per_key, per_minute=settings.submits_per_minute),
             max_image_pixels=settings.max_image_pixels,
             max_queued=settings.max_queue,
+            max_concurrent_decodes=settings.max_concurrent_decodes,
+            decode_wait_seconds=settings.decode_wait_seconds,
         ),
         access=build_access(settings),
         cleanup=Cleanup(store, blobs),

@@ -108,6 +108,23 @@ class Settings(BaseSettings):
     failed_sign_ins_per_minute: int = Field(
         default=10, ge=1, description="Wrong keys one address may send per minute before it must wait."
     )
+    # Bounded resources: what one client, or many at once, may cost the server.
+    max_concurrent_decodes: int = Field(
+        default=2,
+        ge=1,
+        description="Uploaded images decoded at once (a 40 MP image takes ~150 MB while it decodes); "
+        "about one per CPU core.",
+    )
+    decode_wait_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long an upload waits for a free decoding slot before it gets 503 with Retry-After.",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A request body that sends nothing for this long is answered 408 and its connection closed.",
+    )
 
     @field_validator("host")
     @classmethod

@@ -60,6 +60,7 @@ def test_an_edit_streams_one_progress_message_per_step_then_completes_and_closes
     assert response.status_code == 202, response.text
     body = response.json()
     assert body["status"] == "queued" and body["queue_position"] in (1, None)
+    assert set(body) == JOB_VIEW_FIELDS | {"message"} and body["config"]["seed"] == 5  # the whole job, at once
     messages, close_code = watch(server, body["job_id"])
     assert messages[0]["type"] == "snapshot"
     steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]

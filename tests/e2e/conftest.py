@@ -88,13 +88,14 @@ class SlowSteps:
         request: EditRequest,
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
+        output_size: tuple[int, int] | None = None,
     ) -> EditResult:
         def slow_step(progress: StepProgress) -> None:
             if on_step is not None:
                 on_step(progress)
             time.sleep(self.step_delay)
 
-        return self.inner.edit(images, request, slow_step, should_cancel)
+        return self.inner.edit(images, request, slow_step, should_cancel, output_size)
 
 
 @pytest.fixture(scope="session", autouse=True)

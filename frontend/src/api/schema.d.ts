@@ -639,15 +639,55 @@ export interface components {
             /** Signed In */
             signed_in: boolean;
         };
-        /** SubmitResponse */
+        /**
+         * SubmitResponse
+         * @description The queued job, whole (the original deployment's clients read job_id, status, message, queue_position).
+         */
         SubmitResponse: {
+            /**
+             * Attempts
+             * @description Runs started so far (a run interrupted by a dead worker counts).
+             */
+            attempts: number;
+            /** @description The request as run; `seed` is always filled in. */
+            config: components["schemas"]["EditRequest"];
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Error */
+            error: string | null;
+            /** Finished At */
+            finished_at: string | null;
+            /**
+             * Inputs
+             * @description URLs of the input images, in order.
+             */
+            inputs: string[];
             /** Job Id */
             job_id: string;
             /** Message */
             message: string;
-            /** Queue Position */
+            /**
+             * Outputs
+             * @description URLs of the results; empty until complete.
+             */
+            outputs: string[];
+            progress: components["schemas"]["Progress"] | null;
+            /**
+             * Queue Position
+             * @description 1 = next to run; null unless queued.
+             */
             queue_position: number | null;
+            /** Started At */
+            started_at: string | null;
             status: components["schemas"]["JobStatus"];
+            /**
+             * Thumbnail
+             * @description URL of a small WebP of the result, once complete.
+             */
+            thumbnail: string | null;
         };
         /** @description A message on WS /ws/{job_id}: the whole job first (`snapshot`), a small `progress` message per stage and step, the whole job at every change of state, and the whole job last (`complete`, `error` or `cancelled`), after which the server closes. */
         WsMessage: components["schemas"]["JobMessage"] | components["schemas"]["ProgressMessage"];

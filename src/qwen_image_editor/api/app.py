@@ -53,7 +53,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     # Outermost last: headers on every answer, then CORS (so refusals reach allowed pages readably),
     # then access (who is calling), then the body cap (an unknown caller's upload is never read).
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_upload_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout_seconds=settings.body_timeout_seconds
+    )
     app.add_middleware(AccessMiddleware, allowed_origins=frozenset(settings.cors_origins))
     app.add_middleware(
         CORSMiddleware,

@@ -1,17 +1,27 @@
-"""Caps request bodies while they are read (chunked ones too), so an oversized upload costs at most the cap."""
+"""Caps request bodies while they are read (chunked ones too), so an oversized upload costs at most the cap;
+answers 408 to a body that stops arriving, so a stalled client holds neither its connection nor its memory;
+and makes a client that leaves mid-upload one INFO line instead of an error with a traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 
 from fastapi import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout_seconds: float = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Measured between chunks, not over the whole body: a stall is caught after this long, while a slow
+        # but steady upload of a large body (a phone on a weak uplink) is never cut off.
+        self.timeout_seconds = timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -25,18 +35,44 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await _send_json(send, 413, too_large.detail)
             return
+        stalled = HTTPException(
+            status_code=408,
+            detail=f"the request body stopped arriving for {self.timeout_seconds:g} seconds; send it again",
+            headers={"Connection": "close"},
+        )
         received = 0
+        body_complete = disconnected = False
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_complete, disconnected
+            if body_complete:  # later reads only listen for a disconnect, e.g. during a long download
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_seconds)
+            except TimeoutError:
+                raise stalled from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                body_complete = not message.get("more_body", False)
                 if received > self.max_bytes:
                     raise too_large  # FastAPI passes HTTPException through its body parsing
+            elif message["type"] == "http.disconnect":
+                disconnected = True
             return message
 
-        await self.app(scope, counting_receive, send)
+        try:
+            await self.app(scope, counting_receive, send)
+        except ClientDisconnect:
+            if not disconnected:
+                raise
+            client = scope.get("client") or ("-", 0)
+            log.info(
+                "%s:%s left during %s %s after sending %d bytes of the body",
+                *client,
+                scope["method"],
+                scope["path"],
+                received,
+            )
 
 
 async def _send_json(send: Send, status: int, detail: str) -> None:

@@ -17,10 +17,12 @@ from qwen_image_editor.errors import (
     QueueFull,
     QuotaExceeded,
     RequestTooLarge,
+    ServerBusy,
     StorageFull,
 )
 
 RETRY_AFTER_SECONDS = "30"
+BUSY_RETRY_AFTER_SECONDS = "5"  # decoding slots free up within seconds
 
 
 def _status_of(exc: Exception) -> int:
@@ -36,7 +38,7 @@ def _status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, InvalidTransition):
         return 409
-    if isinstance(exc, QueueFull):
+    if isinstance(exc, QueueFull | ServerBusy):
         return 503
     if isinstance(exc, QuotaExceeded):
         return 429
@@ -55,6 +57,8 @@ def error_response(exc: Exception) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(exc, QuotaExceeded):
         headers["Retry-After"] = str(exc.retry_after)
+    elif isinstance(exc, ServerBusy):
+        headers["Retry-After"] = BUSY_RETRY_AFTER_SECONDS
     elif status == 503:
         headers["Retry-After"] = RETRY_AFTER_SECONDS
     elif status == 401:
@@ -81,6 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
         JobNotFound,
         InvalidTransition,
         QueueFull,
+        ServerBusy,
         QuotaExceeded,
         NotAuthenticated,
         Forbidden,

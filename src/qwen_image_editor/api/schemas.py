@@ -50,13 +50,6 @@ class LimitsResponse(BaseModel):
     max_aspect_ratio: float
 
 
-class SubmitResponse(BaseModel):
-    job_id: str
-    status: JobStatus
-    message: str
-    queue_position: int | None
-
-
 class JobView(BaseModel):
     """What a client sees of a job: `GET /api/jobs/{id}`, history entries and the WebSocket's job messages."""
 
@@ -73,6 +66,12 @@ class JobView(BaseModel):
     inputs: list[str] = Field(description="URLs of the input images, in order.")
     outputs: list[str] = Field(description="URLs of the results; empty until complete.")
     thumbnail: str | None = Field(description="URL of a small WebP of the result, once complete.")
+
+
+class SubmitResponse(JobView):
+    """The queued job, whole (the original deployment's clients read job_id, status, message, queue_position)."""
+
+    message: str
 
 
 class JobListResponse(BaseModel):

@@ -9,11 +9,11 @@ from typing import BinaryIO
 
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.application.quotas import KeyQuotas
+from qwen_image_editor.application.uploads import UploadDecoder
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
-from qwen_image_editor.engine.validation import validate_images
+from qwen_image_editor.engine.validation import validate_sizes
 from qwen_image_editor.errors import InvalidRequest, StorageFull
-from qwen_image_editor.imaging import decode_image
 from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
@@ -31,10 +31,15 @@ class JobService:
         quotas: KeyQuotas,
         max_image_pixels: int,
         max_queued: int,
+        max_concurrent_decodes: int = 2,
+        decode_wait_seconds: float = 10.0,
     ) -> None:
         self.store, self.blobs, self.lifecycle, self.quotas = store, blobs, lifecycle, quotas
         self.max_image_pixels = max_image_pixels
         self.max_queued = max_queued
+        self.decoder = UploadDecoder(
+            max_pixels=max_image_pixels, max_concurrent=max_concurrent_decodes, wait_seconds=decode_wait_seconds
+        )
 
     def submit(self, uploads: Sequence[BinaryIO], request: EditRequest, *, owner: str | None = None) -> Job:
         """Check and store the images, then queue the job. Nothing is kept when anything is refused."""
@@ -44,17 +49,19 @@ class JobService:
         check_queue_room(self.store.count_by_status()[JobStatus.QUEUED], self.max_queued)
         if owner is not None:  # open mode (no keys) has no one to count against
             self.quotas.check(owner)
-        images = [
-            decode_image(upload, max_pixels=self.max_image_pixels, name=f"image{number}")
-            for number, upload in enumerate(uploads, start=1)
-        ]
-        validate_images(images)
+        # Stored reduced (see imaging.STORED_INPUT_PIXELS); the sizes as sent are kept for exact-size output.
+        decoded = [self.decoder.decode(upload, f"image{number}") for number, upload in enumerate(uploads, start=1)]
+        validate_sizes([upload.original_size for upload in decoded])
+        images = [upload.image for upload in decoded]
+        original_sizes = [upload.original_size for upload in decoded] if any(u.was_reduced for u in decoded) else []
         request = request.with_seed(request.seed_or_random())  # chosen now, so the job reports it from the start
         job_id = new_job_id()
         try:
             for index, image in enumerate(images, start=1):
                 self.blobs.save_input(job_id, index, image)
-            return self.lifecycle.create(job_id, request, len(images), owner=owner, max_queued=self.max_queued)
+            return self.lifecycle.create(
+                job_id, request, len(images), owner=owner, max_queued=self.max_queued, original_sizes=original_sizes
+            )
         except OSError as exc:
             self.blobs.delete_job_files(job_id)
             if exc.errno == errno.ENOSPC:

@@ -12,7 +12,7 @@ from PIL import Image
 from qwen_image_editor.blobs.base import ROLE_NAME, THUMBNAIL_NAME, input_name, output_name
 from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.fileio import fsync_dir, write_atomic
-from qwen_image_editor.imaging import encode_image, make_thumbnail
+from qwen_image_editor.imaging import encode_image, encode_stored_input, make_thumbnail
 from qwen_image_editor.jobs.ids import checked_job_id
 
 
@@ -31,7 +31,7 @@ class LocalBlobStore:
         folder = self._job_dir(job_id)
         folder.mkdir(exist_ok=True)
         name = input_name(index)
-        write_atomic(folder / name, encode_image(image, OutputFormat.PNG))
+        write_atomic(folder / name, encode_stored_input(image))
         return name
 
     def load_inputs(self, job_id: str, count: int) -> list[Image.Image]:

@@ -41,6 +41,7 @@ def serve(
     import uvicorn
 
     from qwen_image_editor.api.app import create_app
+    from qwen_image_editor.api.serving import uvicorn_options
 
     settings = load_settings(
         model=model,
@@ -58,7 +59,7 @@ def serve(
         f"(API docs at /docs, data in {settings.data_dir.resolve()})",
         highlight=False,
     )
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", ws="websockets-sansio")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", **uvicorn_options())
 
 
 def _refuse_an_open_public_server(settings: Settings) -> None:

@@ -106,8 +106,12 @@ class EditEngine(Protocol):
         request: EditRequest,
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
+        output_size: tuple[int, int] | None = None,
     ) -> EditResult:
         """Validate, load if needed, and run one edit.
+
+        `output_size`: the result's exact (width, height), e.g. the size an upload had before it was stored
+        reduced. Without it, `keep_input_size` means the last image's size, else the model's ~1 MP size.
 
         Raises InvalidRequest before any model work when the input is refused, EditCancelled at the
         next step once `should_cancel()` is true, and ModelUnavailable when the model cannot load.

@@ -167,6 +167,7 @@ class DiffusersEngine:
         request: EditRequest,
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
+        output_size: tuple[int, int] | None = None,
     ) -> EditResult:
         # 1. Check inputs before any model work.
         validate_images(images)
@@ -176,7 +177,7 @@ class DiffusersEngine:
         # 2. Load (once) and take the pipeline for this call alone.
         self.load()
         with self._edit_lock:
-            return self._run(images, request, seed, on_step, should_cancel)
+            return self._run(images, request, seed, on_step, should_cancel, output_size)
 
     def _run(
         self,
@@ -185,6 +186,7 @@ class DiffusersEngine:
         seed: int,
         on_step: StepCallback | None,
         should_cancel: CancelCheck | None,
+        output_size: tuple[int, int] | None,
     ) -> EditResult:
         import torch
 
@@ -195,10 +197,11 @@ class DiffusersEngine:
         )
         # 4. The output follows the last image's aspect (EditPlus does so natively; for a side-by-side
         #    Edit input and for exact-size output we ask for it explicitly, so nothing is stretched).
-        last = rgb[-1]
+        exact_size = output_size or (rgb[-1].size if request.keep_input_size else None)
+        aspect_of = exact_size or rgb[-1].size
         size_kwargs: dict[str, int] = {}
-        if request.keep_input_size or (self._family is PipelineFamily.EDIT and len(rgb) > 1):
-            width, height = self._model_output_size(last.width / last.height)
+        if exact_size or (self._family is PipelineFamily.EDIT and len(rgb) > 1):
+            width, height = self._model_output_size(aspect_of[0] / aspect_of[1])
             size_kwargs = {"width": width, "height": height}
 
         clock = StepClock(request.num_inference_steps)
@@ -230,8 +233,8 @@ class DiffusersEngine:
                 "or set QIE_OFFLOAD=model (or sequential) to keep less of the model on the GPU."
             ) from exc
         result: Image.Image = output.images[0]
-        if request.keep_input_size and result.size != last.size:
-            result = result.resize(last.size, Image.Resampling.LANCZOS)
+        if exact_size and result.size != exact_size:
+            result = result.resize(exact_size, Image.Resampling.LANCZOS)
         return EditResult(image=result, seed=seed, seconds=time.perf_counter() - clock.started)
 
     def _model_output_size(self, aspect_ratio: float) -> tuple[int, int]:

@@ -64,6 +64,7 @@ class FakeEngine:
         request: EditRequest,
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
+        output_size: tuple[int, int] | None = None,
     ) -> EditResult:
         validate_images(images)
         seed = request.seed_or_random()
@@ -80,5 +81,5 @@ class FakeEngine:
                     on_step(clock.tick(index + 1))
             self.edits_run += 1
             digest = hashlib.sha256(f"{seed}:{request.prompt}".encode()).digest()
-            size = images[-1].size if request.keep_input_size else self.output_size
+            size = output_size or (images[-1].size if request.keep_input_size else self.output_size)
             return EditResult(Image.new("RGB", size, tuple(digest[:3])), seed, time.perf_counter() - clock.started)

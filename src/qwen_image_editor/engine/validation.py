@@ -13,8 +13,12 @@ from qwen_image_editor.errors import InvalidRequest
 def validate_images(images: Sequence[Image.Image]) -> None:
     if not 1 <= len(images) <= MAX_IMAGES:
         raise InvalidRequest(f"give 1 to {MAX_IMAGES} input images, not {len(images)}")
-    for number, image in enumerate(images, start=1):
-        width, height = image.size
+    validate_sizes([image.size for image in images])
+
+
+def validate_sizes(sizes: Sequence[tuple[int, int]]) -> None:
+    """The same checks on (width, height) pairs, e.g. the sizes of uploads as sent."""
+    for number, (width, height) in enumerate(sizes, start=1):
         if min(width, height) < MIN_IMAGE_SIDE:
             raise InvalidRequest(
                 f"image {number} is {width}x{height}; each side must be at least {MIN_IMAGE_SIDE} pixels"

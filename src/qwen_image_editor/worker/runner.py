@@ -116,7 +116,11 @@ class Worker:
             self._report(job, ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
             images = self.blobs.load_inputs(job.id, job.input_count)
             result = self.engine.edit(
-                images, job.request, on_step=lambda step: self._on_step(job, step), should_cancel=should_stop
+                images,
+                job.request,
+                on_step=lambda step: self._on_step(job, step),
+                should_cancel=should_stop,
+                output_size=exact_output_size(job) if job.request.keep_input_size else None,
             )
             self._report(job, ProgressStage.SAVING, "Saving the result", 98)
             name = self.blobs.save_output(job.id, result.image, job.request.output_format)
@@ -174,6 +178,11 @@ class Worker:
         log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest))
         with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner ends it
             self.lifecycle.fail(job.id, self.worker_id, reason)
+
+
+def exact_output_size(job: Job) -> tuple[int, int] | None:
+    """The last upload's size as sent, when its stored input is smaller (None: the stored one is exact)."""
+    return job.original_sizes[-1] if job.original_sizes else None
 
 
 def describe_failure(exc: Exception) -> str:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from qwen_image_editor.api.deps import CallerDep, ServicesDep
 from qwen_image_editor.api.schemas import ErrorResponse, SubmitResponse
+from qwen_image_editor.api.views import job_view
 from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
 from qwen_image_editor.errors import InvalidRequest, MalformedRequest, RequestTooLarge
 
@@ -69,6 +70,4 @@ def submit_edit(
             raise RequestTooLarge(f"image{number} is {upload.size:,} bytes; each image may be at most {limit:,}")
     job = services.jobs.submit([upload.file for upload in uploads], request, owner=caller.owner)
     position = services.jobs.queue_positions([job]).get(job.id)
-    return SubmitResponse(
-        job_id=job.id, status=job.status, message=f"Queued at position {position}", queue_position=position
-    )
+    return SubmitResponse(**job_view(job, position).model_dump(), message=f"Queued at position {position}")

@@ -4,7 +4,10 @@ then close after the final one. A page renders a job, live or finished, from the
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Coroutine
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel
@@ -20,6 +23,7 @@ from qwen_image_editor.jobs.records import Job, Progress
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import Services
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
 CLOSE_UNKNOWN_JOB = 4404
@@ -27,6 +31,10 @@ CLOSE_NOT_AUTHORISED = 1008  # policy violation: no valid key or session, or a p
 # Without events for this long, re-read the job: events are hints (a worker in another process sends
 # none yet), and a queued job's position changes without events of its own.
 RESYNC_SECONDS = 2.0
+# A watcher whose message has not left for this long (its socket's bounded send buffer stayed full: it
+# stopped reading) is dropped, so it holds no more than that buffer. Others never wait for it: each socket
+# has its own task, and the event bus drops a slow subscriber's oldest progress rather than block.
+SEND_TIMEOUT_SECONDS = 10.0
 
 # What a client has been told, as far as a resync needs to know whether to tell it again.
 _Told = tuple[JobStatus, int | None, datetime | None]
@@ -49,7 +57,9 @@ async def watch_job(websocket: WebSocket, job_id: str) -> None:
         job = await run_in_threadpool(lambda: services.jobs.get(job_id, owner=caller.sees))
         # Subscribe before reading the snapshot, so nothing falls between the two.
         async with services.events.subscribe(job.id) as subscription:
-            await _follow(websocket, services, subscription, job.id)
+            await _while_connected(websocket, _follow(websocket, services, subscription, job.id))
+    except _StoppedReading:
+        log.info("closed a watcher of job %s that stopped reading for %gs", job_id, SEND_TIMEOUT_SECONDS)
     except JobNotFound:  # unknown, or deleted while watched
         await websocket.close(code=CLOSE_UNKNOWN_JOB, reason="no such job")
     except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
@@ -78,11 +88,11 @@ async def _follow(websocket: WebSocket, services: Services, subscription: Subscr
         await _send(websocket, job_message(view, kind))
         told = _told(view.status, view.queue_position, view.progress)
         if view.status.is_terminal:
-            await websocket.close(code=1000)
+            await _close(websocket)
             return
     # It had ended before we looked: the snapshot says so; the final message follows, as for a live job.
     await _send(websocket, job_message(view, change_kind(None, view.status)))
-    await websocket.close(code=1000)
+    await _close(websocket)
 
 
 async def _read_view(services: Services, job_id: str) -> JobView:
@@ -100,5 +110,39 @@ def _close_reason(text: str) -> str:
     return text if len(encoded) <= 123 else encoded[:120].decode(errors="ignore") + "..."
 
 
+class _StoppedReading(Exception):
+    """A message to the client could not leave within SEND_TIMEOUT_SECONDS."""
+
+
+async def _while_connected(websocket: WebSocket, follow: Coroutine[Any, Any, None]) -> None:
+    """Run `follow` until it ends or the client leaves. A quiet job's watcher may be sent nothing for long
+    stretches, so only reading notices that it has gone; without this its handler would poll forever."""
+    following = asyncio.ensure_future(follow)
+    listening = asyncio.ensure_future(_until_disconnected(websocket))
+    try:
+        await asyncio.wait({following, listening}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        listening.cancel()
+        following.cancel()  # no-op once it has ended
+        await asyncio.wait({following, listening})
+    if not following.cancelled():
+        following.result()  # its error, if it had one
+
+
+async def _until_disconnected(websocket: WebSocket) -> None:
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass  # watchers have nothing to say; what they send anyway is dropped
+
+
 async def _send(websocket: WebSocket, message: BaseModel) -> None:
-    await websocket.send_text(message.model_dump_json())
+    try:
+        await asyncio.wait_for(websocket.send_text(message.model_dump_json()), SEND_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise _StoppedReading from None
+
+
+async def _close(websocket: WebSocket, code: int = 1000) -> None:
+    try:  # the close frame waits behind what is still unsent, like any message
+        await asyncio.wait_for(websocket.close(code=code), SEND_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise _StoppedReading from None
