@@ -67,6 +67,12 @@ def test_keep_input_size_returns_the_exact_size_of_the_last_image(engine: Diffus
     assert result.image.size == (203, 131)
 
 
+def test_output_size_gives_that_exact_size_at_its_aspect(engine: DiffusersEngine) -> None:
+    # The stored input is reduced; the upload it came from was 3000x1000 (what the worker passes on).
+    result = engine.edit([noise_image(300, 100, seed=3)], request(keep_input_size=True), output_size=(3000, 1000))
+    assert result.image.size == (3000, 1000)
+
+
 def test_same_seed_same_pixels_other_seed_other_pixels(edit_plus_engine: DiffusersEngine) -> None:
     images = [noise_image(128, 128)]
     first = edit_plus_engine.edit(images, request(seed=11))

@@ -162,6 +162,23 @@ def test_a_large_jpeg_is_decoded_at_reduced_scale_and_stored_reduced(monkeypatch
     assert loaded and loaded[0][0] * loaded[0][1] <= 4 * 2**20  # decoded at 1/4 scale, not at 24 MP
 
 
+def test_a_reduced_photo_is_turned_upright_and_loses_its_metadata() -> None:
+    source = Image.new("RGB", (3000, 2000), (10, 20, 30))
+    source.paste((250, 0, 0), (0, 0, 300, 300))  # a red top-left corner, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated 90° clockwise: the red corner ends top-right
+    exif[0x010F] = "SecretCam"
+    buffer = io.BytesIO()
+    source.save(buffer, format="JPEG", exif=exif.tobytes())
+    decoded = uploads.decode_upload(buffer, max_pixels=40_000_000, fit_pixels=2**20)
+    assert decoded.original_size == (2000, 3000)  # upright, as the user sees it
+    width, height = decoded.image.size
+    assert height > width and width * height <= 2**20 + height
+    red, green, _ = decoded.image.getpixel((width - 5, 5))  # type: ignore[misc]
+    assert red > 200 and green < 50
+    assert not decoded.image.getexif() and "exif" not in decoded.image.info
+
+
 def test_a_large_upload_is_stored_reduced_and_exact_size_output_keeps_its_original_size(server: LiveServer) -> None:
     response = submit(server.http, [solid(3000, 1000)], keep_input_size=True)  # 3 MP
     assert response.status_code == 202, response.text
