@@ -72,6 +72,7 @@ class Services:
             part.stop()
         self.store.close()
         self.access.keys.close()
+        self.jobs.decoder.close()
 
 
 def worker_identity() -> str:

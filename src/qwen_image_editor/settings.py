@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         "about one per CPU core.",
     )
     decode_wait_seconds: float = Field(
-        default=10.0,
+        default=5.0,
         ge=0,
         description="How long an upload waits for a free decoding slot before it gets 503 with Retry-After.",
     )

@@ -32,7 +32,7 @@ class JobService:
         max_image_pixels: int,
         max_queued: int,
         max_concurrent_decodes: int = 2,
-        decode_wait_seconds: float = 10.0,
+        decode_wait_seconds: float = 5.0,
     ) -> None:
         self.store, self.blobs, self.lifecycle, self.quotas = store, blobs, lifecycle, quotas
         self.max_image_pixels = max_image_pixels

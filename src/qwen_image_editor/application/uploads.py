@@ -47,3 +47,7 @@ class UploadDecoder:
             return decoding.result()
         finally:
             self._slots.release()
+
+    def close(self) -> None:
+        """Let the decoding threads go (a decode under way finishes first)."""
+        self._threads.shutdown(wait=False)
