@@ -24,6 +24,31 @@ export const api = createClient<paths>({
   fetch: (request) => globalThis.fetch(request),
 });
 
+/**
+ * The session came to an end (expired, signed out in another tab, key revoked): a 401 from any route but
+ * the sign-in itself, or a socket closed with 1008. Whoever shows the sign-in listens here.
+ */
+type UnauthorisedListener = () => void;
+const unauthorisedListeners = new Set<UnauthorisedListener>();
+
+export function onUnauthorised(listener: UnauthorisedListener): () => void {
+  unauthorisedListeners.add(listener);
+  return () => void unauthorisedListeners.delete(listener);
+}
+
+export function reportUnauthorised(): void {
+  for (const listener of [...unauthorisedListeners]) listener();
+}
+
+/** Where a wrong key answers 401 too, and that means "try again", not "the session ended". */
+const SIGN_IN_PATH = "/api/session";
+
+api.use({
+  onResponse({ schemaPath, response }) {
+    if (response.status === 401 && schemaPath !== SIGN_IN_PATH) reportUnauthorised();
+  },
+});
+
 /** Readable text from an error body: ours is `{detail: str}`, FastAPI's own validation is `{detail: [{msg}]}`. */
 export function detailOf(body: unknown, response: Pick<Response, "status" | "statusText">): string {
   const fallback = `${response.status} ${response.statusText}`.trim();

@@ -1,4 +1,4 @@
-import { api, unwrap } from "./client";
+import { api, reportUnauthorised, unwrap } from "./client";
 import type { DeleteResponse, EditRequest, Job, JobList, JobStatus, SubmitResponse } from "./types";
 
 /** POST /api/edit: images in order as image1..image3, settings as the `config` JSON string. */
@@ -44,6 +44,7 @@ export const downloadUrl = (jobId: string) => `/api/jobs/${encodeURIComponent(jo
 /** GET one of a job's file URLs (as the server gave them) as a File, e.g. to edit a result again. */
 export async function fetchFile(url: string, name: string): Promise<File> {
   const response = await fetch(url);
+  if (response.status === 401) reportUnauthorised();
   if (!response.ok) throw new Error(`Could not fetch ${name} (${response.status})`);
   const blob = await response.blob();
   return new File([blob], name, { type: blob.type || "image/png" });

@@ -5,6 +5,7 @@ type Schemas = components["schemas"];
 
 export type Health = Schemas["HealthResponse"];
 export type Limits = Schemas["LimitsResponse"];
+export type Session = Schemas["SessionResponse"];
 export type EditRequest = Schemas["EditRequest"];
 export type OutputFormat = Schemas["OutputFormat"];
 export type SubmitResponse = Schemas["SubmitResponse"];

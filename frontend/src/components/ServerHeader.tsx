@@ -1,4 +1,5 @@
 import type { Health } from "../api/types";
+import { Button } from "./ui";
 
 const stateStyle: Record<Health["model_state"], string> = {
   not_loaded: "bg-zinc-400",
@@ -14,7 +15,17 @@ const stateText: Record<Health["model_state"], string> = {
   failed: "failed",
 };
 
-export function ServerHeader({ health, healthError }: { health: Health | null; healthError: string | null }) {
+interface Props {
+  health: Health | null;
+  healthError: string | null;
+  /** Signed in as: shown with a Sign out button. Null in open mode and on the sign-in panel. */
+  account?: { name: string; admin: boolean } | null;
+  onSignOut?: () => void;
+  signingOut?: boolean;
+  signOutError?: string | null;
+}
+
+export function ServerHeader({ health, healthError, account = null, onSignOut, signingOut = false, signOutError = null }: Props) {
   return (
     <header className="sticky top-0 z-20 border-b border-zinc-200 bg-white/85 backdrop-blur dark:border-zinc-800 dark:bg-zinc-950/85">
       <div className="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-x-4 gap-y-1 px-4 py-3">
@@ -50,7 +61,35 @@ export function ServerHeader({ health, healthError }: { health: Health | null; h
             <span>Connecting…</span>
           )}
         </div>
+        {account && (
+          <div className="flex min-w-0 items-center gap-2 text-sm">
+            <span className="min-w-0 truncate text-zinc-600 dark:text-zinc-400">
+              Signed in as{" "}
+              <span data-testid="session-name" className="font-medium text-zinc-900 dark:text-zinc-100">
+                {account.name}
+              </span>
+              {account.admin && <span className="ml-1 text-xs text-indigo-600 dark:text-indigo-400">(admin)</span>}
+            </span>
+            <Button data-testid="sign-out" className="shrink-0 px-2.5 py-1" onClick={onSignOut} disabled={signingOut}>
+              {signingOut ? "Signing out…" : "Sign out"}
+            </Button>
+          </div>
+        )}
       </div>
+      {signOutError && (
+        <p role="alert" className="border-t border-red-200 bg-red-50 px-4 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
+          {signOutError}
+        </p>
+      )}
+      {health?.warning && (
+        <p
+          data-testid="server-warning"
+          role="alert"
+          className="border-t border-red-200 bg-red-50 px-4 py-2 text-center text-sm font-medium text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200"
+        >
+          Warning: {health.warning}
+        </p>
+      )}
       {health?.model_state === "failed" && health.model_error && (
         <p role="alert" className="border-t border-red-200 bg-red-50 px-4 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
           Model failed to load: {health.model_error}

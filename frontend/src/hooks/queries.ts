@@ -3,9 +3,10 @@
  * cache writes that keep them current from events we already have instead of re-reading.
  */
 import { QueryClient, queryOptions } from "@tanstack/react-query";
+import { getSession } from "../api/session";
 import { getHealth, getLimits } from "../api/system";
 import { getJob, listJobs } from "../api/jobs";
-import type { Job } from "../api/types";
+import type { Job, Session } from "../api/types";
 import { mergeList, removeJob, upsertJob } from "../lib/jobList";
 import { mergeJob } from "../lib/jobState";
 
@@ -24,6 +25,21 @@ export const healthQuery = queryOptions({
   // Say "offline" at once; the next interval tries again anyway.
   retry: false,
 });
+
+/** Whether the server needs a key and whom this browser is signed in as. Changes only by signing in or out
+ * (written with setQueryData) or when a 401 says the session ended; never re-read on its own. */
+export const sessionQuery = queryOptions({
+  queryKey: ["session"],
+  queryFn: ({ signal }) => getSession(signal),
+  staleTime: Infinity,
+  refetchOnWindowFocus: false,
+  // The page waits for it (it decides between the sign-in and the editor): keep trying while offline.
+  retry: true,
+  retryDelay: LIMITS_RETRY_MS,
+});
+
+/** Not signed in, on a server that needs a key. */
+export const signedOut: Session = { keys_required: true, signed_in: false, name: null, admin: false, expires_at: null };
 
 export const limitsQuery = queryOptions({
   queryKey: ["limits"],
@@ -60,6 +76,20 @@ export function writeJob(client: QueryClient, job: Job): void {
 export function forgetJob(client: QueryClient, jobId: string): void {
   client.setQueryData(jobListQuery.queryKey, (list) => list && removeJob(list, jobId));
   client.removeQueries({ queryKey: jobQuery(jobId).queryKey, exact: true });
+}
+
+/** Reads anyone may make (no key needed): they stay across sign-in and sign-out. */
+const PUBLIC_QUERIES: ReadonlySet<unknown> = new Set([healthQuery.queryKey[0], sessionQuery.queryKey[0]]);
+
+/**
+ * Forget everything read with a session (history, jobs, limits) and every mutation, when it ends or another
+ * begins, so nothing of one key's jobs shows under the next. queryClient.clear(), except the public health
+ * and session reads: the header and the sign-in gate stay mounted and keep observing those two. (Removing a
+ * query also cancels its read in flight.)
+ */
+export function clearServerState(client: QueryClient): void {
+  client.removeQueries({ predicate: (query) => !PUBLIC_QUERIES.has(query.queryKey[0]) });
+  client.getMutationCache().clear();
 }
 
 export function makeQueryClient(): QueryClient {

@@ -21,6 +21,16 @@ function writeUrl(jobId: string | null) {
   if (url.href !== window.location.href) window.history.replaceState(null, "", url);
 }
 
+/** After signing out: the next one to sign in here has no business with the last one's job. */
+export function forgetCurrentJob(): void {
+  writeUrl(null);
+  try {
+    window.localStorage.removeItem(STORAGE_KEY);
+  } catch {
+    // Private mode: nothing was stored.
+  }
+}
+
 export function useCurrentJob() {
   const [jobId, setJobIdState] = useState<string | null>(readInitial);
 

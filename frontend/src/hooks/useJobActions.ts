@@ -3,7 +3,8 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { errorMessage } from "../api/client";
 import { cancelJob, submitEdit } from "../api/jobs";
 import type { EditRequest } from "../api/types";
-import { jobListQuery, writeJob } from "./queries";
+import { jobOfAnswer } from "../lib/jobState";
+import { writeJob } from "./queries";
 
 export function useJobActions(jobId: string | null, onSubmitted: (jobId: string) => void) {
   const client = useQueryClient();
@@ -11,10 +12,10 @@ export function useJobActions(jobId: string | null, onSubmitted: (jobId: string)
   const submit = useMutation({
     mutationFn: ({ files, config }: { files: readonly File[]; config: EditRequest }) => submitEdit(files, config),
     onSuccess: (response) => {
+      // The answer is the whole queued job: it goes into the history (and its own view) as it is, with no
+      // read of the list. From then on the job's socket messages keep it current.
+      writeJob(client, jobOfAnswer(response));
       onSubmitted(response.job_id);
-      // The answer is not a whole job: one read of the list places it and gets the total right. From then
-      // on the job's own socket messages keep its entry current.
-      void client.invalidateQueries({ queryKey: jobListQuery.queryKey });
     },
   });
 

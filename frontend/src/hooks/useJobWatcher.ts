@@ -6,9 +6,9 @@
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useState } from "react";
-import { ApiError } from "../api/client";
+import { ApiError, reportUnauthorised } from "../api/client";
 import { getJob } from "../api/jobs";
-import { jobSocketUrl, parseWsMessage, WS_UNKNOWN_JOB } from "../api/socket";
+import { jobSocketUrl, parseWsMessage, WS_NOT_AUTHORISED, WS_UNKNOWN_JOB } from "../api/socket";
 import { isTerminal, type Job } from "../api/types";
 import { applyProgress, jobOf, mergeJob, type Connection, type JobWatch } from "../lib/jobState";
 import { jobQuery, writeJob } from "./queries";
@@ -26,12 +26,15 @@ export interface WatcherDeps {
   createSocket: (url: string) => SocketLike;
   fetchJob: (jobId: string, signal?: AbortSignal) => Promise<Job>;
   socketUrl: (jobId: string) => string;
+  /** The server refused the socket (close 1008: no valid key or session). */
+  onUnauthorised?: () => void;
 }
 
 export const defaultWatcherDeps: WatcherDeps = {
   createSocket: (url) => new WebSocket(url),
   fetchJob: getJob,
   socketUrl: (jobId) => jobSocketUrl(jobId),
+  onUnauthorised: reportUnauthorised,
 };
 
 export const RECONNECT_INITIAL_MS = 500;
@@ -131,8 +134,14 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
         if (socket !== ws) return;
         socket = null;
         if (disposed) return;
-        if (event.code === WS_UNKNOWN_JOB) report("down", true);
-        else reconnectLater();
+        if (event.code === WS_UNKNOWN_JOB) {
+          report("down", true);
+          return;
+        }
+        // The session ended: the page goes back to the sign-in (which unmounts this). Should it not,
+        // the usual backoff applies.
+        if (event.code === WS_NOT_AUTHORISED) deps.onUnauthorised?.();
+        reconnectLater();
       };
     }
 

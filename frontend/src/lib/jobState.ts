@@ -3,7 +3,16 @@
  * progress messages, GET answers) into the one record the page shows. Pure, so they are testable alone:
  * a finished job never runs again, and older progress never replaces newer progress.
  */
-import { isTerminal, type Job, type JobMessage, type Progress, type ProgressMessage, type ProgressStage, type WsMessage } from "../api/types";
+import {
+  isTerminal,
+  type Job,
+  type JobMessage,
+  type Progress,
+  type ProgressMessage,
+  type ProgressStage,
+  type SubmitResponse,
+  type WsMessage,
+} from "../api/types";
 
 export type Connection = "idle" | "connecting" | "live" | "polling";
 
@@ -40,6 +49,12 @@ export function isStaleProgress(current: Progress | null, next: Progress): boole
 /** The job carried by a whole-job message, without the message's own fields. */
 export function jobOf(message: JobMessage): Job {
   const { type, event, ...job } = message;
+  return job;
+}
+
+/** The job a submit answered with, without the answer's `message`. */
+export function jobOfAnswer(answer: SubmitResponse): Job {
+  const { message, ...job } = answer;
   return job;
 }
 

@@ -35,8 +35,8 @@ export class FakeWebSocket implements SocketLike {
   }
 
   /** The server (or network) ends the connection. */
-  drop(code = 1006) {
+  drop(code = 1006, reason = "") {
     this.onerror?.(new Event("error"));
-    this.onclose?.(new CloseEvent("close", { code }));
+    this.onclose?.(new CloseEvent("close", { code, reason }));
   }
 }

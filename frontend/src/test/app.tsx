@@ -3,11 +3,11 @@ import type { QueryClient } from "@tanstack/react-query";
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { vi } from "vitest";
-import type { Health, Job, Limits } from "../api/types";
+import type { Health, Job, Limits, Session } from "../api/types";
 import { App } from "../App";
 import { FakeWebSocket } from "./FakeWebSocket";
 import { fakeServer, formText, json, type Route } from "./fakeServer";
-import { makeLimits } from "./fixtures";
+import { makeJob, makeLimits } from "./fixtures";
 import { testQueryClient, withClient } from "./queryClient";
 
 export const health: Health = {
@@ -24,7 +24,13 @@ export const health: Health = {
   warning: null,
 };
 
+/** GET /api/session on a server without keys. */
+export const openSession: Session = { keys_required: false, signed_in: false, name: null, admin: false, expires_at: null };
+
 export interface AppWorld {
+  health: Health;
+  /** What GET /api/session answers (open mode unless a test says otherwise). */
+  session: Session;
   limits: Limits;
   /** What GET /api/jobs answers. */
   history: Job[];
@@ -41,6 +47,8 @@ export function setUpApp(): AppWorld {
   window.localStorage.clear();
   window.history.replaceState(null, "", "/");
   const world: AppWorld = {
+    health,
+    session: openSession,
     limits: makeLimits({ max_steps: 30, default_steps: 20, min_cfg: 1, max_cfg: 10, default_cfg: 3, max_images: 2, max_image_bytes: 10_000 }),
     history: [],
     extra: () => undefined,
@@ -48,14 +56,18 @@ export function setUpApp(): AppWorld {
     server: fakeServer(async (req) => {
       const answer = await world.extra(req);
       if (answer) return answer;
-      if (req.path === "/api/health") return json(health);
+      if (req.path === "/api/health") return json(world.health);
+      if (req.path === "/api/session" && req.method === "GET") return json(world.session);
       if (req.path === "/api/limits") return json(world.limits);
       if (req.path === "/api/jobs" && req.method === "GET") return json({ jobs: world.history, total: world.history.length });
       if (req.path === "/api/edit" && req.method === "POST") {
         const config: unknown = JSON.parse(formText(req.form, "config"));
         if (config && typeof config === "object" && "prompt" in config && config.prompt === "full")
           return json({ detail: "The queue is full; try again in a minute." }, 503);
-        return json({ job_id: "new-job", status: "queued", message: "Queued", queue_position: 1 }, 202);
+        // The whole queued job, as the server answers.
+        const prompt = config && typeof config === "object" && "prompt" in config ? String(config.prompt) : "";
+        const job = makeJob({ job_id: "new-job", created_at: new Date().toISOString(), config: { ...makeJob().config, prompt } });
+        return json({ ...job, message: "Queued" }, 202);
       }
       return undefined;
     }),
@@ -67,6 +79,13 @@ export async function renderApp(world: AppWorld) {
   render(<App />, { wrapper: withClient(world.client) });
   const submit = await screen.findByTestId("submit");
   return { submit, user: userEvent.setup({ applyAccept: false }) };
+}
+
+/** The page on a server that needs a key, when it asks for one. */
+export async function renderSignIn(world: AppWorld) {
+  render(<App />, { wrapper: withClient(world.client) });
+  const key = await screen.findByLabelText("API key");
+  return { key, user: userEvent.setup({ applyAccept: false }) };
 }
 
 /** Reads of one job (GET /api/jobs/{id}...): the page needs none while the job's socket is up. */

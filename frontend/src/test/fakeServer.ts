@@ -8,6 +8,8 @@ export interface FakeRequest {
   path: string;
   query: URLSearchParams;
   form: FormData | null;
+  /** A JSON body, parsed (null without one). */
+  body: unknown;
 }
 
 export type Route = (request: FakeRequest) => Response | undefined | Promise<Response | undefined>;
@@ -17,6 +19,8 @@ export function formText(form: FormData | null | undefined, name: string): strin
   const value = form?.get(name);
   return typeof value === "string" ? value : "";
 }
+
+const parseJson = (text: string): unknown => JSON.parse(text);
 
 export function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
@@ -31,12 +35,14 @@ export function fakeServer(route: Route) {
   const fetch = vi.fn(async (input: RequestInfo | URL, init?: RequestInit) => {
     const request = input instanceof Request ? input : new Request(input, init);
     const url = new URL(request.url, window.location.href);
+    const text = request instanceof TestRequest && request.form ? "" : await request.clone().text();
     const call: FakeRequest = {
       method: request.method,
       url: url.pathname + url.search,
       path: url.pathname,
       query: url.searchParams,
       form: request instanceof TestRequest ? request.form : null,
+      body: text ? parseJson(text) : null,
     };
     calls.push(call);
     return (await route(call)) ?? json({ detail: `unexpected ${call.method} ${call.url}` }, 404);
