@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
+from qwen_image_editor.accounts import Role
 from qwen_image_editor.api.app import STATIC_DIR
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditEngine, EditResult, ModelState, StepCallback, StepProgress
@@ -128,6 +130,29 @@ def tiny_server(tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: in
     services = build_services(settings, engine=SlowSteps(edit_plus_engine, STEP_DELAY))
     with live_server(services) as running:
         yield running
+
+
+@dataclass
+class KeyedServer:
+    """A live server that needs a key, and the one key made for it (alice's, a user key)."""
+
+    server: LiveServer
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@pytest.fixture
+def keyed_server(tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: int) -> Iterator[KeyedServer]:
+    """`tiny_server` with keys on: alice's key is made before the server starts, so every route but the health
+    check, the sign-in and the page needs it (or a session)."""
+    settings = make_settings(tmp_path / "data", model="tiny", lease_seconds=30)
+    services = build_services(settings, engine=SlowSteps(edit_plus_engine, STEP_DELAY))
+    _, secret = services.access.create_key("alice", Role.USER)
+    with live_server(services) as running:
+        yield KeyedServer(running, secret)
 
 
 def new_context(browser: Browser, **options: Any) -> BrowserContext:
