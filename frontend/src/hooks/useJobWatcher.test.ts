@@ -217,6 +217,21 @@ describe("useJobWatcher", () => {
     expect(fetchJob).not.toHaveBeenCalled();
   });
 
+  it("says the session ended on close 1008 (no valid key or session)", async () => {
+    const onUnauthorised = vi.fn();
+    deps.onUnauthorised = onUnauthorised;
+    watch();
+    await flush();
+    act(() => FakeWebSocket.last.drop(1008, "your session has ended"));
+    await flush();
+    expect(onUnauthorised).toHaveBeenCalledTimes(1);
+    await advance(reconnectDelay(0)); // the page unmounts this on its way to the sign-in; alone, it retries
+    expect(FakeWebSocket.instances).toHaveLength(2);
+    act(() => FakeWebSocket.last.drop(1006));
+    await flush();
+    expect(onUnauthorised).toHaveBeenCalledTimes(1); // only 1008 means that
+  });
+
   it("stops when a poll says 404", async () => {
     fetchJob.mockRejectedValue(new ApiError(404, "Job not found"));
     const { result } = watch();
