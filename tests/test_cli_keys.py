@@ -37,10 +37,12 @@ def test_create_prints_the_key_once_on_its_last_line_and_list_never_shows_it(tmp
 
     assert keys(tmp_path, "create", "alice")[0] == 2  # names are unique
     assert keys(tmp_path, "create", "no spaces please")[0] == 2
-    assert keys(tmp_path, "revoke", "alice") == (0, "Revoked key alice.\n")
+    assert keys(tmp_path, "revoke", "alice") == (0, "Revoked key alice.\n")  # root remains
     code, output = keys(tmp_path, "revoke", "alice")
     assert code == 2 and "no key named 'alice'" in output
     assert "alice" not in keys(tmp_path, "list")[1]
+    code, output = keys(tmp_path, "revoke", "root")
+    assert code == 0 and "No key remains" in output
 
 
 def test_keys_reads_the_same_database_setting_as_serve(tmp_path: Path) -> None:

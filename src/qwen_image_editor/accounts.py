@@ -41,6 +41,7 @@ class Caller:
     """Whom a request acts for. `key` is None in open mode (no keys exist): one person on their machine."""
 
     key: ApiKey | None
+    session_expires_at: datetime | None = None  # when it came through the web page's session
 
     @property
     def is_admin(self) -> bool:

@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from qwen_image_editor.application.access import Access, FailedSignIns
+from qwen_image_editor.application.access import Access, FailedSignIns, is_loopback
 from qwen_image_editor.application.cleanup import Cleanup, RetentionSweeper
 from qwen_image_editor.application.jobs import JobService
 from qwen_image_editor.application.lifecycle import JobLifecycle
@@ -86,6 +86,7 @@ def build_access(settings: Settings) -> Access:
         SqlKeyStore(settings.resolved_database_url),
         session_lifetime=timedelta(hours=settings.session_hours),
         failed_sign_ins=FailedSignIns(settings.failed_sign_ins_per_minute, window=60.0),
+        always_require_keys=not is_loopback(settings.host) and not settings.insecure_no_auth,
     )
 
 

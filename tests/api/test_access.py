@@ -101,6 +101,17 @@ def test_with_keys_every_route_but_health_and_the_page_needs_one(keyed: Keyed) -
     assert by_header.status_code == 200
 
 
+def test_revoking_the_last_key_of_a_public_server_locks_it_rather_than_opening_it(tmp_path: Path) -> None:
+    services = build_services(make_settings(tmp_path, host="0.0.0.0"), engine=FakeEngine(step_seconds=0.01))
+    _, secret = services.access.create_key("only", Role.ADMIN)
+    with live_server(services) as server:
+        assert server.http.get("/api/jobs", headers={"X-API-Key": secret}).status_code == 200
+        assert services.access.revoke("only")
+        assert server.http.get("/api/jobs").status_code == 401
+        health = server.http.get("/api/health").json()
+        assert health["keys_required"] is True and "no API key exists" in health["warning"]
+
+
 def test_a_socket_without_a_key_is_closed_1008(keyed: Keyed) -> None:
     messages, code = ws_messages(f"{keyed.server.ws_url}/ws/{MISSING}")
     assert messages == [] and code == 1008
@@ -115,6 +126,9 @@ def test_repeated_wrong_keys_from_one_address_are_slowed_down(tmp_path: Path) ->
         assert "too many wrong keys" in throttled.json()["detail"]
         # the right key from that address waits too: guessing must not pay off by luck
         assert keyed.client(keyed.alice).get("/api/jobs").status_code == 429
+        # public routes still answer it (the page can show why it is waiting)
+        assert guesser.get("/api/health").status_code == 200
+        assert guesser.post("/api/session", json={"key": keyed.alice}).status_code == 429
 
 
 # -- owners ---------------------------------------------------------------------------------------
@@ -179,8 +193,11 @@ def test_a_key_is_exchanged_for_a_strict_http_only_session_cookie(keyed: Keyed) 
         }  # fmt: skip
         wrong = browser.post("/api/session", json={"key": "qie_wrong"})
         assert wrong.status_code == 401 and SESSION_COOKIE not in wrong.cookies
+        assert "check it for typos" in wrong.json()["detail"]  # said for a person at the sign-in form
         signed = browser.post("/api/session", json={"key": keyed.alice})
         assert signed.status_code == 200 and signed.json()["name"] == "alice" and signed.json()["signed_in"]
+        current = browser.get("/api/session").json()
+        assert current["signed_in"] and current["expires_at"] == signed.json()["expires_at"] is not None
         cookie = signed.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
         assert keyed.alice not in cookie

@@ -92,7 +92,8 @@ class AccessMiddleware:
             access: Access = scope["app"].state.services.access
             state["caller"] = await run_in_threadpool(resolve_caller, access, connection)
         except (NotAuthenticated, Forbidden, QuotaExceeded) as exc:
-            public_miss = isinstance(exc, NotAuthenticated) and is_public(connection.url.path)
+            # A public route answers anyone: health, the page, and the sign-in (which checks its key itself).
+            public_miss = isinstance(exc, NotAuthenticated | QuotaExceeded) and is_public(connection.url.path)
             if scope["type"] == "http" and not public_miss:
                 await error_response(exc)(scope, receive, send)
                 return

@@ -58,10 +58,20 @@ class FailedSignIns:
 
 
 class Access:
-    def __init__(self, keys: SqlKeyStore, *, session_lifetime: timedelta, failed_sign_ins: FailedSignIns) -> None:
+    def __init__(
+        self,
+        keys: SqlKeyStore,
+        *,
+        session_lifetime: timedelta,
+        failed_sign_ins: FailedSignIns,
+        always_require_keys: bool = False,
+    ) -> None:
         self.keys = keys
         self.session_lifetime = session_lifetime
         self.failed_sign_ins = failed_sign_ins
+        # Served on a public address without --insecure-no-auth: revoking the last key must lock the server,
+        # not open it to everyone.
+        self.always_require_keys = always_require_keys
         self._mode_checked: tuple[float, bool] = (float("-inf"), False)
         self._touched: dict[str, datetime] = {}
 
@@ -84,10 +94,16 @@ class Access:
 
     # -- requests -------------------------------------------------------------------------------
     @property
+    def keys_exist(self) -> bool:
+        return self.keys.count_keys() > 0
+
+    @property
     def keys_required(self) -> bool:
+        if self.always_require_keys:
+            return True
         checked_at, required = self._mode_checked
         if time.monotonic() - checked_at > _MODE_TTL_SECONDS:
-            required = self.keys.count_keys() > 0
+            required = self.keys_exist
             self._mode_checked = (time.monotonic(), required)
         return required
 
@@ -112,18 +128,25 @@ class Access:
             raise NotAuthenticated(
                 "your session has ended (signed out, expired, or its key was revoked); sign in again"
             )
-        self._touch(found[0])
-        return Caller(key=found[0])
+        key, _, expires_at = found
+        self._touch(key)
+        return Caller(key=key, session_expires_at=expires_at)
 
     def open_session(self, secret: str, address: str) -> tuple[str, datetime, Caller]:
         """Exchange a key for a session token (for the web page's cookie) and its expiry."""
         if not self.keys_required:
             raise InvalidRequest("this server is open (no API key exists yet): there is nothing to sign in to")
-        caller = self.caller_with_key(secret, address)
+        try:
+            caller = self.caller_with_key(secret, address)
+        except NotAuthenticated:  # said for people at a sign-in form, not for programs
+            raise NotAuthenticated(
+                "that key is not valid: check it for typos, or ask the server's operator for a key "
+                "(they make one with `qie keys create NAME`)"
+            ) from None
         assert caller.key is not None
         token = new_session_token()
         expires = self.keys.create_session(digest(token), caller.key.id, self.session_lifetime)
-        return token, expires, caller
+        return token, expires, Caller(key=caller.key, session_expires_at=expires)
 
     def close_session(self, token: str) -> None:
         self.keys.delete_session(digest(token))

@@ -82,6 +82,13 @@ def revoke(
     try:
         if not access.revoke(name):
             fail(f"there is no key named {name!r}; `qie keys list` shows them", EXIT_BAD_INPUT)
+        remaining = access.keys_exist
     finally:
         access.keys.close()
     console.print(f"Revoked key {name}.", highlight=False)
+    if not remaining:
+        console.print(
+            "No key remains: a server on loopback is open again; one on a public address now refuses everyone "
+            "until you make a key.",
+            highlight=False,
+        )

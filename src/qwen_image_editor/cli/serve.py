@@ -69,7 +69,7 @@ def _refuse_an_open_public_server(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     access = build_access(settings)
     try:
-        keys_exist = access.keys_required
+        keys_exist = access.keys_exist
     finally:
         access.keys.close()
     problem = exposure_problem(settings.host, keys_exist=keys_exist, insecure_no_auth=settings.insecure_no_auth)

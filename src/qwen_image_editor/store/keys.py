@@ -79,16 +79,16 @@ class SqlKeyStore:
             )
         return now + lifetime
 
-    def key_by_session(self, token_hash: str) -> tuple[ApiKey, str] | None:
-        """The key of a live session and the session's stored hash, or None (unknown or expired)."""
+    def key_by_session(self, token_hash: str) -> tuple[ApiKey, str, datetime] | None:
+        """The key of a live session, the session's stored hash and its expiry; None if unknown or expired."""
         query = (
-            select(api_keys, sessions.c.token_hash)
+            select(api_keys, sessions.c.token_hash, sessions.c.expires_at)
             .join(sessions, sessions.c.key_id == api_keys.c.id)
             .where(sessions.c.token_hash == token_hash, sessions.c.expires_at > rules.utcnow())
         )
         with read_transaction(self._engine) as conn:
             row = conn.execute(query).mappings().one_or_none()
-        return None if row is None else (_to_key(row), row["token_hash"])
+        return None if row is None else (_to_key(row), row["token_hash"], row["expires_at"])
 
     def delete_session(self, token_hash: str) -> None:
         with write_transaction(self._engine) as conn:

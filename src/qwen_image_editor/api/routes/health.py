@@ -31,7 +31,10 @@ def health(services: ServicesDep) -> HealthResponse:
 
 
 def _warning(services: ServicesDep) -> str | None:
-    if services.settings.insecure_no_auth and not services.access.keys_required:
+    access = services.access
+    if access.always_require_keys and not access.keys_exist:
+        return "no API key exists, so nobody can use this server; make one with `qie keys create NAME --admin`"
+    if services.settings.insecure_no_auth and not access.keys_required:
         return (
             "started with --insecure-no-auth and no API keys: anyone who can reach this server can use it. "
             "Make a key with `qie keys create NAME --admin`."

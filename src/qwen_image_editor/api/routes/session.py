@@ -3,8 +3,6 @@ the page's storage, in a URL or in a log."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -24,14 +22,14 @@ def _came_over_https(request: Request) -> bool:
     )
 
 
-def _answer(services: ServicesDep, caller: Caller | None, expires_at: datetime | None = None) -> SessionResponse:
+def _answer(services: ServicesDep, caller: Caller | None) -> SessionResponse:
     key = caller.key if caller else None
     return SessionResponse(
         keys_required=services.access.keys_required,
         signed_in=key is not None,
         name=key.name if key else None,
         admin=bool(caller and caller.is_admin),
-        expires_at=expires_at,
+        expires_at=caller.session_expires_at if caller else None,
     )
 
 
@@ -45,7 +43,7 @@ def get_session(services: ServicesDep, request: Request) -> SessionResponse:
 async def sign_in(services: ServicesDep, body: SessionRequest, request: Request, response: Response) -> SessionResponse:
     """Exchange an API key for a session cookie (HttpOnly, SameSite=Strict, Secure over https)."""
     address = request.client.host if request.client else "unknown"
-    token, expires, caller = await run_in_threadpool(services.access.open_session, body.key, address)
+    token, _, caller = await run_in_threadpool(services.access.open_session, body.key, address)
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -55,7 +53,7 @@ async def sign_in(services: ServicesDep, body: SessionRequest, request: Request,
         samesite="strict",
         secure=_came_over_https(request),
     )
-    return _answer(services, caller, expires)
+    return _answer(services, caller)
 
 
 @router.delete("/session")
