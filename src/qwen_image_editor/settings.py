@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MODEL = "Qwen/Qwen-Image-Edit-2511"
 DEFAULT_PORT = 8002
+_MEMORY_BY_OFFLOAD = {"model": "offload", "sequential": "low"}  # QIE_OFFLOAD, replaced by QIE_MEMORY
 
 
 class Settings(BaseSettings):
@@ -51,12 +52,15 @@ class Settings(BaseSettings):
     )
     offload: Literal["none", "model", "sequential"] = Field(
         default="none",
-        description="CUDA only: move idle parts of the model to CPU memory to fit a smaller GPU "
-        "(`model`: ~half the VRAM, a little slower; `sequential`: least VRAM, much slower).",
+        description="Replaced by QIE_MEMORY and kept as its alias: `model` means QIE_MEMORY=offload, "
+        "`sequential` means QIE_MEMORY=low.",
     )
     preload: bool = Field(default=False, description="Load the model at start instead of on the first job.")
     retention_hours: float = Field(
-        default=24.0, ge=0, description="Finished jobs older than this are deleted by a background sweep."
+        default=0.0,
+        ge=0,
+        description="Finished jobs older than this many hours are deleted by a background sweep (starred ones are "
+        "kept). 0, the default, keeps every result until its owner deletes it.",
     )
     cleanup_interval_seconds: float = Field(default=600.0, gt=0, description="How often the retention sweep runs.")
     max_attempts: int = Field(
@@ -125,6 +129,35 @@ class Settings(BaseSettings):
         gt=0,
         description="A request body that sends nothing for this long is answered 408 and its connection closed.",
     )
+    # -- memory plans and speed (GPU_NOTES.md) --------------------------------------------------
+    memory: Literal["auto", "full", "offload", "fp8", "gguf", "nf4", "low"] = Field(
+        default="auto",
+        description="How the model sits on the GPU: `full` (all bf16 on the GPU), `offload` (components take "
+        "turns on the GPU), `fp8` (transformer stored in float8, computed in bf16), `gguf` (transformer from "
+        "QIE_GGUF, components take turns), `nf4` (4-bit transformer and text encoder; needs bitsandbytes), "
+        "`low` (blocks streamed to the GPU: the least memory, the slowest), or `auto` (the fastest plan whose "
+        "estimated peak fits the GPU's free memory; `qie doctor` shows the choice and why).",
+    )
+    gguf: str | None = Field(
+        default=None,
+        description="The transformer as a GGUF file for QIE_MEMORY=gguf (and a candidate for `auto`): a local "
+        "path or a Hugging Face file reference `owner/repo/file.gguf` (fetched into the HF cache once).",
+    )
+    lightning_lora: str | None = Field(
+        default=None,
+        description="The Lightning LoRA for `lightning` jobs, instead of the one of the model's family: a local "
+        ".safetensors path or a Hugging Face file reference `owner/repo/file.safetensors`.",
+    )
+    attention: Literal["native", "flash", "_flash_3", "sage"] = Field(
+        default="native",
+        description="The transformer's attention backend (`flash`, `_flash_3`, `sage` need their package "
+        "and a CUDA GPU; `qie doctor` says which are installed).",
+    )
+    compile: bool = Field(
+        default=False,
+        description="CUDA only: compile the transformer's repeated blocks (torch.compile, regional); the first "
+        "edit of each new size is slower, the rest faster.",
+    )
 
     @field_validator("host")
     @classmethod
@@ -175,3 +208,28 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'qie.db').resolve()}"
+
+    @property
+    def loras_dir(self) -> Path:
+        return self.data_dir / "loras"
+
+    @property
+    def memory_plan(self) -> str:
+        """QIE_MEMORY, or what the older QIE_OFFLOAD asked for when QIE_MEMORY is left at `auto`."""
+        if self.memory == "auto" and self.offload != "none":
+            return _MEMORY_BY_OFFLOAD[self.offload]
+        return self.memory
+
+    @model_validator(mode="after")
+    def _memory_plan_is_complete(self) -> Settings:
+        if self.memory_plan == "gguf" and not self.gguf:
+            raise ValueError(
+                "QIE_MEMORY=gguf needs QIE_GGUF: a local .gguf file of the transformer or a Hugging Face file "
+                "reference such as owner/repo/file.gguf"
+            )
+        if self.memory != "auto" and self.offload != "none" and _MEMORY_BY_OFFLOAD[self.offload] != self.memory:
+            raise ValueError(
+                f"QIE_OFFLOAD={self.offload} and QIE_MEMORY={self.memory} disagree; QIE_MEMORY replaces "
+                "QIE_OFFLOAD, so remove QIE_OFFLOAD"
+            )
+        return self

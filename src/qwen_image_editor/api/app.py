@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         CORSMiddleware,
         allow_origins=settings.cors_origins,  # listed origins only; never "*", since cookies may ride along
         allow_credentials=True,
-        allow_methods=["GET", "POST", "DELETE"],
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         expose_headers=["Content-Disposition", "Retry-After"],
         max_age=600,

@@ -66,6 +66,10 @@ class JobView(BaseModel):
     inputs: list[str] = Field(description="URLs of the input images, in order.")
     outputs: list[str] = Field(description="URLs of the results; empty until complete.")
     thumbnail: str | None = Field(description="URL of a small WebP of the result, once complete.")
+    starred: bool = Field(description="Kept whatever the retention.")
+    kept_until: datetime | None = Field(
+        description="When the retention sweep will delete it; null when it is kept until deleted."
+    )
 
 
 class SubmitResponse(JobView):

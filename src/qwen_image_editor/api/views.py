@@ -7,8 +7,9 @@ from typing import Literal
 
 from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage
 from qwen_image_editor.blobs.base import THUMBNAIL_NAME, input_name
-from qwen_image_editor.jobs.events import JobChanged, JobEventKind, JobProgressed
+from qwen_image_editor.jobs.events import JobEventKind, JobProgressed
 from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.retention import kept_until
 from qwen_image_editor.jobs.states import JobStatus
 
 JobMessageType = Literal["snapshot", "status", "complete", "error", "cancelled"]
@@ -22,7 +23,7 @@ def file_url(job_id: str, name: str) -> str:
     return f"{job_url(job_id)}/files/{name}"
 
 
-def job_view(job: Job, queue_position: int | None) -> JobView:
+def job_view(job: Job, queue_position: int | None, *, retention_hours: float) -> JobView:
     """`queue_position` comes from the store (one query for a whole page); ignored unless queued."""
     return JobView(
         job_id=job.id,
@@ -38,6 +39,8 @@ def job_view(job: Job, queue_position: int | None) -> JobView:
         inputs=[file_url(job.id, input_name(i)) for i in range(1, job.input_count + 1)],
         outputs=[file_url(job.id, name) for name in job.output_names],
         thumbnail=file_url(job.id, THUMBNAIL_NAME) if job.output_names else None,
+        starred=job.starred,
+        kept_until=kept_until(job, retention_hours),
     )
 
 
@@ -60,7 +63,3 @@ def job_message(view: JobView, event: JobEventKind | None) -> JobMessage:
 
 def progress_message(event: JobProgressed) -> ProgressMessage:
     return ProgressMessage(job_id=event.job_id, progress=event.progress)
-
-
-def changed_message(event: JobChanged, queue_position: int | None) -> JobMessage:
-    return job_message(job_view(event.job, queue_position), event.kind)

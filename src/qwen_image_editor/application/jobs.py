@@ -80,9 +80,22 @@ class JobService:
         return self.store.queue_positions(queued) if queued else {}
 
     def list(
-        self, *, limit: int, offset: int, status: JobStatus | None, owner: str | None = None
+        self,
+        *,
+        limit: int,
+        offset: int,
+        status: JobStatus | None,
+        owner: str | None = None,
+        search: str | None = None,
+        starred: bool | None = None,
     ) -> tuple[list[Job], int]:
-        return self.store.list_jobs(limit=limit, offset=offset, status=status, owner=owner)
+        return self.store.list_jobs(
+            limit=limit, offset=offset, status=status, owner=owner, search=search, starred=starred
+        )
+
+    def star(self, job_id: str, starred: bool, *, owner: str | None = None) -> Job:
+        """A starred job is kept whatever the retention (it can still be deleted)."""
+        return self.store.set_starred(checked_job_id(job_id), starred, owner=owner)
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> Job:
         return self.lifecycle.request_cancel(checked_job_id(job_id), owner=owner)

@@ -54,12 +54,21 @@ class JobChanged:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """A small image of the result as it forms (a few KB); rides on progress events only, never stored."""
+
+    media_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class JobProgressed:
     """A processing job reported progress. Kept small: one is sent per denoising step."""
 
     job_id: str
     progress: Progress
     kind: JobEventKind = JobEventKind.PROGRESS
+    preview: Preview | None = None
 
 
 JobEvent = JobChanged | JobProgressed

@@ -22,6 +22,14 @@ class ProgressStage(StrEnum):
     SAVING = "saving"  # writing the result
 
 
+class RequeueReason(StrEnum):
+    """Why a job went back to the queue after it had started."""
+
+    RESTART = "restart"  # its worker's service restarted (e.g. after a crash) and handed it back at once
+    LEASE_EXPIRED = "lease_expired"  # its worker stopped renewing the lease (died elsewhere, lost the database)
+    SHUTDOWN = "shutdown"  # its worker shut down mid-job and handed it back
+
+
 class Progress(BaseModel):
     stage: ProgressStage
     message: str
@@ -53,3 +61,6 @@ class Job:
     output_names: list[str] = field(default_factory=list)
     # (width, height) of each upload as sent, when its stored input is smaller; empty when they are equal
     original_sizes: list[tuple[int, int]] = field(default_factory=list)
+    starred: bool = False  # kept whatever the retention
+    # why it went back to the queue last (kept through its next run); None if it never did
+    requeue_reason: RequeueReason | None = None

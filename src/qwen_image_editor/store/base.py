@@ -33,9 +33,16 @@ class JobStore(Protocol):
         ...
 
     def list_jobs(
-        self, *, limit: int = 50, offset: int = 0, status: JobStatus | None = None, owner: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        owner: str | None = None,
+        search: str | None = None,
+        starred: bool | None = None,
     ) -> tuple[list[Job], int]:
-        """A page of jobs, newest first, and the total that match."""
+        """A page of jobs, newest first, and the total that match. `search`: words in the prompt, any case."""
         ...
 
     def queue_positions(self, job_ids: Sequence[str]) -> dict[str, int]:
@@ -93,8 +100,18 @@ class JobStore(Protocol):
         """Jobs whose worker died: back to queued while attempts < max_attempts, else error. Returns them."""
         ...
 
+    def recover_previous_run(self, worker_name: str, worker_id: str, max_attempts: int) -> list[Job]:
+        """Jobs still held by an earlier run of the worker named `worker_name` (ids `<name>/<run>`, any run but
+        `worker_id`): that run is over, so they are requeued now, keeping their place, while attempts remain
+        (the interrupted run counts), else error. Returns them."""
+        ...
+
     def finished_before(self, cutoff: datetime) -> list[Job]:
-        """Final jobs (complete, error, cancelled) that finished before `cutoff`, oldest first."""
+        """Final, unstarred jobs (complete, error, cancelled) that finished before `cutoff`, oldest first."""
+        ...
+
+    def set_starred(self, job_id: str, starred: bool, *, owner: str | None = None) -> Job:
+        """Star (keep whatever the retention) or unstar a job; JobNotFound as for `get_job`."""
         ...
 
     def delete_job(self, job_id: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from qwen_image_editor.errors import QieError
 from qwen_image_editor.store.engine import write_transaction
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 
 
 class SchemaVersionError(QieError, RuntimeError):
@@ -85,6 +86,12 @@ jobs = Table(
     Column("output_names", Text, nullable=False, default="[]"),  # list of file names as JSON
     # [[width, height], ...] of the uploads as sent, when inputs are stored smaller (JSON; since version 2)
     Column("original_sizes", Text, nullable=True),
+    # Kept whatever the retention (since version 3).
+    Column("starred", Boolean, nullable=False, default=False, server_default=text("false")),
+    # The request's prompt, searchable without parsing JSON (since version 3).
+    Column("prompt", Text, nullable=False, default="", server_default=""),
+    # Why the job went back to the queue last: a RequeueReason value, NULL if it never did (since version 4).
+    Column("requeue_reason", String(16), nullable=True),
 )
 Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at, jobs.c.seq)
 Index("ix_jobs_owner", jobs.c.owner, jobs.c.created_at)
@@ -120,8 +127,8 @@ schema_version = Table(
 
 
 # One function per step: MIGRATIONS[n] takes a version-n database to version n+1, inside the
-# migration transaction. When SCHEMA_VERSION becomes 2, add MIGRATIONS[1] (e.g. an ALTER TABLE) here
-# and keep `metadata` above describing the newest version, which fresh databases get directly.
+# migration transaction. Keep `metadata` above describing the newest version, which fresh databases get
+# directly.
 def _to_version_2(conn: Connection) -> None:
     """Keys and sessions arrive; jobs may record the sizes their inputs were uploaded at."""
     conn.execute(text("ALTER TABLE jobs ADD COLUMN original_sizes TEXT"))
@@ -130,7 +137,21 @@ def _to_version_2(conn: Connection) -> None:
     metadata.create_all(conn, tables=[api_keys, sessions])
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _to_version_2}
+def _to_version_3(conn: Connection) -> None:
+    """Jobs can be starred, and searched by prompt."""
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN starred BOOLEAN NOT NULL DEFAULT false"))
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN prompt TEXT NOT NULL DEFAULT ''"))
+    for job_id, request in conn.execute(select(jobs.c.id, jobs.c.request)).all():
+        prompt = str(json.loads(request).get("prompt", ""))
+        conn.execute(jobs.update().where(jobs.c.id == job_id).values(prompt=prompt))
+
+
+def _to_version_4(conn: Connection) -> None:
+    """Jobs say why they were requeued (the page shows "requeued after a restart")."""
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN requeue_reason VARCHAR(16)"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4}
 
 # Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.
 _PG_MIGRATION_LOCK = 0x51E0001

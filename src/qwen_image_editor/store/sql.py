@@ -13,10 +13,11 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.errors import JobNotFound
-from qwen_image_editor.jobs.records import Job, Progress
+from qwen_image_editor.jobs.records import Job, Progress, RequeueReason
 from qwen_image_editor.jobs.states import TERMINAL_STATES, JobStatus, check_transition
 from qwen_image_editor.store import rules
 from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
+from qwen_image_editor.store.notify import JOBS_CHANNEL
 from qwen_image_editor.store.schema import jobs, migrate
 
 # Serialises queue-cap checks on PostgreSQL, whose READ COMMITTED would let two inserts both see room.
@@ -47,13 +48,24 @@ class SqlJobStore:
             return _to_job(self._row(conn, job_id, owner=owner))
 
     def list_jobs(
-        self, *, limit: int = 50, offset: int = 0, status: JobStatus | None = None, owner: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        offset: int = 0,
+        status: JobStatus | None = None,
+        owner: str | None = None,
+        search: str | None = None,
+        starred: bool | None = None,
     ) -> tuple[list[Job], int]:
         conditions: list[ColumnElement[bool]] = []
         if status is not None:
             conditions.append(jobs.c.status == status.value)
         if owner is not None:
             conditions.append(jobs.c.owner == owner)
+        if search:
+            conditions.append(jobs.c.prompt.icontains(search, autoescape=True))
+        if starred is not None:
+            conditions.append(jobs.c.starred.is_(starred))
         with read_transaction(self._engine) as conn:
             total = conn.execute(select(func.count()).select_from(jobs).where(*conditions)).scalar_one()
             rows = conn.execute(
@@ -106,6 +118,7 @@ class SqlJobStore:
                 .where(
                     jobs.c.status.in_([s.value for s in TERMINAL_STATES]),
                     jobs.c.finished_at < cutoff,
+                    jobs.c.starred.is_(False),
                 )
                 .order_by(jobs.c.finished_at.asc(), jobs.c.seq.asc())
             ).mappings()
@@ -135,6 +148,7 @@ class SqlJobStore:
             "attempts": 0,
             "cancel_requested": False,
             "output_names": "[]",
+            "prompt": request.prompt,
             "original_sizes": json.dumps([list(size) for size in original_sizes]) if original_sizes else None,
         }
         with write_transaction(self._engine) as conn:
@@ -152,6 +166,7 @@ class SqlJobStore:
                 conn.execute(jobs.insert().values(**values))
             except IntegrityError as exc:  # the id is a fresh server UUID, so this is a bug in the caller
                 raise ValueError(f"a job with id {job_id} already exists") from exc
+            self._notify_queued(conn)
             return _to_job(self._row(conn, job_id))
 
     def claim_next_job(self, worker_id: str, lease_seconds: float) -> Job | None:
@@ -221,7 +236,9 @@ class SqlJobStore:
                 started_at=None,
                 progress=None,
                 updated_at=self._clock(),
+                requeue_reason=RequeueReason.SHUTDOWN.value,
             )
+            self._notify_queued(conn)
             return _to_job(self._row(conn, job_id))
 
     def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
@@ -247,22 +264,37 @@ class SqlJobStore:
 
     def recover_expired_leases(self, max_attempts: int, now: datetime | None = None) -> list[Job]:
         now = rules.require_aware(now or self._clock())
+        dead = (jobs.c.status == JobStatus.PROCESSING.value) & (jobs.c.lease_expires_at < now)
+        return self._recover(dead, max_attempts, RequeueReason.LEASE_EXPIRED, now)
+
+    def recover_previous_run(self, worker_name: str, worker_id: str, max_attempts: int) -> list[Job]:
+        abandoned = (
+            (jobs.c.status == JobStatus.PROCESSING.value)
+            & jobs.c.claimed_by.startswith(f"{worker_name}/", autoescape=True)
+            & (jobs.c.claimed_by != worker_id)
+        )
+        return self._recover(abandoned, max_attempts, RequeueReason.RESTART, self._clock())
+
+    def _recover(
+        self, which: ColumnElement[bool], max_attempts: int, reason: RequeueReason, now: datetime
+    ) -> list[Job]:
+        """Running jobs whose run is over (`which`): requeued, keeping their place, while attempts remain."""
         recovered: list[Job] = []
         with write_transaction(self._engine) as conn:
             rows = conn.execute(
                 select(jobs.c.id, jobs.c.attempts, jobs.c.cancel_requested)
-                .where(jobs.c.status == JobStatus.PROCESSING.value, jobs.c.lease_expires_at < now)
+                .where(which)
                 .order_by(*_FIFO)
                 # a row locked right now is being renewed or finished by its worker: not dead
                 .with_for_update(skip_locked=True)
             ).all()
             for job_id, attempts, cancel_requested in rows:
-                target, reason = rules.recovery_outcome(attempts, max_attempts, bool(cancel_requested))
+                target, error = rules.recovery_outcome(attempts, max_attempts, bool(cancel_requested))
                 check_transition(JobStatus.PROCESSING, target)
                 if target is JobStatus.QUEUED:
-                    changes: dict[str, Any] = {"started_at": None, "progress": None}
+                    changes: dict[str, Any] = {"started_at": None, "progress": None, "requeue_reason": reason.value}
                 else:
-                    changes = {"finished_at": now, "error": reason}
+                    changes = {"finished_at": now, "error": error}
                 self._set(
                     conn,
                     job_id,
@@ -273,7 +305,15 @@ class SqlJobStore:
                     **changes,
                 )
                 recovered.append(_to_job(self._row(conn, job_id)))
+            if any(job.status is JobStatus.QUEUED for job in recovered):
+                self._notify_queued(conn)
         return recovered
+
+    def set_starred(self, job_id: str, starred: bool, *, owner: str | None = None) -> Job:
+        with write_transaction(self._engine) as conn:
+            self._row(conn, job_id, owner=owner, lock=True)
+            self._set(conn, job_id, starred=starred, updated_at=self._clock())
+            return _to_job(self._row(conn, job_id))
 
     def delete_job(self, job_id: str) -> None:
         with write_transaction(self._engine) as conn:
@@ -309,6 +349,11 @@ class SqlJobStore:
             raise JobNotFound(f"no job {job_id}")
         return row
 
+    def _notify_queued(self, conn: Connection) -> None:
+        """Wake listening workers once this transaction commits (PostgreSQL; SQLite workers poll)."""
+        if self._postgres:
+            conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": JOBS_CHANNEL})
+
     @staticmethod
     def _set(conn: Connection, job_id: str, **values: Any) -> None:
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
@@ -333,4 +378,6 @@ def _to_job(row: RowMapping) -> Job:
         cancel_requested=bool(row["cancel_requested"]),
         output_names=list(json.loads(row["output_names"])),
         original_sizes=[(int(w), int(h)) for w, h in json.loads(row["original_sizes"] or "[]")],
+        starred=bool(row["starred"]),
+        requeue_reason=RequeueReason(row["requeue_reason"]) if row["requeue_reason"] else None,
     )

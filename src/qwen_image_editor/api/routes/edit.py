@@ -70,4 +70,5 @@ def submit_edit(
             raise RequestTooLarge(f"image{number} is {upload.size:,} bytes; each image may be at most {limit:,}")
     job = services.jobs.submit([upload.file for upload in uploads], request, owner=caller.owner)
     position = services.jobs.queue_positions([job]).get(job.id)
-    return SubmitResponse(**job_view(job, position).model_dump(), message=f"Queued at position {position}")
+    view = job_view(job, position, retention_hours=services.settings.retention_hours)
+    return SubmitResponse(**view.model_dump(), message=f"Queued at position {position}")

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 
 from qwen_image_editor.api.deps import CallerDep, ServicesDep
 from qwen_image_editor.api.schemas import DeleteResponse, ErrorResponse, JobListResponse, JobView
 from qwen_image_editor.api.views import job_view
 from qwen_image_editor.errors import JobNotFound
+from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
 
 router = APIRouter(prefix="/api", tags=["jobs"])
@@ -19,8 +22,15 @@ _SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private,
 
 
 def _job_view(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
-    job = services.jobs.get(job_id, owner=caller.sees)
-    return job_view(job, services.jobs.queue_positions([job]).get(job.id))
+    return _view_with_position(services, services.jobs.get(job_id, owner=caller.sees))
+
+
+def _view_with_position(services: ServicesDep, job: Job) -> JobView:
+    return _view(services, job, services.jobs.queue_positions([job]).get(job.id))
+
+
+def _view(services: ServicesDep, job: Job, queue_position: int | None) -> JobView:
+    return job_view(job, queue_position, retention_hours=services.settings.retention_hours)
 
 
 @router.get("/jobs", response_model=JobListResponse)
@@ -30,11 +40,15 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     status: JobStatus | None = None,
+    search: Annotated[str | None, Query(max_length=200, description="Words in the prompt, any case.")] = None,
+    starred: Annotated[bool | None, Query(description="Only starred (true) or unstarred (false) jobs.")] = None,
 ) -> JobListResponse:
-    """The job history, newest first."""
-    jobs, total = services.jobs.list(limit=limit, offset=offset, status=status, owner=caller.sees)
+    """The job history, newest first: a page of it (`limit`, `offset`) and how many jobs match in all."""
+    jobs, total = services.jobs.list(
+        limit=limit, offset=offset, status=status, owner=caller.sees, search=search, starred=starred
+    )
     positions = services.jobs.queue_positions(jobs)
-    return JobListResponse(jobs=[job_view(job, positions.get(job.id)) for job in jobs], total=total)
+    return JobListResponse(jobs=[_view(services, job, positions.get(job.id)) for job in jobs], total=total)
 
 
 @router.get("/jobs/{job_id}", responses=_NOT_FOUND)
@@ -59,15 +73,42 @@ def _file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> F
 
 
 @router.get("/jobs/{job_id}/download", response_class=FileResponse, responses=_NOT_FOUND)
-def download_result(services: ServicesDep, caller: CallerDep, job_id: str) -> FileResponse:
-    """The result as an attachment; download it as often as you like (it is kept until retention)."""
+def download_result(
+    services: ServicesDep,
+    caller: CallerDep,
+    job_id: str,
+    index: Annotated[int, Query(ge=1, le=4, description="Which result, 1 = the first.")] = 1,
+) -> FileResponse:
+    """One result as an attachment; download it as often as you like (it is kept until it is deleted)."""
+    job = services.jobs.get(job_id, owner=caller.sees)
+    if len(job.output_names) < index:
+        raise JobNotFound(f"job {job.id} has no result {index} (it is {job.status}, with {len(job.output_names)})")
+    name = job.output_names[index - 1]
+    response = _file(services, caller, job.id, name)
+    response.headers["Content-Disposition"] = f'attachment; filename="{_download_name(job, index, name)}"'
+    return response
+
+
+@router.get("/jobs/{job_id}/download.zip", response_class=Response, responses=_NOT_FOUND)
+def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Response:
+    """Every result of the job in one zip file."""
     job = services.jobs.get(job_id, owner=caller.sees)
     if not job.output_names:
         raise JobNotFound(f"job {job.id} has no result (it is {job.status})")
-    response = _file(services, caller, job.id, job.output_names[0])
-    extension = job.output_names[0].rsplit(".", 1)[1]
-    response.headers["Content-Disposition"] = f'attachment; filename="edited_{job.id}.{extension}"'
-    return response
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # images are compressed already
+        for index, name in enumerate(job.output_names, start=1):
+            archive.write(services.blobs.path_of(job.id, name), arcname=_download_name(job, index, name))
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={**_SAFE_HEADERS, "Content-Disposition": f'attachment; filename="edited_{job.id}.zip"'},
+    )
+
+
+def _download_name(job: Job, index: int, name: str) -> str:
+    extension = name.rsplit(".", 1)[1]
+    return f"edited_{job.id}.{extension}" if index == 1 else f"edited_{job.id}_{index}.{extension}"
 
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse, responses=_NOT_FOUND)
@@ -79,7 +120,19 @@ def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: st
 @router.post("/jobs/{job_id}/cancel", responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
 def cancel_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
     """A queued job is cancelled at once, a running one at its next step. 409 if already final."""
-    return job_view(services.jobs.cancel(job_id, owner=caller.sees), None)
+    return _view(services, services.jobs.cancel(job_id, owner=caller.sees), None)
+
+
+@router.put("/jobs/{job_id}/star", responses=_NOT_FOUND)
+def star_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
+    """Keep the job whatever the retention."""
+    return _view_with_position(services, services.jobs.star(job_id, True, owner=caller.sees))
+
+
+@router.delete("/jobs/{job_id}/star", responses=_NOT_FOUND)
+def unstar_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
+    """Let the retention (if any) apply to the job again."""
+    return _view_with_position(services, services.jobs.star(job_id, False, owner=caller.sees))
 
 
 @router.delete("/jobs/{job_id}", responses=_NOT_FOUND)

@@ -101,7 +101,7 @@ async def _read_view(services: Services, job_id: str) -> JobView:
 
 async def _view_of(services: Services, job: Job) -> JobView:
     positions = await run_in_threadpool(services.jobs.queue_positions, [job])
-    return job_view(job, positions.get(job.id))
+    return job_view(job, positions.get(job.id), retention_hours=services.settings.retention_hours)
 
 
 def _close_reason(text: str) -> str:

@@ -1,0 +1,68 @@
+"""Wake-ups from the database: PostgreSQL tells listeners (LISTEN/NOTIFY) the moment a job is queued.
+
+The store sends `NOTIFY qie_jobs` inside the transaction that queues a job, so a listener hears of it once
+it is committed. SQLite cannot notify other processes: there, workers in other processes poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from sqlalchemy.engine import make_url
+
+from qwen_image_editor.store.engine import normalise_url
+
+log = logging.getLogger(__name__)
+
+JOBS_CHANNEL = "qie_jobs"
+# How often the listening thread looks up from its socket to see whether it should stop.
+_STOP_CHECK_SECONDS = 0.5
+_RECONNECT_SECONDS = 2.0
+
+
+def can_notify(url: str) -> bool:
+    """True when the database at `url` can tell other processes that a job was queued."""
+    return normalise_url(url).get_backend_name() == "postgresql"
+
+
+class JobNotifications:
+    """Calls `on_queued` (from its own thread) whenever a job is queued in the PostgreSQL database at `url`,
+    and once after each (re)connection, for anything queued while it was not listening."""
+
+    def __init__(self, url: str, on_queued: Callable[[], None]) -> None:
+        if not can_notify(url):
+            raise ValueError(f"{make_url(url).get_backend_name()} cannot notify; only PostgreSQL can")
+        # libpq reads the same URL without SQLAlchemy's driver suffix.
+        self._conninfo = normalise_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._on_queued = on_queued
+        self._stop = threading.Event()
+        self.listening = threading.Event()  # set while a LISTEN connection is open
+        self._thread = threading.Thread(target=self._run, name="qie-job-notifications", daemon=True)
+
+    def start(self) -> JobNotifications:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(_STOP_CHECK_SECONDS * 4)
+
+    def _run(self) -> None:
+        import psycopg
+
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self._conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {JOBS_CHANNEL}")
+                    self.listening.set()
+                    self._on_queued()
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=_STOP_CHECK_SECONDS):
+                            self._on_queued()
+            except Exception:  # the database went away: polling covers the gap until we are back
+                log.warning("listening for new jobs failed; retrying in %gs", _RECONNECT_SECONDS, exc_info=True)
+            finally:
+                self.listening.clear()
+            self._stop.wait(_RECONNECT_SECONDS)
