@@ -73,7 +73,7 @@ export interface paths {
         };
         /**
          * List Jobs
-         * @description The job history, newest first.
+         * @description The job history, newest first: a page of it (`limit`, `offset`) and how many jobs match in all.
          */
         get: operations["list_jobs_api_jobs_get"];
         put?: never;
@@ -137,9 +137,29 @@ export interface paths {
         };
         /**
          * Download Result
-         * @description The result as an attachment; download it as often as you like (it is kept until retention).
+         * @description One result as an attachment; download it as often as you like (it is kept until it is deleted).
          */
         get: operations["download_result_api_jobs__job_id__download_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/download.zip": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download All
+         * @description Every result of the job in one zip file.
+         */
+        get: operations["download_all_api_jobs__job_id__download_zip_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -163,6 +183,30 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/jobs/{job_id}/star": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Star Job
+         * @description Keep the job whatever the retention.
+         */
+        put: operations["star_job_api_jobs__job_id__star_put"];
+        post?: never;
+        /**
+         * Unstar Job
+         * @description Let the retention (if any) apply to the job again.
+         */
+        delete: operations["unstar_job_api_jobs__job_id__star_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -425,6 +469,11 @@ export interface components {
             /** Job Id */
             job_id: string;
             /**
+             * Kept Until
+             * @description When the retention sweep will delete it; null when it is kept until deleted.
+             */
+            kept_until: string | null;
+            /**
              * Outputs
              * @description URLs of the results; empty until complete.
              */
@@ -435,6 +484,11 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /**
+             * Starred
+             * @description Kept whatever the retention.
+             */
+            starred: boolean;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["JobStatus"];
@@ -484,6 +538,11 @@ export interface components {
             /** Job Id */
             job_id: string;
             /**
+             * Kept Until
+             * @description When the retention sweep will delete it; null when it is kept until deleted.
+             */
+            kept_until: string | null;
+            /**
              * Outputs
              * @description URLs of the results; empty until complete.
              */
@@ -494,6 +553,11 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /**
+             * Starred
+             * @description Kept whatever the retention.
+             */
+            starred: boolean;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["JobStatus"];
@@ -667,6 +731,11 @@ export interface components {
             inputs: string[];
             /** Job Id */
             job_id: string;
+            /**
+             * Kept Until
+             * @description When the retention sweep will delete it; null when it is kept until deleted.
+             */
+            kept_until: string | null;
             /** Message */
             message: string;
             /**
@@ -680,6 +749,11 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /**
+             * Starred
+             * @description Kept whatever the retention.
+             */
+            starred: boolean;
             /** Started At */
             started_at: string | null;
             status: components["schemas"]["JobStatus"];
@@ -844,6 +918,10 @@ export interface operations {
                 limit?: number;
                 offset?: number;
                 status?: components["schemas"]["JobStatus"] | null;
+                /** @description Words in the prompt, any case. */
+                search?: string | null;
+                /** @description Only starred (true) or unstarred (false) jobs. */
+                starred?: boolean | null;
             };
             header?: never;
             path?: never;
@@ -1002,6 +1080,47 @@ export interface operations {
     };
     download_result_api_jobs__job_id__download_get: {
         parameters: {
+            query?: {
+                /** @description Which result, 1 = the first. */
+                index?: number;
+            };
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is invalid; `detail` says what to change. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    download_all_api_jobs__job_id__download_zip_get: {
+        parameters: {
             query?: never;
             header?: never;
             path: {
@@ -1056,6 +1175,86 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is invalid; `detail` says what to change. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    star_job_api_jobs__job_id__star_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is invalid; `detail` says what to change. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    unstar_job_api_jobs__job_id__star_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
             };
             /** @description Not Found */
             404: {
