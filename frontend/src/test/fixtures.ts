@@ -58,6 +58,8 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     attempts: 0,
     inputs: ["/api/jobs/job-1/files/input_1.png"],
     outputs: [],
+    starred: false,
+    kept_until: null,
     thumbnail: null,
     ...overrides,
   };
