@@ -9,7 +9,23 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
-from qwen_image_editor.api.schemas import ErrorResponse, WsMessage
+from qwen_image_editor.api.schemas import ActivityMessage, ErrorResponse, WsMessage
+
+_SOCKET_MESSAGES: list[tuple[str, Any, str]] = [
+    (
+        "WsMessage",
+        WsMessage,
+        "A message on WS /ws/{job_id}: the whole job first (`snapshot`), a small `progress` message per stage and "
+        "step, the whole job at every change of state, and the whole job last (`complete`, `error` or "
+        "`cancelled`), after which the server closes.",
+    ),
+    (
+        "ActivityMessage",
+        ActivityMessage,
+        "A message on WS /ws: the caller's active jobs and the queue length (`active`) first and after changes, "
+        "each change of one of the caller's jobs as a job message, and its running jobs' `progress`.",
+    ),
+]
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -18,15 +34,11 @@ def install_openapi(app: FastAPI) -> None:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         _declare_our_error_body(schema)
-        ws_schema = TypeAdapter(WsMessage).json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(ws_schema.pop("$defs", {}))
-        ws_schema["description"] = (
-            "A message on WS /ws/{job_id}: the whole job first (`snapshot`), a small `progress` message per "
-            "stage and step, the whole job at every change of state, and the whole job last (`complete`, "
-            "`error` or `cancelled`), after which the server closes."
-        )
-        components["WsMessage"] = ws_schema
+        for name, message, description in _SOCKET_MESSAGES:
+            ws_schema = TypeAdapter(message).json_schema(ref_template="#/components/schemas/{model}")
+            components.update(ws_schema.pop("$defs", {}))
+            components[name] = {**ws_schema, "description": description}
         app.openapi_schema = schema
         return schema
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.jobs.events import JobEventKind
-from qwen_image_editor.jobs.records import Progress
+from qwen_image_editor.jobs.records import Progress, RequeueReason
 from qwen_image_editor.jobs.states import JobStatus
 
 
@@ -48,6 +48,10 @@ class LimitsResponse(BaseModel):
     max_image_pixels: int
     min_image_side: int
     max_aspect_ratio: float
+    lightning_steps: list[int] = Field(description="Step counts a `lightning` job runs at (others become 8).")
+    max_loras: int = Field(description="LoRAs one job may name.")
+    min_lora_weight: float
+    max_lora_weight: float
 
 
 class JobView(BaseModel):
@@ -69,6 +73,12 @@ class JobView(BaseModel):
     starred: bool = Field(description="Kept whatever the retention.")
     kept_until: datetime | None = Field(
         description="When the retention sweep will delete it; null when it is kept until deleted."
+    )
+    requeue_reason: RequeueReason | None = Field(
+        description="Why it went back to the queue after it had started, the last time it did (kept through "
+        'its next run): `restart` (its service restarted after a crash; the page says "requeued after a '
+        'restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). '
+        "Null if it never did."
     )
 
 
@@ -103,9 +113,27 @@ class ProgressMessage(BaseModel):
     job_id: str
     status: Literal[JobStatus.PROCESSING] = JobStatus.PROCESSING
     progress: Progress
+    preview: str | None = Field(
+        default=None,
+        description="While denoising, at most ~4 times a second: a small picture of the result as it forms "
+        "(at most 256 px on its long side), as a `data:image/webp;base64,...` URL for an <img>; null in the "
+        "other progress messages. Only on the socket, never stored.",
+    )
 
 
 WsMessage = Annotated[JobMessage | ProgressMessage, Field(discriminator="type")]
+
+
+class ActiveJobsMessage(BaseModel):
+    """On `WS /ws`: the caller's queued and running jobs and the queue's length, first and after every change
+    (changes follow as job messages, running jobs' steps as progress messages)."""
+
+    type: Literal["active"] = "active"
+    queue_length: int = Field(description="Jobs waiting to run, everyone's.")
+    jobs: list[JobView] = Field(description="The caller's queued and running jobs, oldest first.")
+
+
+ActivityMessage = Annotated[JobMessage | ProgressMessage | ActiveJobsMessage, Field(discriminator="type")]
 
 
 class SessionRequest(BaseModel):
@@ -118,6 +146,17 @@ class SessionResponse(BaseModel):
     name: str | None = Field(description="The key this session acts as.")
     admin: bool
     expires_at: datetime | None = None
+
+
+class LoraView(BaseModel):
+    name: str = Field(description="What a job names in `loras` (the file name without `.safetensors`).")
+    size_bytes: int
+    matches: bool | None = Field(description="Whether it fits the loaded model; null until the model has loaded.")
+    reason: str | None = Field(description="Why it does not fit, when it does not.")
+
+
+class LoraListResponse(BaseModel):
+    loras: list[LoraView]
 
 
 class CleanupResponse(BaseModel):

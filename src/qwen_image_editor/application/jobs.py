@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import BinaryIO
 
 from qwen_image_editor.application.lifecycle import JobLifecycle
@@ -84,7 +84,7 @@ class JobService:
         *,
         limit: int,
         offset: int,
-        status: JobStatus | None,
+        status: JobStatus | Collection[JobStatus] | None,
         owner: str | None = None,
         search: str | None = None,
         starred: bool | None = None,

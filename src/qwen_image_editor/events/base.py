@@ -20,5 +20,5 @@ class EventBus(Protocol):
         ...
 
     def subscribe(self, job_id: str) -> AbstractAsyncContextManager[Subscription]:
-        """Receive the job's events while the context is open."""
+        """Receive the job's events while the context is open; `EVERY_JOB` ("*") receives every job's."""
         ...

@@ -13,6 +13,8 @@ from qwen_image_editor.jobs.events import JobEvent
 
 # A subscriber that falls this far behind loses its oldest progress updates, never the final message.
 SUBSCRIBER_BUFFER = 64
+# Subscribing to this "job id" hears every job's events (the page's strip of active jobs).
+EVERY_JOB = "*"
 
 
 class _LocalSubscription:
@@ -40,7 +42,7 @@ class LocalEventBus:
 
     def publish(self, event: JobEvent) -> None:
         with self._lock:
-            subscribers = list(self._subscribers.get(event.job_id, ()))
+            subscribers = [*self._subscribers.get(event.job_id, ()), *self._subscribers.get(EVERY_JOB, ())]
         for subscription in subscribers:
             with contextlib.suppress(RuntimeError):  # that loop has closed; its subscription is going away
                 subscription.loop.call_soon_threadsafe(subscription.offer, event)

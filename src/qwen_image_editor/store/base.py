@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -37,7 +37,7 @@ class JobStore(Protocol):
         *,
         limit: int = 50,
         offset: int = 0,
-        status: JobStatus | None = None,
+        status: JobStatus | Collection[JobStatus] | None = None,
         owner: str | None = None,
         search: str | None = None,
         starred: bool | None = None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -52,14 +52,15 @@ class SqlJobStore:
         *,
         limit: int = 50,
         offset: int = 0,
-        status: JobStatus | None = None,
+        status: JobStatus | Collection[JobStatus] | None = None,
         owner: str | None = None,
         search: str | None = None,
         starred: bool | None = None,
     ) -> tuple[list[Job], int]:
         conditions: list[ColumnElement[bool]] = []
         if status is not None:
-            conditions.append(jobs.c.status == status.value)
+            statuses = [status] if isinstance(status, JobStatus) else list(status)
+            conditions.append(jobs.c.status.in_([s.value for s in statuses]))
         if owner is not None:
             conditions.append(jobs.c.owner == owner)
         if search:

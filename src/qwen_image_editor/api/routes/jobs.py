@@ -39,7 +39,10 @@ def list_jobs(
     caller: CallerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
-    status: JobStatus | None = None,
+    status: Annotated[
+        list[JobStatus] | None,
+        Query(description="Only jobs in these states (repeat it: status=queued&status=processing)."),
+    ] = None,
     search: Annotated[str | None, Query(max_length=200, description="Words in the prompt, any case.")] = None,
     starred: Annotated[bool | None, Query(description="Only starred (true) or unstarred (false) jobs.")] = None,
 ) -> JobListResponse:

@@ -51,13 +51,13 @@ async def watch_job(websocket: WebSocket, job_id: str) -> None:
     caller: Caller | None = websocket.scope["state"].get("caller")  # set by the access middleware
     if caller is None:
         refused = websocket.scope["state"].get("refused", "not authorised")
-        await websocket.close(code=CLOSE_NOT_AUTHORISED, reason=_close_reason(refused))
+        await websocket.close(code=CLOSE_NOT_AUTHORISED, reason=close_reason(refused))
         return
     try:
         job = await run_in_threadpool(lambda: services.jobs.get(job_id, owner=caller.sees))
         # Subscribe before reading the snapshot, so nothing falls between the two.
         async with services.events.subscribe(job.id) as subscription:
-            await _while_connected(websocket, _follow(websocket, services, subscription, job.id))
+            await while_connected(websocket, _follow(websocket, services, subscription, job.id))
     except _StoppedReading:
         log.info("closed a watcher of job %s that stopped reading for %gs", job_id, SEND_TIMEOUT_SECONDS)
     except JobNotFound:  # unknown, or deleted while watched
@@ -68,12 +68,12 @@ async def watch_job(websocket: WebSocket, job_id: str) -> None:
 
 async def _follow(websocket: WebSocket, services: Services, subscription: Subscription, job_id: str) -> None:
     view = await _read_view(services, job_id)
-    await _send(websocket, job_message(view, None))
+    await send_message(websocket, job_message(view, None))
     told = _told(view.status, view.queue_position, view.progress)
     while not view.status.is_terminal:
         event = await subscription.next_event(RESYNC_SECONDS)
         if isinstance(event, JobProgressed):
-            await _send(websocket, progress_message(event))
+            await send_message(websocket, progress_message(event))
             told = _told(JobStatus.PROCESSING, None, event.progress)
             continue
         if isinstance(event, JobChanged):
@@ -85,13 +85,13 @@ async def _follow(websocket: WebSocket, services: Services, subscription: Subscr
                 continue
             kind = None if latest.status is told[0] else change_kind(told[0], latest.status)
             view = latest
-        await _send(websocket, job_message(view, kind))
+        await send_message(websocket, job_message(view, kind))
         told = _told(view.status, view.queue_position, view.progress)
         if view.status.is_terminal:
             await _close(websocket)
             return
     # It had ended before we looked: the snapshot says so; the final message follows, as for a live job.
-    await _send(websocket, job_message(view, change_kind(None, view.status)))
+    await send_message(websocket, job_message(view, change_kind(None, view.status)))
     await _close(websocket)
 
 
@@ -104,7 +104,7 @@ async def _view_of(services: Services, job: Job) -> JobView:
     return job_view(job, positions.get(job.id), retention_hours=services.settings.retention_hours)
 
 
-def _close_reason(text: str) -> str:
+def close_reason(text: str) -> str:
     """A close frame's reason is at most 123 bytes."""
     encoded = text.encode()
     return text if len(encoded) <= 123 else encoded[:120].decode(errors="ignore") + "..."
@@ -114,7 +114,7 @@ class _StoppedReading(Exception):
     """A message to the client could not leave within SEND_TIMEOUT_SECONDS."""
 
 
-async def _while_connected(websocket: WebSocket, follow: Coroutine[Any, Any, None]) -> None:
+async def while_connected(websocket: WebSocket, follow: Coroutine[Any, Any, None]) -> None:
     """Run `follow` until it ends or the client leaves. A quiet job's watcher may be sent nothing for long
     stretches, so only reading notices that it has gone; without this its handler would poll forever."""
     following = asyncio.ensure_future(follow)
@@ -134,7 +134,7 @@ async def _until_disconnected(websocket: WebSocket) -> None:
         pass  # watchers have nothing to say; what they send anyway is dropped
 
 
-async def _send(websocket: WebSocket, message: BaseModel) -> None:
+async def send_message(websocket: WebSocket, message: BaseModel) -> None:
     try:
         await asyncio.wait_for(websocket.send_text(message.model_dump_json()), SEND_TIMEOUT_SECONDS)
     except TimeoutError:
