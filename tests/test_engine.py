@@ -210,7 +210,7 @@ def test_out_of_memory_fails_the_edit_with_advice_and_the_engine_goes_on(
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
     monkeypatch.setattr(edit_plus_engine, "_pipeline", exhausted)
-    with pytest.raises(OutOfMemory, match="QIE_OFFLOAD=model"):
+    with pytest.raises(OutOfMemory, match="QIE_MEMORY=fp8"):
         edit_plus_engine.edit([noise_image(64, 64)], request())
     monkeypatch.setattr(edit_plus_engine, "_pipeline", real_pipeline)
     assert edit_plus_engine.edit([noise_image(64, 64)], request()).image.size[0] > 0

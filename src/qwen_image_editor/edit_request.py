@@ -6,7 +6,7 @@ import secrets
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 MAX_IMAGES = 3
 MAX_PROMPT_CHARS = 2000
@@ -18,6 +18,12 @@ MIN_CFG = 1.0
 MAX_CFG = 20.0
 DEFAULT_CFG = 4.0
 MAX_SEED = 2**32 - 1  # fits a JavaScript number exactly, so the UI can show and reuse it
+LIGHTNING_STEPS = (4, 8)  # the step counts the Lightning LoRAs were distilled for
+DEFAULT_LIGHTNING_STEPS = 8
+MAX_LORAS = 3
+MIN_LORA_WEIGHT = -2.0
+MAX_LORA_WEIGHT = 2.0
+LORA_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a file name's stem: no path, no hidden files
 
 
 class OutputFormat(StrEnum):
@@ -37,6 +43,23 @@ class OutputFormat(StrEnum):
 
 
 Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PROMPT_CHARS)]
+
+
+class LoraChoice(BaseModel):
+    """One of the operator's LoRA files, applied to the transformer for this job only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        pattern=LORA_NAME_PATTERN,
+        description="The file's name in the data folder's `loras/` without `.safetensors`, as the LoRA list shows it.",
+    )
+    weight: float = Field(
+        default=1.0,
+        ge=MIN_LORA_WEIGHT,
+        le=MAX_LORA_WEIGHT,
+        description="How strongly it applies; 0 gives exactly the base model's pixels.",
+    )
 
 
 class EditRequest(BaseModel):
@@ -70,6 +93,35 @@ class EditRequest(BaseModel):
         description="Return the result at the exact size of the last input image "
         "instead of the model's ~1 megapixel size.",
     )
+
+    lightning: bool = Field(
+        default=False,
+        description="Run the few-step Lightning LoRA of the model's family: 8 steps (4 when "
+        "`num_inference_steps` is 4) without guidance (`true_cfg_scale` 1). The stored request says what ran.",
+    )
+    loras: list[LoraChoice] = Field(
+        default_factory=list,
+        max_length=MAX_LORAS,
+        description=f"Up to {MAX_LORAS} LoRA files to apply, each with its weight; names must differ.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lightning_runs_its_own_settings(cls, data: object) -> object:
+        # Recorded as run: the distilled LoRAs know only their step counts, and guidance is baked in.
+        if isinstance(data, dict) and data.get("lightning") is True:
+            steps = data.get("num_inference_steps")
+            steps = steps if steps in LIGHTNING_STEPS else DEFAULT_LIGHTNING_STEPS
+            data = {**data, "num_inference_steps": steps, "true_cfg_scale": MIN_CFG}
+        return data
+
+    @field_validator("loras")
+    @classmethod
+    def _names_differ(cls, value: list[LoraChoice]) -> list[LoraChoice]:
+        names = [choice.name for choice in value]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each LoRA may be named once, got {names}")
+        return value
 
     @field_validator("negative_prompt")
     @classmethod

@@ -19,7 +19,14 @@ from qwen_image_editor.cli.common import (
     load_settings,
     resolve_path,
 )
-from qwen_image_editor.edit_request import DEFAULT_CFG, DEFAULT_STEPS, MAX_IMAGES, EditRequest, OutputFormat
+from qwen_image_editor.edit_request import (
+    DEFAULT_CFG,
+    DEFAULT_STEPS,
+    MAX_IMAGES,
+    EditRequest,
+    LoraChoice,
+    OutputFormat,
+)
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory
@@ -40,7 +47,18 @@ _OPTION_BY_FIELD = {
     "true_cfg_scale": "--cfg",
     "num_inference_steps": "--steps",
     "seed": "--seed",
+    "loras": "--lora",
 }
+
+
+def _parse_lora(text: str) -> LoraChoice:
+    """`NAME` or `NAME:WEIGHT`."""
+    name, _, weight = text.partition(":")
+    try:
+        value = float(weight) if weight else 1.0
+    except ValueError:
+        fail(f"--lora {text}: the weight after ':' must be a number, e.g. {name}:0.8", EXIT_BAD_INPUT)
+    return LoraChoice(name=name, weight=value)
 
 
 def _describe_validation_error(error: ValidationError) -> str:
@@ -70,6 +88,12 @@ def edit(
     keep_input_size: bool = typer.Option(
         False, "--keep-input-size", help="Return the result at the exact size of the last input image."
     ),
+    lightning: bool = typer.Option(
+        False, "--lightning", help="Run the model's few-step Lightning LoRA: 8 steps (4 with --steps 4), no guidance."
+    ),
+    lora: list[str] = typer.Option(
+        [], "--lora", help="A LoRA from <data>/loras/ as NAME or NAME:WEIGHT (repeat for up to 3)."
+    ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Edit 1-3 images with an instruction and write the result. Nothing is written on failure."""
@@ -82,6 +106,8 @@ def edit(
             seed=seed,
             output_format=output_format or _FORMAT_BY_SUFFIX.get(output.suffix.lower(), OutputFormat.PNG),
             keep_input_size=keep_input_size,
+            lightning=lightning,
+            loras=[_parse_lora(text) for text in lora],
         )
     except ValidationError as exc:
         fail(_describe_validation_error(exc), EXIT_BAD_INPUT)
@@ -128,6 +154,7 @@ def edit(
     write_atomic(output, encode_image(result.image, request.output_format))
     console.print(
         f"Wrote {output} ({result.image.width}x{result.image.height} {request.output_format.value}) "
-        f"in {result.seconds:.1f}s, seed {result.seed}",
+        f"in {result.seconds:.1f}s, seed {result.seed}, {request.num_inference_steps} steps"
+        + (" (Lightning)" if request.lightning else ""),
         highlight=False,
     )

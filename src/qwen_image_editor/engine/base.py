@@ -11,6 +11,7 @@ from typing import Protocol
 from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.engine.loras import LoraInfo
 
 
 class ModelState(StrEnum):
@@ -98,6 +99,10 @@ class EditEngine(Protocol):
 
     def load(self) -> None:
         """Load the model if it is not loaded; blocks until ready. Raises ModelUnavailable."""
+        ...
+
+    def loras(self) -> list[LoraInfo]:
+        """The LoRA files (`<data>/loras/*.safetensors`) a job may name, and whether each fits the model."""
         ...
 
     def edit(

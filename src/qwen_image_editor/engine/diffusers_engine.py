@@ -16,8 +16,13 @@ from PIL import Image
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.devices import DevicePlan
+from qwen_image_editor.engine.hub_files import resolve_file
+from qwen_image_editor.engine.lightning import LORA_FILES, ensure_tiny_lightning_lora, lightning_scheduler, variant_of
 from qwen_image_editor.engine.loading import LoadOnce
+from qwen_image_editor.engine.loras import Adapters, LoraInfo, list_loras, lora_path
+from qwen_image_editor.engine.memory import PlanChoice
 from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure_tiny_model
+from qwen_image_editor.engine.placement import MemoryOptions, apply_speed_switches, load_kwargs, place, resolve_plan
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
 from qwen_image_editor.imaging import side_by_side
@@ -51,12 +56,20 @@ class DiffusersEngine:
         source: ModelSource,
         device_plan: DevicePlan,
         *,
-        offload: str = "none",
+        memory: MemoryOptions = MemoryOptions(),
+        lightning_lora: str | None = None,
+        loras_dir: Path | None = None,
         cache_dir: Path | None = None,
     ) -> None:
         self._source = source
         self._plan = device_plan
-        self._offload = offload
+        self._memory = memory
+        self._memory_choice: PlanChoice | None = None
+        self._lightning_lora = lightning_lora  # QIE_LIGHTNING_LORA: instead of the family's own
+        self._loras_dir = loras_dir
+        self._adapters = Adapters(compute_dtype=device_plan.dtype_name)
+        self._base_scheduler: Any = None
+        self._lightning_scheduler: Any = None
         self._cache_dir = cache_dir
         self._pipeline: Any = None
         self._family: PipelineFamily | None = None
@@ -88,6 +101,15 @@ class DiffusersEngine:
     def family(self) -> PipelineFamily | None:
         return self._family
 
+    @property
+    def memory_plan(self) -> PlanChoice | None:
+        """The memory plan in use and why; None until the model has loaded."""
+        return self._memory_choice
+
+    def loras(self) -> list[LoraInfo]:
+        """The LoRA files a job may name; whether each fits is known once the model has loaded."""
+        return list_loras(self._loras_dir, self._pipeline if self.state is ModelState.READY else None)
+
     # -- loading --------------------------------------------------------------------------------
     def load(self) -> None:
         self._loading.run(self._load)
@@ -105,12 +127,15 @@ class DiffusersEngine:
         transformers_logging.disable_progress_bar()
         location = self._locate_weights()
         started = time.perf_counter()
+        choice = resolve_plan(self._memory, self._plan, self._source, self._cache_dir)
+        extra = load_kwargs(choice.plan, self._memory, self._plan, location, self._cache_dir)
         try:
             pipeline = DiffusionPipeline.from_pretrained(
                 location,
                 dtype=self._plan.dtype,
                 use_safetensors=True,  # never unpickle weights
                 cache_dir=self._cache_dir,
+                **extra,
             )
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(self._explain_load_failure(exc)) from exc
@@ -121,8 +146,18 @@ class DiffusersEngine:
                 f"use one of {', '.join(_FAMILY_BY_CLASS)}"
             )
         pipeline.set_progress_bar_config(disable=True)
-        self._place_on_device(pipeline)
-        log.info("loaded %s (%s) on %s in %.1fs", self.model_id, family, self.device, time.perf_counter() - started)
+        place(pipeline, choice.plan, self._plan)
+        apply_speed_switches(pipeline, self._memory, self._plan)
+        self._memory_choice, self._base_scheduler = choice, pipeline.scheduler
+        log.info(
+            "loaded %s (%s) on %s in %.1fs; memory plan %s: %s",
+            self.model_id,
+            family,
+            self.device,
+            time.perf_counter() - started,
+            choice.plan,
+            choice.reason,
+        )
         return pipeline, family
 
     def _locate_weights(self) -> str:
@@ -149,16 +184,6 @@ class DiffusersEngine:
             f"`hf download {self.model_id}` with HF_HOME pointing at this cache, or set QIE_MODEL / --model "
             "to a local diffusers folder, or use --model tiny for the random-weight demo."
         )
-
-    def _place_on_device(self, pipeline: Any) -> None:
-        if self._plan.device != "cuda":
-            return
-        if self._offload == "model":
-            pipeline.enable_model_cpu_offload()
-        elif self._offload == "sequential":
-            pipeline.enable_sequential_cpu_offload()
-        else:
-            pipeline.to("cuda")
 
     # -- editing --------------------------------------------------------------------------------
     def edit(
@@ -214,6 +239,8 @@ class DiffusersEngine:
                 raise EditCancelled(f"cancelled after step {index + 1} of {request.num_inference_steps}")
             return tensors
 
+        # 5. This job's adapters and scheduler (Lightning, LoRAs), switched on the loaded base model.
+        self._switch_for(request)
         try:
             output = self._pipeline(
                 image=model_input,
@@ -230,12 +257,40 @@ class DiffusersEngine:
             self._free_device_memory()
             raise OutOfMemory(
                 f"the {self.device} ran out of memory during this edit. Use fewer or smaller input images, "
-                "or set QIE_OFFLOAD=model (or sequential) to keep less of the model on the GPU."
+                f"or choose a memory plan that keeps less on the GPU than {self._plan_name()} (QIE_MEMORY=fp8, "
+                "gguf, nf4 or low; `qie doctor` estimates each)."
             ) from exc
+        finally:
+            self._pipeline.scheduler = self._base_scheduler
         result: Image.Image = output.images[0]
         if exact_size and result.size != exact_size:
             result = result.resize(exact_size, Image.Resampling.LANCZOS)
         return EditResult(image=result, seed=seed, seconds=time.perf_counter() - clock.started)
+
+    def _switch_for(self, request: EditRequest) -> None:
+        """Exactly the adapters this job names (none: the bare base model) and its scheduler."""
+        weights: dict[str, float] = {}
+        if request.lightning:
+            steps = request.num_inference_steps
+            weights[self._adapters.ensure(self._pipeline, f"lightning-{steps}steps", self._lightning_file(steps))] = 1.0
+        for choice in request.loras:
+            path = lora_path(self._loras_dir, choice.name)
+            weights[self._adapters.ensure(self._pipeline, choice.name, path)] = choice.weight
+        self._adapters.activate(self._pipeline, weights)
+        if request.lightning:
+            self._lightning_scheduler = self._lightning_scheduler or lightning_scheduler()
+            self._pipeline.scheduler = self._lightning_scheduler
+
+    def _lightning_file(self, steps: int) -> Path:
+        if self._lightning_lora:
+            return resolve_file(self._lightning_lora, self._cache_dir, what="Lightning LoRA (QIE_LIGHTNING_LORA)")
+        if self.is_demo:  # the tiny model's own, built offline beside it
+            return ensure_tiny_lightning_lora(Path(self._source.location), steps, self._pipeline.transformer)
+        reference = LORA_FILES[(variant_of(self._pipeline), steps)]
+        return resolve_file(reference, self._cache_dir, what=f"Lightning LoRA of {self.model_id}")
+
+    def _plan_name(self) -> str:
+        return str(self._memory_choice.plan) if self._memory_choice else str(self._memory.plan)
 
     def _model_output_size(self, aspect_ratio: float) -> tuple[int, int]:
         """The ~1 MP size the pipeline itself would choose for this aspect ratio."""

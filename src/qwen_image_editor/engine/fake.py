@@ -9,12 +9,14 @@ import hashlib
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.loading import LoadOnce
+from qwen_image_editor.engine.loras import LoraInfo, list_loras, lora_path
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable
 
@@ -29,8 +31,10 @@ class FakeEngine:
         *,
         fail_load: bool = False,
         output_size: tuple[int, int] = (64, 64),
+        loras_dir: Path | None = None,
     ) -> None:
         self.step_seconds = step_seconds
+        self.loras_dir = loras_dir
         self.load_seconds = load_seconds
         self.fail_load = fail_load
         self.output_size = output_size
@@ -53,6 +57,10 @@ class FakeEngine:
     def load(self) -> None:
         self._loading.run(self._load)
 
+    def loras(self) -> list[LoraInfo]:
+        """The folder's LoRA files; the fake model has no layers to check them against."""
+        return list_loras(self.loras_dir, None)
+
     def _load(self) -> None:
         time.sleep(self.load_seconds)
         if self.fail_load:
@@ -69,6 +77,8 @@ class FakeEngine:
         validate_images(images)
         seed = request.seed_or_random()
         self.load()
+        for choice in request.loras:  # a missing file fails the job, as with the real engine
+            lora_path(self.loras_dir, choice.name)
         if "raise:" in request.prompt:  # lets tests script a crash inside one job
             raise RuntimeError(request.prompt.split("raise:", 1)[1].strip() or "scripted failure")
         with self._edit_lock:

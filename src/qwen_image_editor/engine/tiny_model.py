@@ -73,14 +73,27 @@ def _build_tokenizer() -> Any:
     return tokenizer
 
 
+def build_tiny_transformer(flavour: TinyFlavour) -> Any:
+    """The tiny transformer with random weights from torch's current seed; the same shape in every flavour."""
+    from diffusers import QwenImageTransformer2DModel
+
+    return QwenImageTransformer2DModel(  # real: 60 layers, 24 heads x 128, joint dim 3584
+        patch_size=2,
+        in_channels=64,  # 4 x the VAE's z_dim: latents are packed 2x2
+        out_channels=16,
+        num_layers=2,
+        attention_head_dim=32,
+        num_attention_heads=2,
+        joint_attention_dim=32,
+        axes_dims_rope=(8, 12, 12),  # must sum to attention_head_dim
+        zero_cond_t=flavour is TinyFlavour.EDIT_2511,
+    )
+
+
 def build_tiny_components(flavour: TinyFlavour, seed: int = 0) -> dict[str, Any]:
     """The pipeline's components with random weights, seeded so every build is identical."""
     import torch
-    from diffusers import (
-        AutoencoderKLQwenImage,
-        FlowMatchEulerDiscreteScheduler,
-        QwenImageTransformer2DModel,
-    )
+    from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
@@ -126,17 +139,7 @@ def build_tiny_components(flavour: TinyFlavour, seed: int = 0) -> dict[str, Any]
         video_processor=Qwen2VLVideoProcessor(),
     )
     torch.manual_seed(seed)
-    transformer = QwenImageTransformer2DModel(  # real: 60 layers, 24 heads x 128, joint dim 3584
-        patch_size=2,
-        in_channels=64,  # 4 x the VAE's z_dim: latents are packed 2x2
-        out_channels=16,
-        num_layers=2,
-        attention_head_dim=32,
-        num_attention_heads=2,
-        joint_attention_dim=32,
-        axes_dims_rope=(8, 12, 12),  # must sum to attention_head_dim
-        zero_cond_t=flavour is TinyFlavour.EDIT_2511,
-    )
+    transformer = build_tiny_transformer(flavour)
     torch.manual_seed(seed)
     vae = AutoencoderKLQwenImage(  # the real 8x spatial, 16-channel latent geometry
         base_dim=8,

@@ -64,4 +64,8 @@ def get_limits(services: ServicesDep) -> LimitsResponse:
         max_image_pixels=settings.max_image_pixels,
         min_image_side=limits.MIN_IMAGE_SIDE,
         max_aspect_ratio=limits.MAX_ASPECT_RATIO,
+        lightning_steps=list(limits.LIGHTNING_STEPS),
+        max_loras=limits.MAX_LORAS,
+        min_lora_weight=limits.MIN_LORA_WEIGHT,
+        max_lora_weight=limits.MAX_LORA_WEIGHT,
     )

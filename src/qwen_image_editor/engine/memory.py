@@ -1,0 +1,184 @@
+"""Memory plans: how the model sits on the GPU, each plan's estimated peak, and what `auto` picks.
+
+Peaks are weights from the real parameter counts (`model_size.py`) plus activations from the shapes of
+a ~1 MP edit with 3 reference images. Sizes are in GB of 10^9 bytes, as GPU makers and GPU_NOTES.md count.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from qwen_image_editor.engine.model_size import ModelSize
+
+GB = 1e9
+BF16 = 2  # bytes per parameter
+FP8 = 1
+NF4_BITS = 4.5  # 4-bit codes plus one float32 absmax per 64 weights
+# Weights and activations must fit in this share of the free memory; the rest absorbs the allocator's
+# fragmentation and its cached blocks.
+USABLE_SHARE = 0.92
+OVERHEAD_BYTES = 0.5 * GB  # cuBLAS workspaces, RNG state, pipeline tensors
+ACTIVATION_COPIES = 12  # tensors of the hidden width alive at once inside one block (qkv, rope, 4x MLP, ...)
+TOKEN_PIXELS = 16 * 16  # one latent token per 16x16 pixels (8x VAE, 2x2 patches)
+
+
+class MemoryPlan(StrEnum):
+    """Where the weights live while an edit runs (QIE_MEMORY)."""
+
+    AUTO = "auto"  # the first plan below, in this order, whose estimate fits the GPU's free memory
+    FULL = "full"  # everything in bf16 on the GPU: the fastest
+    FP8 = "fp8"  # transformer stored in float8 (upcast layer by layer to bf16); everything resident
+    OFFLOAD = "offload"  # components take turns on the GPU (model CPU offload); all bf16
+    GGUF = "gguf"  # the transformer from a GGUF file, dequantised per layer; components take turns
+    NF4 = "nf4"  # transformer and text encoder in 4-bit NF4 (bitsandbytes), resident
+    LOW = "low"  # every layer streamed to the GPU when it runs (group offload): least memory, slowest
+
+
+PREFERENCE = (MemoryPlan.FULL, MemoryPlan.FP8, MemoryPlan.OFFLOAD, MemoryPlan.GGUF, MemoryPlan.NF4, MemoryPlan.LOW)
+CUDA_ONLY = frozenset({MemoryPlan.OFFLOAD, MemoryPlan.NF4, MemoryPlan.LOW})
+BITSANDBYTES_HINT = "pip install bitsandbytes (CUDA only; not a dependency of this package)"
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The edit the margin is sized for: the largest the service accepts at its default sizes."""
+
+    output_megapixels: float = 1.0
+    reference_images: int = 3
+    reference_megapixels: float = 1.0  # EditPlus VAE-encodes every reference at ~1 MP
+    text_tokens_per_image: int = 200  # each reference is shown to the text encoder at 384x384
+    prompt_tokens: int = 300
+
+
+@dataclass(frozen=True)
+class PlanEstimate:
+    plan: MemoryPlan
+    peak_gb: float
+    available: bool
+    note: str = ""  # what the plan needs when it is not available
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    plan: MemoryPlan
+    peak_gb: float
+    reason: str
+    estimates: tuple[PlanEstimate, ...]
+
+
+@dataclass(frozen=True)
+class Activations:
+    text_encoder: float
+    transformer: float
+    vae: float
+
+    @property
+    def largest(self) -> float:
+        return max(self.text_encoder, self.transformer, self.vae)
+
+
+def activations(size: ModelSize, work: Workload = Workload()) -> Activations:
+    """Bytes of the largest activations of each phase (flash/SDPA attention: linear in the tokens)."""
+    pixels = work.output_megapixels * 1e6
+    image_tokens = (pixels + work.reference_images * work.reference_megapixels * 1e6) / TOKEN_PIXELS
+    text_tokens = work.prompt_tokens + work.reference_images * work.text_tokens_per_image
+    te = size.text_encoder
+    return Activations(
+        text_encoder=text_tokens * (te.width * BF16 * ACTIVATION_COPIES + te.vocab * BF16),
+        transformer=(image_tokens + text_tokens) * size.transformer.width * BF16 * ACTIVATION_COPIES,
+        vae=max(pixels, work.reference_megapixels * 1e6) * size.vae.width * BF16 * ACTIVATION_COPIES,
+    )
+
+
+def estimate_peak(
+    plan: MemoryPlan, size: ModelSize, work: Workload = Workload(), *, gguf_bytes: int | None = None
+) -> float:
+    """A plan's peak GPU memory in GB for this model and workload."""
+    t, te, vae = size.transformer, size.text_encoder, size.vae
+    act = activations(size, work)
+    all_bf16 = (t.params + te.params + vae.params) * BF16
+    if plan is MemoryPlan.FULL:
+        peak = all_bf16 + act.largest
+    elif plan is MemoryPlan.FP8:
+        saved = t.castable * (BF16 - FP8)
+        peak = all_bf16 - saved + t.largest_linear * BF16 + act.largest
+    elif plan is MemoryPlan.OFFLOAD:
+        peak = _taking_turns(size, act, t.params * BF16)
+    elif plan is MemoryPlan.GGUF:
+        peak = _taking_turns(size, act, gguf_bytes if gguf_bytes is not None else t.params * BF16)
+    elif plan is MemoryPlan.NF4:
+        peak = _nf4_bytes(t.params, t.quantizable) + _nf4_bytes(te.params, te.quantizable)
+        peak += vae.params * BF16 + act.largest
+    elif plan is MemoryPlan.LOW:  # two layers on the GPU at a time: the one running and the one arriving
+        peak = max(
+            2 * te.largest_leaf * BF16 + act.text_encoder,
+            2 * t.largest_leaf * BF16 + act.transformer,
+            vae.params * BF16 + act.vae,
+        )
+    else:
+        raise ValueError(f"{plan} is not a concrete plan")
+    return (peak + OVERHEAD_BYTES) / GB
+
+
+def _taking_turns(size: ModelSize, act: Activations, transformer_bytes: float) -> float:
+    return max(
+        size.text_encoder.params * BF16 + act.text_encoder,
+        transformer_bytes + act.transformer,
+        size.vae.params * BF16 + act.vae,
+    )
+
+
+def _nf4_bytes(params: int, quantizable: int) -> float:
+    return (params - quantizable) * BF16 + quantizable * NF4_BITS / 8
+
+
+def estimate_plans(
+    size: ModelSize,
+    work: Workload = Workload(),
+    *,
+    gguf_bytes: int | None = None,
+    bitsandbytes: bool | None = None,
+) -> tuple[PlanEstimate, ...]:
+    """Every concrete plan's estimate, and whether it can run here (its library, its file)."""
+    has_bnb = bitsandbytes_installed() if bitsandbytes is None else bitsandbytes
+    estimates = []
+    for plan in PREFERENCE:
+        note = ""
+        if plan is MemoryPlan.GGUF and gguf_bytes is None:
+            note = "set QIE_GGUF to a GGUF file of the transformer"
+        elif plan is MemoryPlan.NF4 and not has_bnb:
+            note = BITSANDBYTES_HINT
+        peak = estimate_peak(plan, size, work, gguf_bytes=gguf_bytes)
+        estimates.append(PlanEstimate(plan, round(peak, 1), available=not note, note=note))
+    return tuple(estimates)
+
+
+def choose_plan(estimates: Sequence[PlanEstimate], free_gb: float) -> PlanChoice:
+    """The first available plan (fastest first) whose estimate fits in the usable share of `free_gb`."""
+    usable = free_gb * USABLE_SHARE
+    for estimate in estimates:
+        if estimate.available and estimate.peak_gb <= usable:
+            faster = [e for e in estimates if PREFERENCE.index(e.plan) < PREFERENCE.index(estimate.plan)]
+            why = "; ".join(
+                f"{e.plan} needs {e.peak_gb:.1f} GB" if e.available else f"{e.plan} would fit but needs: {e.note}"
+                for e in faster
+                if not (e.available and e.peak_gb <= usable)
+            )
+            reason = (
+                f"{estimate.plan} is the fastest plan that fits: {estimate.peak_gb:.1f} GB estimated of "
+                f"{usable:.1f} GB usable ({USABLE_SHARE:.0%} of {free_gb:.1f} GB free)" + (f"; {why}" if why else "")
+            )
+            return PlanChoice(estimate.plan, estimate.peak_gb, reason, tuple(estimates))
+    low = next(e for e in estimates if e.plan is MemoryPlan.LOW)
+    reason = (
+        f"no plan fits {usable:.1f} GB usable of {free_gb:.1f} GB free; low needs the least "
+        f"({low.peak_gb:.1f} GB) and may still run out of memory: use smaller or fewer images"
+    )
+    return PlanChoice(MemoryPlan.LOW, low.peak_gb, reason, tuple(estimates))
+
+
+def bitsandbytes_installed() -> bool:
+    return importlib.util.find_spec("bitsandbytes") is not None
