@@ -1,5 +1,7 @@
 """`make bench`: what the service costs around the model. A measurement, not a test.
 
+First the worker's pipeline in one process (`benchmarks.pipeline`): the GPU-busy fraction over 20 short jobs,
+submit-to-start on an idle worker, and the cost of live previews on the tiny model at ~1 MP. Then:
 (a) N jobs through HTTP against N direct engine calls (ratio of total times);
 (b) the worker's idle time between consecutive queued jobs;
 (c) status reads per second and their p99 latency while a job runs;
@@ -32,6 +34,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import pipeline
 from benchmarks.engine_speed import engine_timings
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.factory import build_engine
@@ -197,6 +200,13 @@ def measure(model: str, jobs: int, memory_jobs: int) -> dict[str, str]:
 
 
 def main() -> None:
+    stages = pipeline.measure()
+    stages_table = Table(title="The worker's pipeline (one process; fake engine with photo-like ~1 MP results)")
+    for column in stages:
+        stages_table.add_column(column)
+    stages_table.add_row(*stages.values())
+    console.print(stages_table)
+
     engine_table = Table(
         title="Engine on the tiny model (EditPlus `tiny`, Edit `tiny-edit`), one 256x256 input, best of 2"
     )

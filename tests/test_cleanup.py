@@ -14,7 +14,7 @@ from qwen_image_editor.cli import app
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import Services, build_services
-from tests.api.conftest import make_settings
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
 
 runner = CliRunner()
@@ -24,7 +24,9 @@ class Jobs:
     """A data directory with complete, error, queued and processing jobs."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.services: Services = build_services(make_settings(data_dir), engine=FakeEngine(step_seconds=0))
+        self.services: Services = build_services(
+            make_settings(data_dir), engine=FakeEngine(step_seconds=0, output_pixels=SMALL_OUTPUT_PIXELS)
+        )
         self.data_dir = data_dir
         jobs = self.services.jobs
         self.complete = [jobs.submit([self._png(n)], self._request()).id for n in range(2)]

@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
 from tests.store.conftest import postgres_unreachable
 
@@ -47,7 +48,8 @@ def _worker_ids(outputs: list[str]) -> list[str]:
 def test_two_worker_processes_share_the_queue_and_run_each_job_once(tmp_path: Path, database_url: str) -> None:
     data_dir = tmp_path / "shared"
     services = build_services(
-        make_settings(data_dir, database_url=database_url, worker_enabled=False), engine=FakeEngine()
+        make_settings(data_dir, database_url=database_url, worker_enabled=False),
+        engine=FakeEngine(output_pixels=SMALL_OUTPUT_PIXELS),
     )
     ids = []
     for n in range(12):
@@ -72,3 +74,40 @@ def test_two_worker_processes_share_the_queue_and_run_each_job_once(tmp_path: Pa
     assert sum(ran) == 12
     assert {job.claimed_by for job in jobs} <= {f"{worker}" for worker in _worker_ids(outputs)}
     services.close()
+
+
+def test_an_idle_worker_process_is_woken_by_the_database_when_a_job_is_queued(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The worker polls only once a minute here: only PostgreSQL's NOTIFY can start the job in time."""
+    data_dir = tmp_path / "shared"
+    services = build_services(
+        make_settings(data_dir, database_url=database_url, worker_enabled=False),
+        engine=FakeEngine(output_pixels=SMALL_OUTPUT_PIXELS),
+    )
+    qie = Path(sys.executable).parent / "qie"
+    env = {**os.environ, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.01", "QIE_POLL_SECONDS": "60"}
+    worker = subprocess.Popen(
+        [qie, "worker", "--data-dir", str(data_dir), "--database", database_url],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        for line in worker.stdout:  # it has looked once, found nothing, and waits
+            if "Waiting for jobs" in line:
+                break
+        upload = io.BytesIO()
+        noise_image(32, 32).save(upload, format="PNG")
+        upload.seek(0)
+        job = services.jobs.submit([upload], EditRequest(prompt="now", num_inference_steps=2))
+        deadline = time.monotonic() + 20
+        while not services.store.get_job(job.id).status.is_terminal and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert services.store.get_job(job.id).status is JobStatus.COMPLETE
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        services.close()

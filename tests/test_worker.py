@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.local import LocalBlobStore
-from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.events.local import LocalEventBus
+from qwen_image_editor.jobs.events import JobProgressed
 from qwen_image_editor.jobs.ids import new_job_id
-from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.records import Job, Progress, RequeueReason
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.services import build_services
 from qwen_image_editor.store.sql import SqlJobStore
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
 
 TIMING = WorkerTiming(lease_seconds=5, heartbeat_seconds=0.05, poll_seconds=0.01, max_attempts=2)
@@ -44,7 +49,7 @@ class Setup:
 
 @pytest.fixture
 def setup(tmp_path: Path) -> Setup:
-    return Setup(tmp_path, FakeEngine(step_seconds=0.001))
+    return Setup(tmp_path, FakeEngine(step_seconds=0.001, output_pixels=SMALL_OUTPUT_PIXELS))
 
 
 def test_jobs_run_in_the_order_they_were_queued(setup: Setup) -> None:
@@ -74,7 +79,7 @@ def test_a_running_job_stops_at_its_next_step_and_the_worker_goes_on(setup: Setu
 
     def on_step(job: Job, step: StepProgress) -> None:
         seen.append(step.step)
-        if step.step == 3:
+        if step.step == 3 and job.id == running.id:
             setup.store.request_cancel(job.id)
         original(job, step)
 
@@ -95,7 +100,7 @@ def test_a_failure_ends_that_job_with_a_reason_and_the_next_one_succeeds(setup: 
 
 
 def test_a_model_that_cannot_load_fails_jobs_readably(tmp_path: Path) -> None:
-    setup = Setup(tmp_path, FakeEngine(fail_load=True))
+    setup = Setup(tmp_path, FakeEngine(fail_load=True, output_pixels=SMALL_OUTPUT_PIXELS))
     job = setup.queue()
     setup.worker.run_until_idle()
     failed = setup.store.get_job(job.id)
@@ -196,3 +201,166 @@ def test_a_full_disk_fails_the_job_with_a_reason_and_the_worker_recovers(
     failed = setup.store.get_job(first.id)
     assert failed.status is JobStatus.ERROR and "disk" in (failed.error or "") and "full" in (failed.error or "")
     assert setup.status(second) is JobStatus.COMPLETE
+
+
+# -- stages: the model never waits for preparing or finishing -----------------------------------
+
+
+class _WaitingBlobs(LocalBlobStore):
+    """Saving the first result waits until the model has started the next edit: only a worker whose
+    finishing overlaps the next edit gets past it."""
+
+    def __init__(self, root: Path, next_edit_started: threading.Event) -> None:
+        super().__init__(root)
+        self.next_edit_started = next_edit_started
+        self.overlapped: list[bool] = []
+
+    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat) -> str:
+        if not self.overlapped:
+            self.overlapped.append(self.next_edit_started.wait(10))
+        return super().save_output(job_id, image, output_format)
+
+
+def test_the_next_job_is_claimed_before_and_finished_after_the_model_runs_it(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, FakeEngine(step_seconds=0.01, output_pixels=SMALL_OUTPUT_PIXELS))
+    second_edit = threading.Event()
+    setup.blobs = setup.worker.blobs = _WaitingBlobs(tmp_path / "jobs", second_edit)
+    first, second = setup.queue(prompt="first", steps=4), setup.queue(prompt="second", steps=4)
+    real_edit = setup.engine.edit
+
+    def edit(images: list[Image.Image], request: EditRequest, **kwargs: object) -> object:
+        if request.prompt == "second":
+            second_edit.set()
+        return real_edit(images, request, **kwargs)  # type: ignore[arg-type]
+
+    setup.engine.edit = edit  # type: ignore[assignment,method-assign]
+    assert setup.worker.run_until_idle() == 2
+    done = [setup.store.get_job(job.id) for job in (first, second)]
+    assert [job.status for job in done] == [JobStatus.COMPLETE, JobStatus.COMPLETE]
+    assert setup.worker.blobs.overlapped == [True]  # type: ignore[attr-defined]
+    assert done[1].started_at < done[0].finished_at  # type: ignore[operator]  # claimed while the first ran
+
+
+def test_a_job_claimed_ahead_is_handed_back_on_shutdown_without_spending_an_attempt(setup: Setup) -> None:
+    first, second = setup.queue(steps=2), setup.queue(steps=2)
+    original = setup.worker._on_step
+
+    def on_step(job: Job, step: StepProgress) -> None:
+        original(job, step)  # on the last step but one: the second job is claimed ahead
+        if job.id == first.id and step.step == 2:
+            setup.worker.request_shutdown()
+
+    setup.worker._on_step = on_step  # type: ignore[method-assign]
+    setup.worker.run_until_idle()
+    assert setup.status(first) is JobStatus.COMPLETE  # its edit had ended: it is finished, not dropped
+    handed_back = setup.store.get_job(second.id)
+    assert handed_back.status is JobStatus.QUEUED and handed_back.attempts == 0
+    assert setup.engine.edits_run == 1
+
+
+def test_a_job_cancelled_while_waiting_for_the_model_never_runs(setup: Setup) -> None:
+    first, second = setup.queue(steps=3), setup.queue(steps=3)
+    original = setup.worker._on_step
+
+    def on_step(job: Job, step: StepProgress) -> None:
+        original(job, step)
+        if job.id == first.id and step.step == 3:  # the second one has been claimed ahead by now
+            setup.store.request_cancel(second.id)
+
+    setup.worker._on_step = on_step  # type: ignore[method-assign]
+    setup.worker.run_until_idle()
+    assert setup.status(first) is JobStatus.COMPLETE
+    assert setup.status(second) is JobStatus.CANCELLED
+    assert setup.engine.edits_run == 1
+
+
+def test_previews_ride_on_the_events_and_never_reach_the_store(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, FakeEngine(step_seconds=0.001, output_pixels=SMALL_OUTPUT_PIXELS))
+    published: list[JobProgressed] = []
+    setup.worker.lifecycle.events = _Recording(published)  # type: ignore[assignment]
+    stored: list[Progress] = []
+    real_update = setup.store.update_progress
+    setup.store.update_progress = lambda job_id, worker, progress: (  # type: ignore[method-assign]
+        stored.append(progress),
+        real_update(job_id, worker, progress),
+    )[-1]
+    setup.queue(steps=3)
+    setup.worker.run_until_idle()
+    previews = [event.preview for event in published if event.preview is not None]
+    assert previews and all(p.media_type == "image/webp" and p.data.startswith(b"RIFF") for p in previews)
+    assert stored and all("preview" not in progress.model_dump() for progress in stored)
+
+
+class _Recording:
+    def __init__(self, into: list[JobProgressed]) -> None:
+        self.into = into
+
+    def publish(self, event: object) -> None:
+        if isinstance(event, JobProgressed):
+            self.into.append(event)
+
+
+# -- restart recovery -------------------------------------------------------------------------
+
+
+def test_a_restarted_worker_requeues_its_previous_runs_job_at_once_and_runs_it_first(setup: Setup) -> None:
+    interrupted = setup.queue(prompt="interrupted")
+    setup.store.claim_next_job("svc-1/old-run", lease_seconds=600)  # then that run died
+    elsewhere = setup.queue(prompt="another worker's")
+    setup.store.claim_next_job("svc-2/live", lease_seconds=600)  # a live worker's job: not ours to touch
+    behind = setup.queue(prompt="queued behind it")
+    setup.worker.take_name("svc-1", "new-run")
+    assert setup.worker.run_until_idle() == 2
+    rerun, after = setup.store.get_job(interrupted.id), setup.store.get_job(behind.id)
+    assert rerun.status is after.status is JobStatus.COMPLETE
+    assert rerun.started_at < after.started_at  # type: ignore[operator]  # it kept its place: first
+    assert rerun.attempts == 2 and rerun.requeue_reason is RequeueReason.RESTART
+    assert after.requeue_reason is None
+    assert setup.status(elsewhere) is JobStatus.PROCESSING
+
+
+def test_names_are_matched_exactly_not_as_patterns(setup: Setup) -> None:
+    job = setup.queue()
+    setup.store.claim_next_job("aXb/old-run", lease_seconds=600)
+    assert setup.store.recover_previous_run("a_b", "a_b/new-run", max_attempts=2) == []
+    assert setup.status(job) is JobStatus.PROCESSING
+
+
+def test_a_job_that_crashes_its_service_every_time_ends_as_error(setup: Setup) -> None:
+    job = setup.queue()
+    for run in range(1, TIMING.max_attempts + 1):
+        assert setup.store.claim_next_job(f"svc-1/run-{run}", lease_seconds=600) is not None
+        setup.store.recover_previous_run("svc-1", f"svc-1/run-{run + 1}", TIMING.max_attempts)
+    final = setup.store.get_job(job.id)
+    assert final.status is JobStatus.ERROR and "not retried" in (final.error or "")
+    assert final.attempts == TIMING.max_attempts
+
+
+def test_an_idle_worker_starts_a_job_submitted_here_without_waiting_for_its_poll(tmp_path: Path) -> None:
+    """The worker polls only once a minute here: only the wake-up on submit can start the job in time."""
+    services = build_services(
+        make_settings(tmp_path, poll_seconds=60, lease_seconds=120),
+        engine=FakeEngine(step_seconds=0.001, output_pixels=SMALL_OUTPUT_PIXELS),
+    )
+    looked = threading.Event()
+    real_claim = services.store.claim_next_job
+
+    def claim(worker_id: str, lease_seconds: float) -> Job | None:
+        job = real_claim(worker_id, lease_seconds)
+        looked.set()
+        return job
+
+    services.store.claim_next_job = claim  # type: ignore[method-assign]
+    services.start_background()
+    try:
+        assert looked.wait(10)  # it found nothing and went idle
+        upload = io.BytesIO()
+        noise_image(32, 32).save(upload, format="PNG")
+        upload.seek(0)
+        job = services.jobs.submit([upload], EditRequest(prompt="now", num_inference_steps=2))
+        deadline = time.monotonic() + 20
+        while not services.store.get_job(job.id).status.is_terminal and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert services.store.get_job(job.id).status is JobStatus.COMPLETE
+    finally:
+        services.close()

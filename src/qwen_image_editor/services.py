@@ -23,6 +23,8 @@ from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.keys import SqlKeyStore
+from qwen_image_editor.store.notify import JobNotifications, can_notify
+from qwen_image_editor.worker.identity import WorkerName, claim_worker_name
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
 from qwen_image_editor.worker.thread import WorkerThread
 
@@ -41,10 +43,13 @@ class Services:
     cleanup: Cleanup
     worker: Worker
     _background: list[WorkerThread | RetentionSweeper] = field(default_factory=list)
+    _worker_name: WorkerName | None = None
+    _notifications: JobNotifications | None = None
 
     def start_background(self) -> None:
         """The in-process worker, the retention sweep, and (with --preload) loading the model."""
         if self.settings.worker_enabled:
+            self.prepare_worker()
             thread = WorkerThread(self.worker)
             thread.start()
             self._background.append(thread)
@@ -56,6 +61,16 @@ class Services:
             self._background.append(sweeper)
         if self.settings.preload:
             threading.Thread(target=self._preload, name="qie-preload", daemon=True).start()
+
+    def prepare_worker(self) -> None:
+        """Before the worker runs: give it its lasting name (so that it recovers its previous run's jobs as
+        it starts) and, on PostgreSQL, wake it whenever any process queues a job (it polls as well)."""
+        if self._worker_name is None:
+            self._worker_name = claim_worker_name(self.settings.data_dir, self.settings.worker_name)
+            self.worker.take_name(self._worker_name.name, self._worker_name.run)
+        url = self.settings.resolved_database_url
+        if self._notifications is None and can_notify(url):
+            self._notifications = JobNotifications(url, self.worker.wake).start()
 
     def _preload(self) -> None:
         try:
@@ -70,13 +85,18 @@ class Services:
     def close(self) -> None:
         for part in self._background:
             part.stop()
+        if self._notifications is not None:
+            self._notifications.stop()
+        if self._worker_name is not None:
+            self._worker_name.release()
         self.store.close()
         self.access.keys.close()
         self.jobs.decoder.close()
 
 
 def worker_identity() -> str:
-    """Unique per process, so two workers on one machine never share a lease; logs say which held a job."""
+    """Unique per process, so two workers on one machine never share a lease; logs say which held a job.
+    A worker that runs replaces it with its lasting name (`Services.prepare_worker`)."""
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -103,6 +123,8 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         poll_seconds=settings.poll_seconds,
         max_attempts=settings.max_attempts,
     )
+    worker = Worker(store, blobs, engine, lifecycle, worker_identity(), timing)
+    lifecycle.when_queued(worker.wake)  # a job submitted here starts at once on an idle worker
     return Services(
         settings=settings,
         store=store,
@@ -121,5 +143,5 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         ),
         access=build_access(settings),
         cleanup=Cleanup(store, blobs),
-        worker=Worker(store, blobs, engine, lifecycle, worker_identity(), timing),
+        worker=worker,
     )

@@ -158,6 +158,25 @@ class Settings(BaseSettings):
         description="CUDA only: compile the transformer's repeated blocks (torch.compile, regional); the first "
         "edit of each new size is slower, the rest faster.",
     )
+    # -- the worker's pipeline, wake-ups and live previews ---------------------------------------
+    previews: bool = Field(
+        default=True,
+        description="Live previews while denoising: a small picture of the latents (no VAE decode), at most "
+        "4 a second, on the job's WebSocket only. 0 turns them off.",
+    )
+    worker_name: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="This service's worker name, the same across restarts, so that after a crash it requeues "
+        "the jobs its previous run held at once. Default: `<host>-<n>`, the first n not in use by a running "
+        "process on this data directory. Two live workers must never share one.",
+    )
+    fake_output_pixels: int = Field(
+        default=1024 * 1024,
+        ge=32 * 32,
+        description="With model `fake`: the result's area (the real pipelines' ~1 MP by default, so encoding "
+        "costs what it does with a real model; tests set it small).",
+    )
 
     @field_validator("host")
     @classmethod

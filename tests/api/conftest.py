@@ -15,6 +15,9 @@ from qwen_image_editor.settings import Settings
 from tests.conftest import noise_image
 from tests.live_server import LiveServer, live_server
 
+# The fake engine's results in API tests: small, so they stay fast (the default is a realistic ~1 MP).
+SMALL_OUTPUT_PIXELS = 64 * 64
+
 
 def png_bytes(width: int = 64, height: int = 48, seed: int = 0, image_format: str = "PNG") -> bytes:
     buffer = io.BytesIO()
@@ -33,6 +36,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "max_image_bytes": 1024 * 1024,
         "max_image_pixels": 4_000_000,
         "retention_hours": 0,
+        "fake_output_pixels": SMALL_OUTPUT_PIXELS,
     }
     fields.update(overrides)
     return Settings(**fields)
@@ -40,7 +44,7 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 
 @pytest.fixture
 def fake_engine() -> FakeEngine:
-    return FakeEngine(step_seconds=0.02)
+    return FakeEngine(step_seconds=0.02, output_pixels=SMALL_OUTPUT_PIXELS)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from qwen_image_editor.accounts import Role
 from qwen_image_editor.api.access import SESSION_COOKIE
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings, submit, wait_for
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
 
 ALLOWED_ORIGIN = "http://localhost:5173"
@@ -39,7 +39,8 @@ class Keyed:
 
 def keyed_server(tmp_path: Path, **settings: Any) -> Iterator[Keyed]:
     services = build_services(
-        make_settings(tmp_path, cors_origins=[ALLOWED_ORIGIN], **settings), engine=FakeEngine(step_seconds=0.01)
+        make_settings(tmp_path, cors_origins=[ALLOWED_ORIGIN], **settings),
+        engine=FakeEngine(step_seconds=0.01, output_pixels=SMALL_OUTPUT_PIXELS),
     )
     secrets = {name: services.access.create_key(name, role)[1] for name, role in
                (("alice", Role.USER), ("bob", Role.USER), ("root", Role.ADMIN))}  # fmt: skip
@@ -102,7 +103,9 @@ def test_with_keys_every_route_but_health_and_the_page_needs_one(keyed: Keyed) -
 
 
 def test_revoking_the_last_key_of_a_public_server_locks_it_rather_than_opening_it(tmp_path: Path) -> None:
-    services = build_services(make_settings(tmp_path, host="0.0.0.0"), engine=FakeEngine(step_seconds=0.01))
+    services = build_services(
+        make_settings(tmp_path, host="0.0.0.0"), engine=FakeEngine(step_seconds=0.01, output_pixels=SMALL_OUTPUT_PIXELS)
+    )
     _, secret = services.access.create_key("only", Role.ADMIN)
     with live_server(services) as server:
         assert server.http.get("/api/jobs", headers={"X-API-Key": secret}).status_code == 200
@@ -266,7 +269,10 @@ def test_cors_preflight_answers_listed_origins_only_and_never_star(keyed: Keyed)
 
 def test_an_open_server_takes_edits_from_an_allowed_origin_page(tmp_path: Path) -> None:
     """The original deployment's page, served elsewhere and pointed at us: upload, progress, download."""
-    services = build_services(make_settings(tmp_path, cors_origins=[ALLOWED_ORIGIN]), engine=FakeEngine(0.01))
+    services = build_services(
+        make_settings(tmp_path, cors_origins=[ALLOWED_ORIGIN]),
+        engine=FakeEngine(0.01, output_pixels=SMALL_OUTPUT_PIXELS),
+    )
     with live_server(services) as server:
         page = httpx.Client(base_url=server.url, headers={"Origin": ALLOWED_ORIGIN})
         accepted = submit(page, num_inference_steps=2)

@@ -29,7 +29,7 @@ from qwen_image_editor.application import uploads
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.imaging import STORED_INPUT_PIXELS, DecodedImage
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings, png_bytes, submit, wait_for
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, png_bytes, submit, wait_for
 from tests.api.test_jobs_api import receive_until_closed
 from tests.live_server import LiveServer, live_server
 
@@ -47,7 +47,9 @@ def start(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     stack: list[Any] = []
 
     def started(engine: FakeEngine | None = None, **overrides: Any) -> LiveServer:
-        services = build_services(make_settings(tmp_path, **overrides), engine=engine or FakeEngine(0.02))
+        services = build_services(
+            make_settings(tmp_path, **overrides), engine=engine or FakeEngine(0.02, output_pixels=SMALL_OUTPUT_PIXELS)
+        )
         running = live_server(services)
         stack.append(running)
         return running.__enter__()
@@ -321,7 +323,7 @@ def test_a_stalled_websocket_reader_is_closed_without_slowing_another(
         real_connection_made(self, transport)
 
     monkeypatch.setattr(WebSocketsSansIOProtocol, "connection_made", small_buffers)
-    server = start(engine=FakeEngine(0.02))
+    server = start(engine=FakeEngine(0.02, output_pixels=SMALL_OUTPUT_PIXELS))
     port = int(server.url.rsplit(":", 1)[1])
     job_id = submit(server.http, num_inference_steps=150).json()["job_id"]  # ~3 s
     stalled, handshake = raw_websocket(port, f"/ws/{job_id}", receive_buffer=4096)

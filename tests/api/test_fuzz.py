@@ -11,14 +11,16 @@ from pathlib import Path
 
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.live_server import live_server
 
 SEED = "20261124"
 
 
 def test_fuzzing_the_api_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
-    services = build_services(make_settings(tmp_path / "data"), engine=FakeEngine(step_seconds=0))
+    services = build_services(
+        make_settings(tmp_path / "data"), engine=FakeEngine(step_seconds=0, output_pixels=SMALL_OUTPUT_PIXELS)
+    )
     with live_server(services) as server:
         result = subprocess.run(
             [

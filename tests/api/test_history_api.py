@@ -11,14 +11,17 @@ from qwen_image_editor.application.cleanup import Cleanup
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
 from qwen_image_editor.settings import Settings
-from tests.api.conftest import make_settings, submit, wait_for
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
 
 
 def test_results_are_kept_by_default_and_say_until_when_with_a_retention(tmp_path: Path) -> None:
     assert Settings.model_fields["retention_hours"].default == 0
     for hours, expected in ((0, None), (48, timedelta(hours=48))):
-        services = build_services(make_settings(tmp_path / str(hours), retention_hours=hours), engine=FakeEngine(0))
+        services = build_services(
+            make_settings(tmp_path / str(hours), retention_hours=hours),
+            engine=FakeEngine(0, output_pixels=SMALL_OUTPUT_PIXELS),
+        )
         with live_server(services) as server:
             job = wait_for(server.http, submit(server.http, num_inference_steps=2).json()["job_id"], {"complete"})
             if expected is None:

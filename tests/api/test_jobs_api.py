@@ -13,7 +13,7 @@ from websockets.sync.client import connect
 
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings, submit, wait_for
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
 
 
@@ -36,7 +36,7 @@ def receive_until_closed(socket: Any, timeout: float) -> list[dict[str, Any]]:
 
 JOB_VIEW_FIELDS = {
     "job_id", "status", "config", "progress", "error", "created_at", "started_at", "finished_at",
-    "queue_position", "attempts", "inputs", "outputs", "thumbnail", "starred", "kept_until",
+    "queue_position", "attempts", "inputs", "outputs", "thumbnail", "starred", "kept_until", "requeue_reason",
 }  # fmt: skip
 
 
@@ -74,8 +74,12 @@ def test_an_edit_streams_one_progress_message_per_step_then_completes_and_closes
     assert messages[0]["config"]["seed"] == 5 and final["config"]["seed"] == 5
     got = server.http.get(f"/api/jobs/{body['job_id']}").json()
     assert {key: final[key] for key in JOB_VIEW_FIELDS} == got
-    # Step messages stay small: no settings, no file lists.
-    assert all(set(m) == {"type", "job_id", "status", "progress"} for m in messages if m["type"] == "progress")
+    # Step messages stay small: no settings, no file lists; a preview now and then.
+    progress = [m for m in messages if m["type"] == "progress"]
+    assert all(set(m) == {"type", "job_id", "status", "progress", "preview"} for m in progress)
+    previews = [m["preview"] for m in progress if m["preview"]]
+    assert previews and all(p.startswith("data:image/webp;base64,") for p in previews)
+    assert not any(m["preview"] for m in progress if m["progress"]["stage"] not in ("denoising", "decoding"))
 
 
 def test_snapshot_of_a_finished_job_then_close(server: LiveServer) -> None:
@@ -226,7 +230,7 @@ def test_file_names_outside_the_roles_are_404(server: LiveServer) -> None:
 
 
 def test_the_server_answers_while_the_model_loads(tmp_path: Path) -> None:
-    slow = FakeEngine(step_seconds=0.01, load_seconds=1.5)
+    slow = FakeEngine(step_seconds=0.01, load_seconds=1.5, output_pixels=SMALL_OUTPUT_PIXELS)
     with live_server(build_services(make_settings(tmp_path), engine=slow)) as server:
         job_id = submit(server.http).json()["job_id"]
         deadline = time.monotonic() + 5
@@ -245,7 +249,7 @@ def test_the_server_answers_while_the_model_loads(tmp_path: Path) -> None:
 
 
 def test_a_full_queue_answers_503_with_retry_after(tmp_path: Path) -> None:
-    slow = FakeEngine(step_seconds=0.2)
+    slow = FakeEngine(step_seconds=0.2, output_pixels=SMALL_OUTPUT_PIXELS)
     with live_server(build_services(make_settings(tmp_path, max_queue=2), engine=slow)) as server:
         accepted = [submit(server.http, num_inference_steps=50)]
         wait_for(server.http, accepted[0].json()["job_id"], {"processing"})

@@ -3,6 +3,7 @@ WebSocket messages built from it."""
 
 from __future__ import annotations
 
+import base64
 from typing import Literal
 
 from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage
@@ -41,6 +42,7 @@ def job_view(job: Job, queue_position: int | None, *, retention_hours: float) ->
         thumbnail=file_url(job.id, THUMBNAIL_NAME) if job.output_names else None,
         starred=job.starred,
         kept_until=kept_until(job, retention_hours),
+        requeue_reason=job.requeue_reason,
     )
 
 
@@ -62,4 +64,7 @@ def job_message(view: JobView, event: JobEventKind | None) -> JobMessage:
 
 
 def progress_message(event: JobProgressed) -> ProgressMessage:
-    return ProgressMessage(job_id=event.job_id, progress=event.progress)
+    preview = None
+    if event.preview is not None:  # a data URL: the page shows it in an <img> as it arrives
+        preview = f"data:{event.preview.media_type};base64,{base64.b64encode(event.preview.data).decode()}"
+    return ProgressMessage(job_id=event.job_id, progress=event.progress, preview=preview)

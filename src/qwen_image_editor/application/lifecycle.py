@@ -4,12 +4,13 @@ log line are derived here, from what the store recorded, and nowhere else."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.events.base import EventBus
-from qwen_image_editor.jobs.events import JobChanged, JobProgressed, change_kind
+from qwen_image_editor.jobs.events import JobChanged, JobProgressed, Preview, change_kind
 from qwen_image_editor.jobs.records import Job, Progress
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
@@ -22,6 +23,13 @@ class JobLifecycle:
 
     def __init__(self, store: JobStore, events: EventBus) -> None:
         self.store, self.events = store, events
+        self._on_queued: list[Callable[[], None]] = []
+        self._listeners_lock = threading.Lock()
+
+    def when_queued(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (quick, from any thread) whenever a job is queued or requeued: wakes idle workers."""
+        with self._listeners_lock:
+            self._on_queued.append(callback)
 
     # -- from the job service -------------------------------------------------------------------
     def create(
@@ -49,9 +57,10 @@ class JobLifecycle:
         job = self.store.claim_next_job(worker_id, lease_seconds)
         return None if job is None else self._changed(JobStatus.QUEUED, job)
 
-    def progress(self, job_id: str, worker_id: str, progress: Progress) -> None:
+    def progress(self, job_id: str, worker_id: str, progress: Progress, preview: Preview | None = None) -> None:
+        """Record progress, then tell watchers; a preview rides on the event only, never into the store."""
         self.store.update_progress(job_id, worker_id, progress)
-        self.events.publish(JobProgressed(job_id=job_id, progress=progress))
+        self.events.publish(JobProgressed(job_id=job_id, progress=progress, preview=preview))
 
     def complete(self, job_id: str, worker_id: str, output_names: list[str]) -> Job:
         job = self.store.complete_job(job_id, worker_id, output_names)
@@ -72,6 +81,11 @@ class JobLifecycle:
         recovered = self.store.recover_expired_leases(max_attempts)
         return [self._changed(JobStatus.PROCESSING, job, "(lease expired)") for job in recovered]
 
+    def recover_previous_run(self, worker_name: str, worker_id: str, max_attempts: int) -> list[Job]:
+        """At a worker's start: the jobs its previous run (same name, crashed) held, requeued at once."""
+        recovered = self.store.recover_previous_run(worker_name, worker_id, max_attempts)
+        return [self._changed(JobStatus.PROCESSING, job, "(restart)") for job in recovered]
+
     # -- the one place events and log lines are made --------------------------------------------
     def _changed(self, previous: JobStatus | None, job: Job, worker: str | None = None) -> Job:
         kind = change_kind(previous, job.status)
@@ -87,6 +101,11 @@ class JobLifecycle:
             _seconds_in_previous_state(previous, job),
         )
         self.events.publish(JobChanged(kind=kind, previous=previous, job=job))
+        if job.status is JobStatus.QUEUED:
+            with self._listeners_lock:
+                listeners = list(self._on_queued)
+            for listener in listeners:
+                listener()
         return job
 
 

@@ -92,6 +92,7 @@ def worker(
 ) -> None:
     """Run queued jobs in this process (for more GPU workers behind one API sharing a database)."""
     from qwen_image_editor.services import build_services
+    from qwen_image_editor.worker.identity import WorkerNameInUse
 
     settings = load_settings(model=model, data_dir=resolve_path(data_dir), database_url=database)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -99,6 +100,10 @@ def worker(
     if services.engine.is_demo:
         demo_warning(services.engine.model_id)
     try:
+        try:
+            services.prepare_worker()
+        except WorkerNameInUse as exc:
+            fail(str(exc), EXIT_BAD_INPUT)
         console.print(f"Worker {services.worker.worker_id} using {services.engine.model_id}")
         if burst:
             console.print(f"Ran {services.worker.run_until_idle()} jobs")
@@ -106,7 +111,7 @@ def worker(
         stop = threading.Event()
 
         def request_stop(*_: object) -> None:
-            services.worker.shutting_down.set()  # the running job stops at its next step, back to the queue
+            services.worker.request_shutdown()  # the running job stops at its next step, back to the queue
             stop.set()
 
         signal.signal(signal.SIGTERM, request_stop)

@@ -24,6 +24,16 @@ class ModelState(StrEnum):
 
 
 @dataclass(frozen=True)
+class PreviewImage:
+    """A small encoded picture of the result as it forms (see `engine.preview`)."""
+
+    media_type: str  # e.g. image/webp
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class StepProgress:
     """One denoising step finished: `step` of `total` (1-based), `elapsed` seconds since the edit began."""
 
@@ -31,6 +41,7 @@ class StepProgress:
     total: int
     elapsed: float
     seconds_per_step: float | None = None  # measured between steps; unknown after the first one
+    preview: PreviewImage | None = None  # at some steps only (rate-limited), when previews are on
 
     @property
     def eta_seconds(self) -> float | None:

@@ -23,6 +23,7 @@ from qwen_image_editor.engine.loras import Adapters, LoraInfo, list_loras, lora_
 from qwen_image_editor.engine.memory import PlanChoice
 from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure_tiny_model
 from qwen_image_editor.engine.placement import MemoryOptions, apply_speed_switches, load_kwargs, place, resolve_plan
+from qwen_image_editor.engine.preview import LatentPreviewer
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
 from qwen_image_editor.imaging import side_by_side
@@ -60,7 +61,9 @@ class DiffusersEngine:
         lightning_lora: str | None = None,
         loras_dir: Path | None = None,
         cache_dir: Path | None = None,
+        previews: bool = True,
     ) -> None:
+        self.previews = previews  # live previews from the latents, on the step callback (engine.preview)
         self._source = source
         self._plan = device_plan
         self._memory = memory
@@ -230,10 +233,14 @@ class DiffusersEngine:
             size_kwargs = {"width": width, "height": height}
 
         clock = StepClock(request.num_inference_steps)
+        previewer = LatentPreviewer(aspect_of[0] / aspect_of[1]) if self.previews and on_step else None
 
         def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
-                on_step(clock.tick(index + 1))
+                step = clock.tick(index + 1)
+                if previewer is not None:
+                    step = previewer.attach(step, index, tensors.get("latents"), pipe.scheduler)
+                on_step(step)
             # Raising here aborts at once (no VAE decode) and leaves the pipeline usable.
             if should_cancel is not None and should_cancel():
                 raise EditCancelled(f"cancelled after step {index + 1} of {request.num_inference_steps}")

@@ -14,7 +14,12 @@ from qwen_image_editor.settings import Settings
 
 def build_engine(settings: Settings) -> EditEngine:
     if settings.model == "fake":  # for tests and benchmarks of everything around the model
-        return FakeEngine(step_seconds=settings.fake_step_seconds, loras_dir=settings.loras_dir)
+        return FakeEngine(
+            step_seconds=settings.fake_step_seconds,
+            output_pixels=settings.fake_output_pixels,
+            previews=settings.previews,
+            loras_dir=settings.loras_dir,
+        )
     has_cuda = settings.device != "cpu" and cuda_available()
     source = resolve_model(resolve_auto(settings.model, has_cuda), settings.models_dir)
     cache_dir = settings.hf_home / "hub" if settings.hf_home else None
@@ -30,4 +35,5 @@ def build_engine(settings: Settings) -> EditEngine:
         lightning_lora=settings.lightning_lora,
         loras_dir=settings.loras_dir,
         cache_dir=cache_dir,
+        previews=settings.previews,
     )

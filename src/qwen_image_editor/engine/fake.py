@@ -1,28 +1,75 @@
-"""A fake engine with the real interface: sleeps a fixed time per step and returns a solid image.
+"""A fake engine with the real interface: holds a simulated GPU for a fixed time per step and returns a
+photo-like image of the size the real pipeline would produce (~1 MP at the last input's aspect), so
+everything around the model (encoding, thumbnails, previews) costs what it costs with a real model.
 
 For testing the queue, the worker and the API quickly and deterministically; never used for real edits.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.loras import LoraInfo, list_loras, lora_path
+from qwen_image_editor.engine.preview import MAX_SIDE, PreviewRate, encode_preview
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable
 
+# What the Qwen-Image-Edit pipelines aim their output at.
+REALISTIC_OUTPUT_PIXELS = 1024 * 1024
+
+
+class GpuMeter:
+    """How long the simulated GPU was busy, and over which span (for `make bench`'s busy fraction)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.busy_seconds = 0.0
+        self.first_busy_at: float | None = None
+        self.last_idle_at: float | None = None
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        began = time.perf_counter()
+        try:
+            yield
+        finally:
+            ended = time.perf_counter()
+            with self._lock:
+                self.busy_seconds += ended - began
+                self.first_busy_at = began if self.first_busy_at is None else self.first_busy_at
+                self.last_idle_at = ended
+
+    @property
+    def busy_fraction(self) -> float:
+        """Busy time over the span from the first busy moment to the last; 0 before any."""
+        if self.first_busy_at is None or self.last_idle_at is None or self.last_idle_at <= self.first_busy_at:
+            return 0.0
+        return self.busy_seconds / (self.last_idle_at - self.first_busy_at)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.busy_seconds, self.first_busy_at, self.last_idle_at = 0.0, None, None
+
 
 class FakeEngine:
-    """Behaves like DiffusersEngine from the outside. `fail_prompts` lets tests script failures."""
+    """Behaves like DiffusersEngine from the outside. `fail_prompts` lets tests script failures.
+
+    `output_pixels`: the result's area (tests pass a small one to stay fast); `output_size` fixes the size.
+    """
 
     def __init__(
         self,
@@ -30,7 +77,9 @@ class FakeEngine:
         load_seconds: float = 0.0,
         *,
         fail_load: bool = False,
-        output_size: tuple[int, int] = (64, 64),
+        output_size: tuple[int, int] | None = None,
+        output_pixels: int = REALISTIC_OUTPUT_PIXELS,
+        previews: bool = True,
         loras_dir: Path | None = None,
     ) -> None:
         self.step_seconds = step_seconds
@@ -38,7 +87,10 @@ class FakeEngine:
         self.load_seconds = load_seconds
         self.fail_load = fail_load
         self.output_size = output_size
+        self.output_pixels = output_pixels
+        self.previews = previews
         self.edits_run = 0
+        self.gpu = GpuMeter()
         self._loading = LoadOnce(self.model_id)
         self._edit_lock = threading.Lock()
 
@@ -81,15 +133,68 @@ class FakeEngine:
             lora_path(self.loras_dir, choice.name)
         if "raise:" in request.prompt:  # lets tests script a crash inside one job
             raise RuntimeError(request.prompt.split("raise:", 1)[1].strip() or "scripted failure")
+        size = output_size or (images[-1].size if request.keep_input_size else self._size_for(images[-1].size))
         with self._edit_lock:
             clock = StepClock(request.num_inference_steps)
+            rate = PreviewRate()
             for index in range(request.num_inference_steps):
                 if should_cancel is not None and should_cancel():
                     raise EditCancelled(f"cancelled before step {index + 1}")
-                time.sleep(self.step_seconds)
+                with self.gpu.busy():
+                    time.sleep(self.step_seconds)
                 if on_step is not None:
-                    on_step(clock.tick(index + 1))
+                    step = clock.tick(index + 1)
+                    if self.previews and rate.due():
+                        share = (index + 1) / request.num_inference_steps
+                        step = replace(step, preview=encode_preview(_forming(size, share)))
+                    on_step(step)
+            with self.gpu.busy():  # the real engine's VAE decode
+                image = photo_like(size, seed, request.prompt)
             self.edits_run += 1
-            digest = hashlib.sha256(f"{seed}:{request.prompt}".encode()).digest()
-            size = output_size or (images[-1].size if request.keep_input_size else self.output_size)
-            return EditResult(Image.new("RGB", size, tuple(digest[:3])), seed, time.perf_counter() - clock.started)
+            return EditResult(image, seed, time.perf_counter() - clock.started)
+
+    def _size_for(self, last_input: tuple[int, int]) -> tuple[int, int]:
+        if self.output_size is not None:
+            return self.output_size
+        return model_size(last_input[0] / last_input[1], self.output_pixels)
+
+
+def model_size(aspect_ratio: float, area: int) -> tuple[int, int]:
+    """The size the Qwen-Image-Edit pipelines choose: `area` at the aspect, sides multiples of 32 (>= 32)."""
+    width = math.sqrt(area * aspect_ratio)
+    height = width / aspect_ratio
+    return max(32, round(width / 32) * 32), max(32, round(height / 32) * 32)
+
+
+def photo_like(size: tuple[int, int], seed: int, prompt: str = "") -> Image.Image:
+    """A deterministic picture with a photo's structure (smooth light and colour, fine texture), so that
+    encoding it costs about what encoding a photo of that size costs; tinted per seed and prompt."""
+    digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
+    tint = np.frombuffer(digest[:3], dtype=np.uint8) & 0x3F
+    return Image.fromarray(np.bitwise_xor(_base_photo(size), tint), "RGB")
+
+
+@functools.lru_cache(maxsize=4)
+def _base_photo(size: tuple[int, int]) -> np.ndarray:
+    width, height = size
+    rng = np.random.default_rng(width * 100_003 + height)
+    light = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize(size, Image.Resampling.BICUBIC)
+    texture = Image.fromarray(
+        rng.integers(0, 256, (max(1, height // 16), max(1, width // 16), 3), dtype=np.uint8)
+    ).resize(size, Image.Resampling.BILINEAR)
+    pixels = np.asarray(light, dtype=np.uint16) * 3 // 4 + np.asarray(texture, dtype=np.uint16) // 4
+    array = pixels.astype(np.uint8)
+    array.setflags(write=False)
+    return array
+
+
+@functools.lru_cache(maxsize=4)
+def _small_photo(size: tuple[int, int]) -> np.ndarray:
+    small = Image.fromarray(_base_photo(size), "RGB")
+    small.thumbnail((MAX_SIDE // 2, MAX_SIDE // 2), Image.Resampling.BILINEAR)
+    return np.asarray(small, dtype=np.float32)
+
+
+def _forming(size: tuple[int, int], share: float) -> np.ndarray:
+    """What a preview `share` of the way through shows: the result emerging from grey."""
+    return (128 * (1 - share) + _small_photo(size) * share).astype(np.uint8)

@@ -1,18 +1,34 @@
-"""`Worker.run_job`: the one code path that runs a job, used by the in-process thread and `qie worker`."""
+"""The worker: one code path for the in-process thread and `qie worker`, in three stages so that the model
+never waits on the CPU:
+
+    prepare (claim, read the inputs)  ->  model (one edit at a time)  ->  finish (encode, save, complete)
+
+The model stage runs in the calling thread. The next job is claimed and its inputs read on a prepare thread
+while the current edit runs its last step, and no earlier, so a worker never sits on a job that another
+worker could start sooner. A finisher thread records progress and outcomes in order and encodes, saves and
+thumbnails each result while the model runs the next job; a job is complete only once its file is in place.
+A job's lease is renewed from its claim until its outcome is recorded, whatever stage it is in.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import logging
+import queue
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+
+from PIL import Image
 
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.base import BlobStore
-from qwen_image_editor.engine.base import EditEngine, ModelState, StepProgress
+from qwen_image_editor.engine.base import EditEngine, EditResult, ModelState, StepProgress
 from qwen_image_editor.errors import EditCancelled, InvalidRequest, InvalidTransition, ModelUnavailable, OutOfMemory
+from qwen_image_editor.jobs.events import Preview
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage
 from qwen_image_editor.store.base import JobStore
 
@@ -20,13 +36,15 @@ log = logging.getLogger(__name__)
 
 # Share of the progress bar before denoising starts and after it ends (decode and save).
 _DENOISE_START, _DENOISE_END = 5.0, 95.0
+# The next job is prepared once the current edit is this close to its end (or on its last step).
+PREPARE_AHEAD_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
 class WorkerTiming:
     lease_seconds: float = 30.0
     heartbeat_seconds: float = 5.0
-    poll_seconds: float = 1.0
+    poll_seconds: float = 1.0  # an idle worker looks for work this often even when nothing woke it
     max_attempts: int = 2
 
 
@@ -39,13 +57,14 @@ class _Heartbeat:
         self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id[:8]}", daemon=True)
 
-    def __enter__(self) -> _Heartbeat:
+    def start(self) -> _Heartbeat:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
 
     def _beat(self) -> None:
         while not self._stop.wait(self._timing.heartbeat_seconds):
@@ -55,6 +74,143 @@ class _Heartbeat:
                     return
             except Exception:  # a database hiccup; the lease has slack for the next beat
                 log.warning("lease renewal for job %s failed", self._job_id, exc_info=True)
+
+
+@dataclass
+class _Prepared:
+    """A claimed job, its lease kept alive, with its inputs read (or the error that stopped that)."""
+
+    job: Job
+    heartbeat: _Heartbeat
+    images: list[Image.Image] = field(default_factory=list)
+    error: Exception | None = None
+
+
+class _Finisher:
+    """One thread that does, in the order given, what the model thread hands it: progress updates and job
+    outcomes, and finishing results. At most one result waits or is being finished at a time."""
+
+    def __init__(self) -> None:
+        self._tasks: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._room = threading.Semaphore(1)
+        self._thread = threading.Thread(target=self._run, name="qie-finisher", daemon=True)
+        self._thread.start()
+
+    def submit(self, task: Callable[[], None]) -> None:
+        self._tasks.put(task)
+
+    def finish(self, task: Callable[[], None]) -> None:
+        """Hand over a result's finishing; waits while the previous result is still being finished."""
+        self._room.acquire()
+
+        def finish_then_make_room() -> None:
+            try:
+                task()
+            finally:
+                self._room.release()
+
+        self._tasks.put(finish_then_make_room)
+
+    def close(self) -> None:
+        """Do everything handed over so far, then stop."""
+        self._tasks.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            try:
+                task()
+            except Exception:  # one record that failed must not stop the others
+                log.exception("worker: recording a job's progress or outcome failed")
+
+
+class _Prefetcher:
+    """Prepares the next job on its own thread when asked; the model thread takes it when it is free."""
+
+    def __init__(self, prepare: Callable[[], _Prepared | None]) -> None:
+        self._prepare = prepare
+        self._wanted, self._ready = threading.Event(), threading.Event()
+        self._requested = False  # read and written by the model thread only
+        self._closing = False
+        self._slot: _Prepared | None = None
+        self._thread = threading.Thread(target=self._run, name="qie-prepare", daemon=True)
+        self._thread.start()
+
+    def request(self) -> None:
+        if not self._requested:
+            self._requested = True
+            self._ready.clear()
+            self._wanted.set()
+
+    def take(self) -> _Prepared | None:
+        """The prepared job (waiting for a preparation under way); None if none was asked for or found."""
+        if not self._requested:
+            return None
+        self._ready.wait()
+        self._requested = False
+        prepared, self._slot = self._slot, None
+        return prepared
+
+    def close(self) -> _Prepared | None:
+        """Stop; returns a job that was prepared but never taken, for the caller to hand back."""
+        leftover = self.take()
+        self._closing = True
+        self._wanted.set()
+        self._thread.join()
+        return leftover
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if self._closing:
+                return
+            try:
+                self._slot = self._prepare()
+            except Exception:  # the store is unreachable or similar: the model thread will try again itself
+                log.exception("worker: preparing the next job failed")
+                self._slot = None
+            finally:
+                self._ready.set()
+
+
+class _Stages:
+    """The prepare and finish stages around the model thread, for one run of the worker's loop."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.finisher = _Finisher()
+        self.prefetcher = _Prefetcher(worker._claim_and_prepare)
+
+    def next_job(self) -> _Prepared | None:
+        return self.prefetcher.take() or self.worker._claim_and_prepare()
+
+    def report(self, job: Job, progress: Progress, preview: Preview | None = None) -> None:
+        lifecycle, worker_id = self.worker.lifecycle, self.worker.worker_id
+        self.finisher.submit(lambda: lifecycle.progress(job.id, worker_id, progress, preview))
+
+    def conclude(self, heartbeat: _Heartbeat, outcome: Callable[[], None]) -> None:
+        """Record a job's outcome after its progress so far, then let its lease go."""
+        self.finisher.submit(_then_stop(outcome, heartbeat))
+
+    def finish(self, heartbeat: _Heartbeat, finishing: Callable[[], None]) -> None:
+        self.finisher.finish(_then_stop(finishing, heartbeat))
+
+    def close(self) -> None:
+        leftover = self.prefetcher.close()
+        if leftover is not None:  # claimed ahead but never run: back to the queue, its place kept
+            self.conclude(leftover.heartbeat, functools.partial(self.worker._hand_back, leftover.job))
+        self.finisher.close()
+
+
+def _then_stop(task: Callable[[], None], heartbeat: _Heartbeat) -> Callable[[], None]:
+    def run() -> None:
+        try:
+            task()
+        finally:
+            heartbeat.stop()
+
+    return run
 
 
 class Worker:
@@ -69,80 +225,121 @@ class Worker:
     ) -> None:
         self.store, self.blobs, self.engine, self.lifecycle = store, blobs, engine, lifecycle
         self.worker_id = worker_id
+        # Stable across restarts once `take_name` was called; what lets a restart recover its own jobs.
+        self.name: str | None = None
         self.timing = timing
         # Set on shutdown: the running job stops at its next step and goes back to the queue.
         self.shutting_down = threading.Event()
+        self._wake = threading.Event()
+        self._stages: _Stages | None = None
+
+    def take_name(self, name: str, run: str) -> None:
+        """Run as `<name>/<run>`: `name` stays the same across restarts, `run` is new each time."""
+        self.name, self.worker_id = name, f"{name}/{run}"
+
+    def wake(self) -> None:
+        """A job was queued: an idle worker looks now instead of at its next poll. Any thread."""
+        self._wake.set()
+
+    def request_shutdown(self) -> None:
+        """Stop soon: the running job stops at its next step and goes back to the queue."""
+        self.shutting_down.set()
+        self._wake.set()
 
     # -- the loop -------------------------------------------------------------------------------
-    def run_once(self) -> bool:
-        """Requeue dead workers' jobs, then claim and run one job. False when there was nothing to do."""
-        self.lifecycle.recover_expired_leases(self.timing.max_attempts)
-        job = self.lifecycle.claim_next(self.worker_id, self.timing.lease_seconds)
-        if job is None:
-            return False
-        self.run_job(job)
-        return True
+    def recover_previous_run(self) -> list[Job]:
+        """Requeue, at once and in their order, the jobs this worker's previous run held when it died."""
+        if self.name is None:
+            return []
+        return self.lifecycle.recover_previous_run(self.name, self.worker_id, self.timing.max_attempts)
 
     def run_until_idle(self) -> int:
-        """Burst mode: run what is queued, then return how many jobs ran."""
+        """Burst mode: run what is queued, then return how many jobs ran (once their outcomes are recorded)."""
+        self.recover_previous_run()
         count = 0
-        while self.run_once():
-            count += 1
+        with self._running() as stages:
+            while not self.shutting_down.is_set() and (prepared := stages.next_job()) is not None:
+                self._run_model(prepared, stages)
+                count += 1
         return count
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set() and not self.shutting_down.is_set():
-            try:
-                if self.run_once():
+        try:
+            self.recover_previous_run()
+        except Exception:  # the store is unreachable: the leases of those jobs expire instead
+            log.exception("worker %s: recovering its previous run's jobs failed", self.worker_id)
+        with self._running() as stages:
+            while not stop.is_set() and not self.shutting_down.is_set():
+                self._wake.clear()  # before looking, so a job queued meanwhile wakes the wait below
+                try:
+                    prepared = stages.next_job()
+                except Exception:  # the store is unreachable or similar: keep the worker alive and retry
+                    log.exception("worker %s: polling failed", self.worker_id)
+                    prepared = None
+                if prepared is not None:
+                    self._run_model(prepared, stages)
                     continue
-            except Exception:  # the store is unreachable or similar: keep the worker alive and retry
-                log.exception("worker %s: polling failed", self.worker_id)
-            stop.wait(self.timing.poll_seconds)
+                self._wake.wait(self.timing.poll_seconds)
 
-    # -- one job --------------------------------------------------------------------------------
-    def run_job(self, job: Job) -> None:
-        """Run a job this worker has claimed, to its end (or back to the queue on shutdown)."""
-        with _Heartbeat(self.store, job.id, self.worker_id, self.timing) as heartbeat:
-            self._run(job, heartbeat)
+    @contextlib.contextmanager
+    def _running(self) -> Iterator[_Stages]:
+        stages = self._stages = _Stages(self)
+        try:
+            yield stages
+        finally:
+            stages.close()
+            self._stages = None
 
-    def _run(self, job: Job, heartbeat: _Heartbeat) -> None:
+    # -- prepare --------------------------------------------------------------------------------
+    def _claim_and_prepare(self) -> _Prepared | None:
+        """Requeue dead workers' jobs, then claim the oldest queued job and read its inputs."""
+        self.lifecycle.recover_expired_leases(self.timing.max_attempts)
+        job = self.lifecycle.claim_next(self.worker_id, self.timing.lease_seconds)
+        if job is None:
+            return None
+        heartbeat = _Heartbeat(self.store, job.id, self.worker_id, self.timing).start()
+        try:
+            preparing = _progress(ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
+            self.lifecycle.progress(job.id, self.worker_id, preparing)
+            return _Prepared(job, heartbeat, self.blobs.load_inputs(job.id, job.input_count))
+        except Exception as exc:  # recorded as the job's failure by the model stage, in order
+            return _Prepared(job, heartbeat, error=exc)
+
+    # -- model ----------------------------------------------------------------------------------
+    def _run_model(self, prepared: _Prepared, stages: _Stages) -> None:
+        """Run the edit of a prepared job, then hand its result, or its outcome, to the finisher."""
+        job, heartbeat = prepared.job, prepared.heartbeat
+
         def should_stop() -> bool:
             return heartbeat.lost.is_set() or self.shutting_down.is_set() or self.store.is_cancel_requested(job.id)
 
         try:
+            if prepared.error is not None:
+                raise prepared.error
             if self.engine.state is not ModelState.READY:
-                self._report(job, ProgressStage.LOADING_MODEL, f"Loading {self.engine.model_id}", 0)
+                stages.report(job, _progress(ProgressStage.LOADING_MODEL, f"Loading {self.engine.model_id}", 0))
                 self.engine.load()
-            self._report(job, ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
-            images = self.blobs.load_inputs(job.id, job.input_count)
             result = self.engine.edit(
-                images,
+                prepared.images,
                 job.request,
                 on_step=lambda step: self._on_step(job, step),
                 should_cancel=should_stop,
                 output_size=exact_output_size(job) if job.request.keep_input_size else None,
             )
-            self._report(job, ProgressStage.SAVING, "Saving the result", 98)
-            name = self.blobs.save_output(job.id, result.image, job.request.output_format)
-            self.lifecycle.complete(job.id, self.worker_id, [name])
         except EditCancelled:
-            if heartbeat.lost.is_set():
-                log.warning("job %s: lease lost to another worker; stopped without recording", job.id)
-                return
-            if self.shutting_down.is_set() and not self.store.is_cancel_requested(job.id):
-                self.lifecycle.release(job.id, self.worker_id)
-                return
-            self.lifecycle.cancelled(job.id, self.worker_id)
+            stages.conclude(heartbeat, functools.partial(self._stopped, job, heartbeat))
         except InvalidTransition:
             log.warning("job %s changed hands while running; leaving it to its new owner", job.id, exc_info=True)
+            stages.conclude(heartbeat, lambda: None)
         except Exception as exc:  # one job's failure must never stop the worker
-            self._fail(job, describe_failure(exc), exc)
+            stages.conclude(heartbeat, functools.partial(self._fail, job, describe_failure(exc), exc))
+        else:
+            stages.finish(heartbeat, functools.partial(self._finish, job, heartbeat, result))
 
     def _on_step(self, job: Job, step: StepProgress) -> None:
         share = step.step / step.total
         done = step.step == step.total
-        self._report(
-            job,
+        progress = _progress(
             ProgressStage.DECODING if done else ProgressStage.DENOISING,
             "Decoding the image" if done else f"Step {step.step} of {step.total}",
             _DENOISE_START + share * (_DENOISE_END - _DENOISE_START),
@@ -150,34 +347,72 @@ class Worker:
             total_steps=step.total,
             eta_seconds=None if step.eta_seconds is None else round(step.eta_seconds, 1),
         )
+        preview = None if step.preview is None else Preview(step.preview.media_type, step.preview.data)
+        stages = self._stages
+        assert stages is not None, "steps are reported only while the worker runs"
+        stages.report(job, progress, preview)
+        eta = step.eta_seconds
+        near_the_end = step.total - step.step <= 1 or (eta is not None and eta <= PREPARE_AHEAD_SECONDS)
+        if near_the_end and not self.shutting_down.is_set():
+            stages.prefetcher.request()
 
-    def _report(
-        self,
-        job: Job,
-        stage: ProgressStage,
-        message: str,
-        percent: float,
-        *,
-        step: int | None = None,
-        total_steps: int | None = None,
-        eta_seconds: float | None = None,
-    ) -> None:
-        progress = Progress(
-            stage=stage,
-            message=message,
-            progress=round(percent, 1),
-            step=step,
-            total_steps=total_steps,
-            eta_seconds=eta_seconds,
-            updated_at=datetime.now(UTC),
-        )
-        self.lifecycle.progress(job.id, self.worker_id, progress)
+    # -- finish (on the finisher thread) ----------------------------------------------------------
+    def _finish(self, job: Job, heartbeat: _Heartbeat, result: EditResult) -> None:
+        if heartbeat.lost.is_set():
+            log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
+            return
+        try:
+            if self.store.is_cancel_requested(job.id):  # cancelled during its last step: nobody wants it
+                self.lifecycle.cancelled(job.id, self.worker_id)
+                return
+            self.lifecycle.progress(job.id, self.worker_id, _progress(ProgressStage.SAVING, "Saving the result", 98))
+            name = self.blobs.save_output(job.id, result.image, job.request.output_format)
+            self.lifecycle.complete(job.id, self.worker_id, [name])
+        except InvalidTransition:
+            log.warning("job %s changed hands while finishing; leaving it to its new owner", job.id, exc_info=True)
+        except Exception as exc:
+            self._fail(job, describe_failure(exc), exc)
+
+    def _stopped(self, job: Job, heartbeat: _Heartbeat) -> None:
+        """The edit stopped at a step: lease lost, shutting down (back to the queue) or cancelled."""
+        if heartbeat.lost.is_set():
+            log.warning("job %s: lease lost to another worker; stopped without recording", job.id)
+            return
+        if self.shutting_down.is_set() and not self.store.is_cancel_requested(job.id):
+            self._hand_back(job)
+            return
+        with contextlib.suppress(InvalidTransition):
+            self.lifecycle.cancelled(job.id, self.worker_id)
+
+    def _hand_back(self, job: Job) -> None:
+        with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner has it
+            self.lifecycle.release(job.id, self.worker_id)
 
     def _fail(self, job: Job, reason: str, exc: Exception) -> None:
         # The reason is for people and may quote the input; the traceback is for us, unless we refused it.
         log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest))
         with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner ends it
             self.lifecycle.fail(job.id, self.worker_id, reason)
+
+
+def _progress(
+    stage: ProgressStage,
+    message: str,
+    percent: float,
+    *,
+    step: int | None = None,
+    total_steps: int | None = None,
+    eta_seconds: float | None = None,
+) -> Progress:
+    return Progress(
+        stage=stage,
+        message=message,
+        progress=round(percent, 1),
+        step=step,
+        total_steps=total_steps,
+        eta_seconds=eta_seconds,
+        updated_at=datetime.now(UTC),
+    )
 
 
 def exact_output_size(job: Job) -> tuple[int, int] | None:

@@ -18,7 +18,7 @@ class WorkerThread:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the loop; a running job stops at its next step and returns to the queue for the next start."""
-        self.worker.shutting_down.set()
+        self.worker.request_shutdown()
         self._stop.set()
         self._thread.join(timeout)
 
