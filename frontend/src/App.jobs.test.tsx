@@ -5,6 +5,7 @@ import { jobReads, listReads, renderApp, setUpApp, type AppWorld } from "./test/
 import { FakeWebSocket } from "./test/FakeWebSocket";
 import { json } from "./test/fakeServer";
 import { jobMessage, makeJob, makeProgress, progressMessage } from "./test/fixtures";
+import { UNDO_MS } from "./hooks/useHistory";
 
 let world: AppWorld;
 
@@ -83,23 +84,39 @@ describe("App: history", () => {
     expect(listReads(world)).toHaveLength(1);
   });
 
-  it("delete takes the entry out at once, and puts it back if the server refuses", async () => {
+  it("delete takes the entry out at once, can be undone, deletes after the undo time, and puts it back if refused", async () => {
     world.history = [finished, makeJob({ job_id: "other", status: "complete", created_at: "2025-12-31T00:00:00Z" })];
     let answer: (response: Response) => void = () => {};
     world.extra = (req) =>
       req.method === "DELETE" ? new Promise<Response>((resolve) => (answer = resolve)) : undefined;
+    vi.useFakeTimers({ shouldAdvanceTime: true });
     const { user } = await renderApp(world);
     await waitFor(() => expect(screen.getAllByTestId("history-item")).toHaveLength(2));
 
+    // Undo within the time: nothing reaches the server, the entry is back.
     await user.click(within(entry("run-1")!).getByTestId("delete-job"));
-    expect(entry("run-1")).toBeUndefined(); // before the server answers
+    expect(entry("run-1")).toBeUndefined();
     expect(screen.getByText("1 job")).toBeInTheDocument();
-    act(() => answer(json({ message: "Deleted", job_id: "run-1" })));
+    expect(screen.getByTestId("undo-toast")).toHaveTextContent("make it red");
+    await user.click(screen.getByTestId("undo-delete"));
+    expect(entry("run-1")).toBeDefined();
+    expect(screen.getByText("2 jobs")).toBeInTheDocument();
+    await act(async () => void (await vi.advanceTimersByTimeAsync(UNDO_MS + 100)));
+    expect(world.server.callsTo("/api/jobs/run-1", "DELETE")).toHaveLength(0);
+
+    // Left alone: deleted once the undo has run out.
+    await user.click(within(entry("run-1")!).getByTestId("delete-job"));
+    await act(async () => void (await vi.advanceTimersByTimeAsync(UNDO_MS + 100)));
     await waitFor(() => expect(world.server.callsTo("/api/jobs/run-1", "DELETE")).toHaveLength(1));
+    act(() => answer(json({ message: "Deleted", job_id: "run-1" })));
+    expect(screen.queryByTestId("undo-toast")).toBeNull();
     expect(entry("run-1")).toBeUndefined();
 
+    // Refused by the server: back in the list, with the reason.
     await user.click(within(entry("other")!).getByTestId("delete-job"));
     expect(entry("other")).toBeUndefined();
+    await act(async () => void (await vi.advanceTimersByTimeAsync(UNDO_MS + 100)));
+    await waitFor(() => expect(world.server.callsTo("/api/jobs/other", "DELETE")).toHaveLength(1));
     act(() => answer(json({ detail: "The disk is read-only" }, 500)));
     await waitFor(() => expect(entry("other")).toBeDefined());
     expect(screen.getByText(/Could not load history: The disk is read-only/)).toBeInTheDocument();

@@ -161,7 +161,7 @@ describe("App: the session ends", () => {
     expect(screen.getByLabelText("API key")).toHaveFocus();
     expect(screen.queryByTestId("submit")).toBeNull();
     expect(screen.queryByTestId("session-name")).toBeNull();
-    expect(world.client.getQueryData(jobListQuery.queryKey)).toBeUndefined();
+    expect(world.client.getQueryData(jobListQuery().queryKey)).toBeUndefined();
 
     // Signing in again brings the page back, read afresh.
     await user.type(screen.getByLabelText("API key"), `${KEY}{Enter}`);
@@ -180,7 +180,8 @@ describe("App: the session ends", () => {
     signedIn = false;
     act(() => ws.drop(1008, "your session has ended"));
     expect(await screen.findByTestId("sign-in-notice")).toHaveTextContent("Your session has ended; sign in again");
-    expect(FakeWebSocket.instances).toHaveLength(1); // no reconnect behind the sign-in
+    // No reconnect behind the sign-in: the job's socket and the activity socket, once each.
+    expect(FakeWebSocket.instances.map((s) => s.url.replace(/^.*\/ws/, "/ws")).sort()).toEqual(["/ws", "/ws/mine"]);
   });
 });
 

@@ -120,6 +120,8 @@ describe("App form", () => {
       seed: null,
       output_format: "png",
       keep_input_size: false,
+      num_images: 1,
+      lightning: false,
     });
     expect(window.location.search).toBe("?job=new-job");
     expect(window.localStorage.getItem("qie.currentJob")).toBe("new-job");

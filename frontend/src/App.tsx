@@ -6,31 +6,40 @@ import { Editor } from "./Editor";
 import { ServerHeader } from "./components/ServerHeader";
 import { SignInPanel } from "./components/SignInPanel";
 import { Card } from "./components/ui";
+import { useActivity } from "./hooks/useActivity";
+import { useFinishNotifications } from "./hooks/usePageSignals";
 import { useHealth } from "./hooks/useServerStatus";
 import { useSession } from "./hooks/useSession";
 
 export function App() {
-  const { health, healthError } = useHealth();
+  const { health, healthError, healthAt } = useHealth();
   const session = useSession();
+  const open = session.gate === "open";
+  const notifications = useFinishNotifications();
+  // The caller's queue, live (for the strip and the header's count); only once the server lets us in.
+  const activity = useActivity(open, notifications.notify);
+  const offline = healthError !== null || (open && activity.state === "down");
 
   return (
     <div className="min-h-dvh">
       <ServerHeader
         health={health}
         healthError={healthError}
-        account={session.gate === "open" ? session.account : null}
+        offline={offline}
+        queueLength={activity.queueLength}
+        account={open ? session.account : null}
         onSignOut={() => void session.signOut()}
         signingOut={session.signingOut}
         signOutError={session.signOutError}
       />
       {session.gate === "sign-in" ? (
         <SignInPanel onSignIn={session.signIn} notice={session.notice} />
-      ) : session.gate === "open" ? (
-        <Editor healthError={healthError} />
+      ) : open ? (
+        <Editor healthError={healthError} offline={offline} onlineAt={healthAt} activity={activity} notifications={notifications} />
       ) : (
         <main className="mx-auto max-w-md px-4 py-10">
           <Card>
-            <p className="py-10 text-center text-sm text-zinc-500" role="status">
+            <p className="py-10 text-center text-sm text-zinc-600 dark:text-zinc-400" role="status">
               {healthError ? "Waiting for the server…" : "Loading…"}
             </p>
           </Card>

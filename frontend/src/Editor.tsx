@@ -1,28 +1,40 @@
 import { useCallback, useRef, useState } from "react";
-import { errorMessage } from "./api/client";
-import { fetchFile } from "./api/jobs";
-import type { EditRequest } from "./api/types";
+import { isTerminal, type EditRequest, type Job } from "./api/types";
 import { EditForm } from "./components/EditForm";
 import { HistoryGallery } from "./components/HistoryGallery";
 import { JobPanel } from "./components/JobPanel";
+import { NotifyToggle } from "./components/NotifyToggle";
+import { QueueStrip } from "./components/QueueStrip";
 import { Card } from "./components/ui";
+import { UndoToast } from "./components/UndoToast";
+import type { Activity } from "./hooks/useActivity";
 import { useCurrentJob } from "./hooks/useCurrentJob";
+import { useDraft } from "./hooks/useDraft";
 import { useEditForm } from "./hooks/useEditForm";
 import { useHistory } from "./hooks/useHistory";
 import { useImageInputs } from "./hooks/useImageInputs";
 import { useJobActions } from "./hooks/useJobActions";
 import { useJobWatcher } from "./hooks/useJobWatcher";
 import { useNow } from "./hooks/useNow";
+import { useFinishNotifications, usePageTitle, useShortcuts } from "./hooks/usePageSignals";
 import { usePasteImages } from "./hooks/usePasteImages";
+import { useRecall } from "./hooks/useRecall";
 import { useLimits } from "./hooks/useServerStatus";
 
-function extensionOf(url: string): string {
-  const match = /\.([a-z0-9]+)(?:\?|$)/i.exec(url);
-  return match?.[1] ?? "png";
+interface Props {
+  healthError: string | null;
+  /** The server cannot be reached (health or the live socket). */
+  offline: boolean;
+  /** When the server last answered (ms since the epoch): errors older than that are stale. */
+  onlineAt: number;
+  activity: Activity;
+  notifications: ReturnType<typeof useFinishNotifications>;
 }
 
-/** The form, the job on screen and the history: shown signed in, or on an open server. */
-export function Editor({ healthError }: { healthError: string | null }) {
+const isActive = (job: Job | null | undefined) => !!job && !isTerminal(job.status);
+
+/** The queue strip, the form, the job on screen and the history: shown signed in, or on an open server. */
+export function Editor({ healthError, offline, onlineAt, activity, notifications }: Props) {
   const limits = useLimits();
   const [jobId, setJobId] = useCurrentJob();
   const inputs = useImageInputs(limits);
@@ -32,110 +44,142 @@ export function Editor({ healthError }: { healthError: string | null }) {
   const now = useNow();
   const formRef = useRef<HTMLDivElement>(null);
   const resultRef = useRef<HTMLElement>(null);
-  // Tagged with its job, so opening another job hides it without an effect to clear it.
-  const [editError, setEditError] = useState<{ jobId: string; message: string } | null>(null);
+  // The job on screen was deleted (its undo may bring it back): say so rather than go blank.
+  const [deletedOpen, setDeletedOpen] = useState<string | null>(null);
+  const watchedJob = watch.job;
 
-  const onSubmitted = useCallback(
-    (id: string) => {
+  const showJob = useCallback(
+    (id: string | null) => {
+      setDeletedOpen(null);
       setJobId(id);
-      // The form is long: bring the progress into view (on phones it sits below the form).
-      resultRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" });
     },
     [setJobId],
   );
-  const actions = useJobActions(jobId, onSubmitted);
+
+  const onSubmitted = useCallback(
+    (id: string) => {
+      // A job still running stays on screen; the new one waits in the queue strip above it.
+      if (isActive(watchedJob)) return;
+      showJob(id);
+      // The form is long: bring the progress into view (on phones it sits below the form).
+      resultRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" });
+    },
+    [watchedJob, showJob],
+  );
+  const actions = useJobActions(jobId, onSubmitted, onlineAt);
 
   const { add: addInputs } = inputs;
   const addImages = useCallback((files: File[]) => void addInputs(files), [addInputs]);
+  const addFiles = useCallback((files: File[]) => addInputs(files), [addInputs]);
   usePasteImages(addImages);
+  useDraft({ ready: limits !== null && form.values !== null, typed: form.typed, images: inputs.images, restore: form.restore, addImages: addFiles });
+
+  const scrollToForm = useCallback(() => formRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" }), []);
+  const recall = useRecall({ add: inputs.add, reuse: form.reuse }, scrollToForm);
 
   const submit = () => {
     const config = form.toRequest();
-    if (!config) return;
+    if (!config || actions.submitting) return;
     // The mutation keeps the error for the form to show; nothing else to do here.
     actions.submit(inputs.images.map((img) => img.file), config).catch(() => {});
   };
 
-  const scrollToForm = () => formRef.current?.scrollIntoView({ behavior: "smooth", block: "start" });
+  const runningJob = activity.jobs?.find((j) => j.status === "processing") ?? null;
+  useShortcuts(submit, () => {
+    if (isActive(watchedJob) && jobId) actions.cancel(jobId);
+    else if (runningJob) actions.cancel(runningJob.job_id);
+  });
+  usePageTitle(watchedJob ?? runningJob);
 
-  const editResult = async () => {
-    const output = watch.job?.outputs[0];
-    if (!output || !jobId) return;
-    setEditError(null);
-    try {
-      const file = await fetchFile(output, `edited_${jobId}.${extensionOf(output)}`);
-      await inputs.add([file], { replace: true });
-      scrollToForm();
-    } catch (error) {
-      setEditError({ jobId, message: errorMessage(error) });
+  const removeJob = (job: Job) => {
+    const open = job.job_id === jobId;
+    history.scheduleDelete(job, open);
+    if (open) {
+      setJobId(null);
+      setDeletedOpen(job.job_id);
     }
   };
 
-  const reuse = (config: EditRequest) => {
-    form.reuse(config);
-    scrollToForm();
+  const undoDelete = (id: string) => {
+    const entry = history.undo(id);
+    if (entry?.wasOpen) showJob(entry.job.job_id);
   };
 
-  const removeJob = (id: string) => {
-    if (id === jobId) setJobId(null);
-    history.remove(id);
-  };
-
-  const actionError = actions.cancelError ?? (editError && editError.jobId === jobId ? editError.message : null);
+  const reuse = (config: EditRequest, urls: readonly string[]) => recall.reuse(config, urls, jobId);
+  const recallError = recall.error && (recall.error.jobId === null || recall.error.jobId === jobId) ? recall.error.message : null;
+  const actionError = actions.cancelError ?? recallError;
 
   return (
-    <main className="mx-auto max-w-7xl space-y-8 px-4 py-6">
-        <div className="grid gap-6 lg:grid-cols-[minmax(0,26rem)_minmax(0,1fr)]">
-          <div ref={formRef} className="scroll-mt-20">
-            <Card>
-              {limits && form.values ? (
-                <EditForm
-                  limits={limits}
-                  values={form.values}
-                  onChange={form.setField}
-                  onRollSeed={form.rollSeed}
-                  problem={form.problem}
-                  submitting={actions.submitting}
-                  submitError={actions.submitError}
-                  onSubmit={submit}
-                  images={inputs.images}
-                  imageErrors={inputs.errors}
-                  onAddImages={addImages}
-                  onRemoveImage={inputs.remove}
-                  onMoveImage={inputs.move}
-                />
-              ) : (
-                <p className="py-10 text-center text-sm text-zinc-500" role="status">
-                  {healthError ? "Waiting for the server…" : "Loading…"}
-                </p>
-              )}
-            </Card>
-          </div>
-          <section ref={resultRef} aria-label="Result" className="scroll-mt-28">
-            <JobPanel
-              view={watch}
-              cancelling={actions.cancelling}
-              actionError={actionError}
-              onCancel={actions.cancel}
-              onEditResult={() => void editResult()}
-              onReuse={reuse}
-              onClose={() => setJobId(null)}
-            />
-          </section>
+    <main className="mx-auto max-w-7xl space-y-6 px-4 py-6">
+      <QueueStrip
+        jobs={activity.jobs ?? []}
+        currentJobId={jobId}
+        cancelling={actions.cancellingId}
+        onOpen={showJob}
+        onCancel={actions.cancel}
+      />
+      <div className="grid gap-6 lg:grid-cols-[minmax(0,26rem)_minmax(0,1fr)]">
+        <div ref={formRef} className="scroll-mt-20 space-y-2">
+          <Card>
+            {limits && form.values ? (
+              <EditForm
+                limits={limits}
+                values={form.values}
+                onChange={form.setField}
+                onRollSeed={form.rollSeed}
+                problem={form.problem}
+                submitting={actions.submitting}
+                submitError={actions.submitError}
+                onSubmit={submit}
+                images={inputs.images}
+                imageErrors={inputs.errors}
+                onAddImages={addImages}
+                onAddImageUrl={(url) => void recall.addUrl(url)}
+                onRemoveImage={inputs.remove}
+                onMoveImage={inputs.move}
+              />
+            ) : (
+              <p className="py-10 text-center text-sm text-zinc-600 dark:text-zinc-400" role="status">
+                {healthError ? "Waiting for the server…" : "Loading…"}
+              </p>
+            )}
+          </Card>
+          <NotifyToggle {...notifications} />
         </div>
-        <HistoryGallery
-          jobs={history.jobs}
-          total={history.total}
-          error={history.error}
-          loaded={history.loaded}
-          currentJobId={jobId}
-          now={now}
-          onOpen={(id) => {
-            setJobId(id);
-            window.scrollTo({ top: 0, behavior: "smooth" });
-          }}
-          onDelete={removeJob}
-        />
+        <section ref={resultRef} aria-label="Result" className="scroll-mt-28">
+          <JobPanel
+            view={watch}
+            offline={offline}
+            preview={jobId ? (activity.previews[jobId] ?? null) : null}
+            deleted={deletedOpen !== null && history.pending.some((p) => p.job.job_id === deletedOpen)}
+            cancelling={actions.cancelling}
+            actionError={actionError}
+            onCancel={() => jobId && actions.cancel(jobId)}
+            onEditResult={(index) => watchedJob && recall.editResult(watchedJob, index)}
+            onReuse={reuse}
+            onStar={(starred) => jobId && history.setStarred(jobId, starred)}
+            onClose={() => showJob(null)}
+          />
+        </section>
+      </div>
+      <HistoryGallery
+        jobs={history.jobs}
+        total={history.total}
+        pages={history.pages}
+        filter={history.filter}
+        onFilter={history.setFilter}
+        error={history.error}
+        loaded={history.loaded}
+        currentJobId={jobId}
+        now={now}
+        onOpen={(id) => {
+          showJob(id);
+          window.scrollTo({ top: 0, behavior: "smooth" });
+        }}
+        onDelete={removeJob}
+        onStar={history.setStarred}
+      />
+      <UndoToast pending={history.pending} onUndo={undoDelete} />
     </main>
   );
 }

@@ -33,6 +33,8 @@ describe("typed endpoints", () => {
       seed: null,
       output_format: "png",
       keep_input_size: false,
+      num_images: 1,
+      lightning: false,
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({ status: 400, detail: "config is not valid JSON" });
@@ -48,14 +50,14 @@ describe("typed endpoints", () => {
       req.method === "DELETE" ? json({ message: "Deleted", job_id: "a b" }) : json({ jobs: [], total: 0 }),
     );
     await expect(deleteJob("a b")).resolves.toEqual({ message: "Deleted", job_id: "a b" });
-    await listJobs({ limit: 48, status: "complete" });
+    await listJobs({ limit: 48, status: ["complete"] });
     expect(server.calls.map((c) => `${c.method} ${c.url}`)).toEqual(["DELETE /api/jobs/a%20b", "GET /api/jobs?limit=48&status=complete"]);
   });
 
   it("post the images as multipart parts in order, with their names", async () => {
     const server = fakeServer(() => json({ job_id: "j", status: "queued", message: "Queued", queue_position: 1 }, 202));
     const files = ["one.png", "two.png"].map((name) => new File(["x"], name, { type: "image/png" }));
-    await submitEdit(files, { prompt: "p", negative_prompt: "", true_cfg_scale: 4, num_inference_steps: 10, seed: 3, output_format: "png", keep_input_size: false });
+    await submitEdit(files, { prompt: "p", negative_prompt: "", true_cfg_scale: 4, num_inference_steps: 10, seed: 3, output_format: "png", keep_input_size: false, num_images: 1, lightning: false });
     const form = server.calls[0]?.form;
     expect([...(form?.keys() ?? [])]).toEqual(["image1", "image2", "config"]);
     const second = form?.get("image2");

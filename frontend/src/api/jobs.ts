@@ -24,11 +24,25 @@ export function submitEdit(images: readonly File[], config: EditRequest): Promis
 export const getJob = (jobId: string, signal?: AbortSignal): Promise<Job> =>
   unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } }, signal }));
 
-/** GET /api/jobs?limit=&offset=&status= (newest first) */
-export const listJobs = (
-  query: { limit?: number; offset?: number; status?: JobStatus } = {},
-  signal?: AbortSignal,
-): Promise<JobList> => unwrap(api.GET("/api/jobs", { params: { query }, signal }));
+export interface JobListQuery {
+  limit?: number;
+  offset?: number;
+  /** Only these states (any of them). */
+  status?: JobStatus[];
+  /** Words in the prompt. */
+  search?: string;
+  starred?: boolean;
+}
+
+/** GET /api/jobs?limit=&offset=&status=&search=&starred= (newest first) */
+export const listJobs = (query: JobListQuery = {}, signal?: AbortSignal): Promise<JobList> =>
+  unwrap(api.GET("/api/jobs", { params: { query }, signal }));
+
+/** PUT/DELETE /api/jobs/{job_id}/star: kept whatever the retention (or not). */
+export const setStarred = (jobId: string, starred: boolean): Promise<Job> => {
+  const params = { path: { job_id: jobId } };
+  return unwrap(starred ? api.PUT("/api/jobs/{job_id}/star", { params }) : api.DELETE("/api/jobs/{job_id}/star", { params }));
+};
 
 /** POST /api/jobs/{job_id}/cancel (409 when already finished) */
 export const cancelJob = (jobId: string): Promise<Job> =>
@@ -38,8 +52,12 @@ export const cancelJob = (jobId: string): Promise<Job> =>
 export const deleteJob = (jobId: string): Promise<DeleteResponse> =>
   unwrap(api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } }));
 
-/** GET /api/jobs/{job_id}/download: used as a plain link so the browser saves the attachment. */
-export const downloadUrl = (jobId: string) => `/api/jobs/${encodeURIComponent(jobId)}/download`;
+/** GET /api/jobs/{job_id}/download[?index=N]: a plain link, so the browser saves the attachment. `index` is 1-based. */
+export const downloadUrl = (jobId: string, index = 1) =>
+  `/api/jobs/${encodeURIComponent(jobId)}/download${index > 1 ? `?index=${index}` : ""}`;
+
+/** GET /api/jobs/{job_id}/download.zip: every result in one file. */
+export const downloadAllUrl = (jobId: string) => `/api/jobs/${encodeURIComponent(jobId)}/download.zip`;
 
 /** GET one of a job's file URLs (as the server gave them) as a File, e.g. to edit a result again. */
 export async function fetchFile(url: string, name: string): Promise<File> {

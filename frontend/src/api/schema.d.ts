@@ -252,6 +252,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/loras": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Loras
+         * @description The LoRA files in the data folder's `loras/` that a job may name (up to 3), by name.
+         */
+        get: operations["list_loras_api_loras_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/session": {
         parameters: {
             query?: never;
@@ -284,6 +304,30 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * ActiveJobsMessage
+         * @description On `WS /ws`: the caller's queued and running jobs and the queue's length, first and after every change
+         *     (changes follow as job messages, running jobs' steps as progress messages).
+         */
+        ActiveJobsMessage: {
+            /**
+             * Jobs
+             * @description The caller's queued and running jobs, oldest first.
+             */
+            jobs: components["schemas"]["JobView"][];
+            /**
+             * Queue Length
+             * @description Jobs waiting to run, everyone's.
+             */
+            queue_length: number;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "active";
+        };
+        /** @description A message on WS /ws: the caller's active jobs and the queue length (`active`) first and after changes, each change of one of the caller's jobs as a job message, and its running jobs' `progress`. */
+        ActivityMessage: components["schemas"]["JobMessage"] | components["schemas"]["ProgressMessage"] | components["schemas"]["ActiveJobsMessage"];
         /** Body_submit_edit_api_edit_post */
         Body_submit_edit_api_edit_post: {
             /**
@@ -333,11 +377,28 @@ export interface components {
              */
             keep_input_size: boolean;
             /**
+             * Lightning
+             * @description Run the few-step Lightning LoRA of the model's family: 8 steps (4 when `num_inference_steps` is 4) without guidance (`true_cfg_scale` 1). The stored request says what ran.
+             * @default false
+             */
+            lightning: boolean;
+            /**
+             * Loras
+             * @description Up to 3 LoRA files to apply, each with its weight; names must differ.
+             */
+            loras?: components["schemas"]["LoraChoice"][];
+            /**
              * Negative Prompt
              * @description What to steer away from. Empty means ' ': the pipelines run true CFG only with a negative prompt, and guidance is switched by `true_cfg_scale` alone (1 = off).
              * @default
              */
             negative_prompt: string;
+            /**
+             * Num Images
+             * @description Variations to make, each with its own seed: `seed`, `seed + 1`, ...; any one of them is made again alone by asking for 1 image with its seed.
+             * @default 1
+             */
+            num_images: number;
             /**
              * Num Inference Steps
              * @description Denoising steps.
@@ -484,6 +545,8 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
+            requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
              * Starred
              * @description Kept whatever the retention.
@@ -553,6 +616,8 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
+            requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
              * Starred
              * @description Kept whatever the retention.
@@ -578,6 +643,11 @@ export interface components {
             default_cfg: number;
             /** Default Steps */
             default_steps: number;
+            /**
+             * Lightning Steps
+             * @description Step counts a `lightning` job runs at (others become 8).
+             */
+            lightning_steps: number[];
             /** Max Aspect Ratio */
             max_aspect_ratio: number;
             /** Max Cfg */
@@ -588,6 +658,13 @@ export interface components {
             max_image_pixels: number;
             /** Max Images */
             max_images: number;
+            /** Max Lora Weight */
+            max_lora_weight: number;
+            /**
+             * Max Loras
+             * @description LoRAs one job may name.
+             */
+            max_loras: number;
             /** Max Negative Prompt Chars */
             max_negative_prompt_chars: number;
             /** Max Prompt Chars */
@@ -602,10 +679,54 @@ export interface components {
             min_cfg: number;
             /** Min Image Side */
             min_image_side: number;
+            /** Min Lora Weight */
+            min_lora_weight: number;
             /** Min Steps */
             min_steps: number;
             /** Output Formats */
             output_formats: components["schemas"]["OutputFormat"][];
+        };
+        /**
+         * LoraChoice
+         * @description One of the operator's LoRA files, applied to the transformer for this job only.
+         */
+        LoraChoice: {
+            /**
+             * Name
+             * @description The file's name in the data folder's `loras/` without `.safetensors`, as the LoRA list shows it.
+             */
+            name: string;
+            /**
+             * Weight
+             * @description How strongly it applies; 0 gives exactly the base model's pixels.
+             * @default 1
+             */
+            weight: number;
+        };
+        /** LoraListResponse */
+        LoraListResponse: {
+            /** Loras */
+            loras: components["schemas"]["LoraView"][];
+        };
+        /** LoraView */
+        LoraView: {
+            /**
+             * Matches
+             * @description Whether it fits the loaded model; null until the model has loaded.
+             */
+            matches: boolean | null;
+            /**
+             * Name
+             * @description What a job names in `loras` (the file name without `.safetensors`).
+             */
+            name: string;
+            /**
+             * Reason
+             * @description Why it does not fit, when it does not.
+             */
+            reason: string | null;
+            /** Size Bytes */
+            size_bytes: number;
         };
         /**
          * ModelState
@@ -657,6 +778,12 @@ export interface components {
         ProgressMessage: {
             /** Job Id */
             job_id: string;
+            /**
+             * Preview
+             * @description While denoising, at most ~4 times a second: a small picture of the result as it forms (at most 256 px on its long side), as a `data:image/webp;base64,...` URL for an <img>; null in the other progress messages. Only on the socket, never stored.
+             * @default null
+             */
+            preview: string | null;
             progress: components["schemas"]["Progress"];
             /**
              * Status
@@ -676,6 +803,12 @@ export interface components {
          * @enum {string}
          */
         ProgressStage: "loading_model" | "preparing" | "denoising" | "decoding" | "saving";
+        /**
+         * RequeueReason
+         * @description Why a job went back to the queue after it had started.
+         * @enum {string}
+         */
+        RequeueReason: "restart" | "lease_expired" | "shutdown";
         /** SessionRequest */
         SessionRequest: {
             /**
@@ -749,6 +882,8 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
+            requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
              * Starred
              * @description Kept whatever the retention.
@@ -917,7 +1052,8 @@ export interface operations {
             query?: {
                 limit?: number;
                 offset?: number;
-                status?: components["schemas"]["JobStatus"] | null;
+                /** @description Only jobs in these states (repeat it: status=queued&status=processing). */
+                status?: components["schemas"]["JobStatus"][] | null;
                 /** @description Words in the prompt, any case. */
                 search?: string | null;
                 /** @description Only starred (true) or unstarred (false) jobs. */
@@ -1332,6 +1468,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LimitsResponse"];
+                };
+            };
+        };
+    };
+    list_loras_api_loras_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoraListResponse"];
                 };
             };
         };

@@ -1,9 +1,15 @@
-import type { JobMessage, ProgressMessage, WsMessage } from "./types";
+import type { ActiveJobsMessage, ActivityMessage, JobMessage, ProgressMessage, WsMessage } from "./types";
 
 /** WS /ws/{job_id}, on the same host and scheme family as the page. */
 export function jobSocketUrl(jobId: string, location: Pick<Location, "protocol" | "host"> = window.location): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/ws/${encodeURIComponent(jobId)}`;
+}
+
+/** WS /ws: the caller's active jobs and the queue's length, then every change to them. */
+export function activitySocketUrl(location: Pick<Location, "protocol" | "host"> = window.location): string {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${location.host}/ws`;
 }
 
 /** Close code the server uses for an unknown (or deleted) job. */
@@ -37,15 +43,35 @@ function isProgressMessage(m: Record<string, unknown>): m is ProgressMessage {
   return m.type === "progress" && typeof m.job_id === "string" && isProgress(m.progress);
 }
 
-/** Parse one frame; anything malformed or of an unknown type is dropped. */
-export function parseWsMessage(data: unknown): WsMessage | null {
+function isActiveMessage(m: Record<string, unknown>): m is ActiveJobsMessage {
+  return (
+    m.type === "active" &&
+    typeof m.queue_length === "number" &&
+    Array.isArray(m.jobs) &&
+    m.jobs.every((job: unknown) => isObject(job) && isJobMessage({ ...job, type: "status" }))
+  );
+}
+
+/** One frame of WS /ws: a job message, a progress message or the active jobs; null if malformed. */
+export function parseActivityMessage(data: unknown): ActivityMessage | null {
+  const msg = parseFrame(data);
+  if (!msg) return null;
+  return isJobMessage(msg) || isProgressMessage(msg) || isActiveMessage(msg) ? msg : null;
+}
+
+function parseFrame(data: unknown): Record<string, unknown> | null {
   if (typeof data !== "string") return null;
-  let msg: unknown;
   try {
-    msg = JSON.parse(data);
+    const msg: unknown = JSON.parse(data);
+    return isObject(msg) ? msg : null;
   } catch {
     return null;
   }
-  if (!isObject(msg)) return null;
+}
+
+/** Parse one frame; anything malformed or of an unknown type is dropped. */
+export function parseWsMessage(data: unknown): WsMessage | null {
+  const msg = parseFrame(data);
+  if (!msg) return null;
   return isJobMessage(msg) || isProgressMessage(msg) ? msg : null;
 }

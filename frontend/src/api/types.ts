@@ -19,6 +19,9 @@ export type ModelState = Schemas["ModelState"];
 export type WsMessage = Schemas["WsMessage"];
 export type JobMessage = Schemas["JobMessage"];
 export type ProgressMessage = Schemas["ProgressMessage"];
+export type ActiveJobsMessage = Schemas["ActiveJobsMessage"];
+export type ActivityMessage = Schemas["ActivityMessage"];
+export type RequeueReason = Schemas["RequeueReason"];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["complete", "error", "cancelled"];
 

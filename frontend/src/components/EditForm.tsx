@@ -1,7 +1,7 @@
 import { useId, type FormEvent } from "react";
 import type { Limits } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
-import type { FormValues } from "../lib/validation";
+import { MAX_VARIATIONS, type FormValues } from "../lib/validation";
 import { ImagePicker } from "./ImagePicker";
 import { DiceIcon } from "./icons";
 import { Button, inputClass } from "./ui";
@@ -26,9 +26,14 @@ interface Props {
   images: readonly InputImage[];
   imageErrors: readonly string[];
   onAddImages: (files: File[]) => void;
+  onAddImageUrl: (url: string) => void;
   onRemoveImage: (id: string) => void;
   onMoveImage: (index: number, delta: number) => void;
 }
+
+const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
+/** Runs the form from anywhere on the page (see useShortcuts). */
+export const SHORTCUT = isMac ? "⌘↵" : "Ctrl+Enter";
 
 function rangeInvalid(text: string, min: number, max: number, integer: boolean): boolean {
   const n = Number(text);
@@ -47,6 +52,7 @@ export function EditForm(props: Props) {
     format: useId(),
     keep: useId(),
     reason: useId(),
+    count: useId(),
   };
   const disabled = problem !== null || submitting;
 
@@ -65,6 +71,7 @@ export function EditForm(props: Props) {
         images={props.images}
         errors={props.imageErrors}
         onAdd={props.onAddImages}
+        onAddUrl={props.onAddImageUrl}
         onRemove={props.onRemoveImage}
         onMove={props.onMoveImage}
       />
@@ -74,7 +81,7 @@ export function EditForm(props: Props) {
           <label htmlFor={ids.prompt} className="text-sm font-medium">
             Instruction
           </label>
-          <span id={ids.promptCount} className="text-xs text-zinc-500">
+          <span id={ids.promptCount} className="text-xs text-zinc-600 dark:text-zinc-400">
             {values.prompt.length} / {limits.max_prompt_chars}
           </span>
         </div>
@@ -88,9 +95,6 @@ export function EditForm(props: Props) {
           placeholder="Describe the change, e.g. make the sky stormy"
           className={`${inputClass} resize-y`}
           onChange={(e) => onChange("prompt", e.target.value)}
-          onKeyDown={(e) => {
-            if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) submit(e);
-          }}
         />
         <div className="flex flex-wrap gap-1.5" role="group" aria-label="Example instructions">
           {EXAMPLE_PROMPTS.map((example) => (
@@ -128,7 +132,7 @@ export function EditForm(props: Props) {
 
           <div className="space-y-1">
             <label htmlFor={ids.cfg} className="text-sm" title="True classifier-free guidance: how strongly to follow the instruction">
-              Guidance <span className="text-zinc-500">{limits.min_cfg}–{limits.max_cfg}</span>
+              Guidance <span className="text-zinc-600 dark:text-zinc-400">{limits.min_cfg}–{limits.max_cfg}</span>
             </label>
             <input
               id={ids.cfg}
@@ -147,7 +151,7 @@ export function EditForm(props: Props) {
 
           <div className="space-y-1">
             <label htmlFor={ids.steps} className="text-sm">
-              Steps <span className="text-zinc-500">{limits.min_steps}–{limits.max_steps}</span>
+              Steps <span className="text-zinc-600 dark:text-zinc-400">{limits.min_steps}–{limits.max_steps}</span>
             </label>
             <input
               id={ids.steps}
@@ -166,7 +170,7 @@ export function EditForm(props: Props) {
 
           <div className="space-y-1 sm:col-span-2">
             <label htmlFor={ids.seed} className="text-sm">
-              Seed <span className="text-zinc-500">(empty = random)</span>
+              Seed <span className="text-zinc-600 dark:text-zinc-400">(empty = random)</span>
             </label>
             <div className="flex gap-2">
               <input
@@ -224,19 +228,41 @@ export function EditForm(props: Props) {
         </div>
       </details>
 
-      <div className="space-y-2">
-        <Button
-          type="submit"
-          variant="primary"
-          data-testid="submit"
-          className="w-full py-2.5"
-          disabled={disabled}
-          aria-describedby={problem ? ids.reason : undefined}
-        >
-          {submitting ? "Submitting…" : "Edit image"}
-        </Button>
+      {/* Stays in view at the bottom of the window however long the form gets. */}
+      <div className="sticky bottom-0 z-10 -mx-4 -mb-4 space-y-2 rounded-b-2xl border-t border-zinc-200 bg-white/95 px-4 py-3 backdrop-blur dark:border-zinc-800 dark:bg-zinc-900/95">
+        <div className="flex items-center gap-2">
+          <label htmlFor={ids.count} className="shrink-0 text-sm">
+            Images to make
+          </label>
+          <select
+            id={ids.count}
+            data-testid="num-images"
+            value={values.numImages}
+            className={`${inputClass} w-auto`}
+            title="Each gets its own seed (seed, seed+1, …) so any one can be made again alone"
+            onChange={(e) => onChange("numImages", e.target.value)}
+          >
+            {Array.from({ length: MAX_VARIATIONS }, (_, i) => String(i + 1)).map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+          <Button
+            type="submit"
+            variant="primary"
+            data-testid="submit"
+            className="flex-1 py-2.5"
+            disabled={disabled}
+            aria-describedby={problem ? ids.reason : undefined}
+            aria-keyshortcuts="Control+Enter Meta+Enter"
+          >
+            {submitting ? "Submitting…" : "Edit image"}
+            <kbd className="hidden rounded border border-white/40 px-1 text-[11px] font-normal sm:inline">{SHORTCUT}</kbd>
+          </Button>
+        </div>
         {problem && (
-          <p id={ids.reason} data-testid="submit-reason" className="text-center text-xs text-zinc-500">
+          <p id={ids.reason} data-testid="submit-reason" className="text-center text-xs text-zinc-600 dark:text-zinc-400">
             {problem}
           </p>
         )}

@@ -2,6 +2,7 @@ import { useId, useState, type DragEvent } from "react";
 import type { Limits } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
 import { formatBytes, formatPixels } from "../lib/validation";
+import { IMAGE_URL_TYPE } from "./JobResult";
 import { Button } from "./ui";
 
 interface Props {
@@ -9,11 +10,25 @@ interface Props {
   images: readonly InputImage[];
   errors: readonly string[];
   onAdd: (files: File[]) => void;
+  /** A result or history image dragged here: one of this server's file URLs. */
+  onAddUrl: (url: string) => void;
   onRemove: (id: string) => void;
   onMove: (index: number, delta: number) => void;
 }
 
-export function ImagePicker({ limits, images, errors, onAdd, onRemove, onMove }: Props) {
+/** A dragged image of this page's own server (a result or history picture), if that is what was dropped. */
+function droppedUrl(data: DataTransfer): string | null {
+  const url = data.getData(IMAGE_URL_TYPE) || data.getData("text/uri-list").split("\n")[0]?.trim() || "";
+  if (!url) return null;
+  try {
+    const parsed = new URL(url, window.location.href);
+    return parsed.origin === window.location.origin && parsed.pathname.startsWith("/api/jobs/") ? parsed.pathname : null;
+  } catch {
+    return null;
+  }
+}
+
+export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove, onMove }: Props) {
   const inputId = useId();
   const hintId = useId();
   const [dragging, setDragging] = useState(false);
@@ -22,17 +37,21 @@ export function ImagePicker({ limits, images, errors, onAdd, onRemove, onMove }:
   const onDrop = (event: DragEvent) => {
     event.preventDefault();
     setDragging(false);
-    onAdd(Array.from(event.dataTransfer.files));
+    const files = Array.from(event.dataTransfer.files);
+    const url = files.length ? null : droppedUrl(event.dataTransfer);
+    if (url) onAddUrl(url);
+    else onAdd(files);
   };
 
   return (
     <fieldset className="space-y-3">
       <legend className="mb-2 text-sm font-medium">
-        Images <span className="font-normal text-zinc-500">({images.length} of {limits.max_images})</span>
+        Images <span className="font-normal text-zinc-600 dark:text-zinc-400">({images.length} of {limits.max_images})</span>
       </legend>
 
       <label
         htmlFor={inputId}
+        data-testid="drop-zone"
         onDragOver={(e) => {
           e.preventDefault();
           setDragging(true);
@@ -43,13 +62,13 @@ export function ImagePicker({ limits, images, errors, onAdd, onRemove, onMove }:
           dragging
             ? "border-indigo-500 bg-indigo-50 dark:bg-indigo-950/40"
             : "border-zinc-300 hover:border-zinc-400 dark:border-zinc-700 dark:hover:border-zinc-600"
-        } ${full ? "cursor-not-allowed opacity-60" : ""}`}
+        } ${full ? "cursor-not-allowed" : ""}`}
       >
         <svg aria-hidden viewBox="0 0 24 24" className="size-7 text-zinc-400" fill="none" stroke="currentColor" strokeWidth={1.5}>
           <path d="M3 16.5V19a2 2 0 0 0 2 2h14a2 2 0 0 0 2-2v-2.5M7.5 8.5 12 4m0 0 4.5 4.5M12 4v12" strokeLinecap="round" strokeLinejoin="round" />
         </svg>
-        <span className="font-medium">{full ? "Image limit reached" : "Drop images, click to choose, or paste"}</span>
-        <span id={hintId} className="text-xs text-zinc-500">
+        <span className="font-medium">{full ? "Image limit reached" : "Drop images or results, click to choose, or paste"}</span>
+        <span id={hintId} className="text-xs text-zinc-600 dark:text-zinc-400">
           {limits.accepted_types.map((t) => t.replace("image/", "").toUpperCase()).join(", ")} · up to{" "}
           {formatBytes(limits.max_image_bytes)} and {formatPixels(limits.max_image_pixels)} each
         </span>
@@ -106,7 +125,7 @@ export function ImagePicker({ limits, images, errors, onAdd, onRemove, onMove }:
         </ol>
       )}
       {images.length > 1 && (
-        <p className="text-xs text-zinc-500">The last image is the one being edited and shown as "before".</p>
+        <p className="text-xs text-zinc-600 dark:text-zinc-400">The last image is the one being edited and shown as "before".</p>
       )}
     </fieldset>
   );

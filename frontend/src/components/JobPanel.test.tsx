@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { Job } from "../api/types";
 import type { JobWatch } from "../lib/jobState";
 import { makeJob, makeProgress } from "../test/fixtures";
+import { ALL_JOBS } from "../lib/jobList";
 import { HistoryGallery } from "./HistoryGallery";
 import { JobPanel } from "./JobPanel";
 
@@ -45,7 +46,7 @@ describe("JobPanel", () => {
     await userEvent.click(screen.getByTestId("edit-result"));
     expect(h.onEditResult).toHaveBeenCalledOnce();
     await userEvent.click(screen.getByTestId("reuse-settings"));
-    expect(h.onReuse).toHaveBeenCalledWith(job.config);
+    expect(h.onReuse).toHaveBeenCalledWith(job.config, job.inputs);
   });
 
   it("says when it is reconnecting and when the job is gone", () => {
@@ -73,7 +74,20 @@ describe("HistoryGallery", () => {
       makeJob({ job_id: "a", status: "complete", thumbnail: "/api/jobs/a/files/thumb.webp" }),
     ];
     render(
-      <HistoryGallery jobs={jobs} total={2} error={null} loaded currentJobId="a" now={Date.parse("2026-01-01T00:05:00Z")} onOpen={onOpen} onDelete={onDelete} />,
+      <HistoryGallery
+        jobs={jobs}
+        total={2}
+        pages={1}
+        filter={ALL_JOBS}
+        onFilter={() => {}}
+        onStar={() => {}}
+        error={null}
+        loaded
+        currentJobId="a"
+        now={Date.parse("2026-01-01T00:05:00Z")}
+        onOpen={onOpen}
+        onDelete={onDelete}
+      />,
     );
     expect(screen.getAllByText("5 min ago")).toHaveLength(2);
     const items = screen.getAllByTestId("history-item");
@@ -84,6 +98,6 @@ describe("HistoryGallery", () => {
     await userEvent.click(screen.getByRole("button", { name: /Open job: second/ }));
     expect(onOpen).toHaveBeenCalledWith("b");
     await userEvent.click(screen.getAllByTestId("delete-job")[1]!);
-    expect(onDelete).toHaveBeenCalledWith("a");
+    expect(onDelete).toHaveBeenCalledWith(jobs[1]);
   });
 });

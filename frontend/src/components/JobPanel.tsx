@@ -1,16 +1,24 @@
 import type { EditRequest } from "../api/types";
-import { downloadUrl } from "../api/jobs";
-import { formatEta, progressLabel, type JobWatch } from "../lib/jobState";
-import { CompareSlider } from "./CompareSlider";
-import { Button, Card, StatusBadge, linkButtonClass } from "./ui";
+import type { JobWatch } from "../lib/jobState";
+import { keptLabel } from "../lib/format";
+import { StarIcon } from "./icons";
+import { JobProgress } from "./JobProgress";
+import { JobResult } from "./JobResult";
+import { Button, Card, StatusBadge } from "./ui";
 
 interface Props {
   view: JobWatch;
   cancelling: boolean;
   actionError: string | null;
+  /** The server cannot be reached (progress is frozen, not counting down). */
+  offline?: boolean;
+  preview?: string | null;
+  /** The open job was deleted (undo still possible). */
+  deleted?: boolean;
   onCancel: () => void;
-  onEditResult: () => void;
-  onReuse: (config: EditRequest) => void;
+  onEditResult: (index: number) => void;
+  onReuse: (config: EditRequest, inputs: readonly string[]) => void;
+  onStar?: (starred: boolean) => void;
   onClose: () => void;
 }
 
@@ -21,6 +29,7 @@ function Settings({ config }: { config: EditRequest }) {
     ["Guidance", String(config.true_cfg_scale)],
     ["Steps", String(config.num_inference_steps)],
     ["Seed", config.seed === null ? "random" : String(config.seed)],
+    ["Images", String(config.num_images)],
     ["Format", config.output_format.toUpperCase()],
     ["Keep input size", config.keep_input_size ? "yes" : "no"],
   ];
@@ -28,7 +37,7 @@ function Settings({ config }: { config: EditRequest }) {
     <dl data-testid="result-settings" className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm">
       {rows.map(([k, v]) => (
         <div key={k} className="contents">
-          <dt className="text-zinc-500">{k}</dt>
+          <dt className="text-zinc-600 dark:text-zinc-400">{k}</dt>
           <dd className="min-w-0 break-words" data-testid={k === "Seed" ? "result-seed" : undefined}>
             {v}
           </dd>
@@ -38,11 +47,18 @@ function Settings({ config }: { config: EditRequest }) {
   );
 }
 
-export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult, onReuse, onClose }: Props) {
+export function JobPanel(props: Props) {
+  const { view, cancelling, actionError, offline = false, onCancel, onReuse, onClose } = props;
   if (!view.jobId) {
     return (
-      <Card className="flex min-h-64 flex-col items-center justify-center text-center text-sm text-zinc-500">
-        <p className="font-medium text-zinc-700 dark:text-zinc-300">Your result will appear here</p>
+      <Card className="flex min-h-64 flex-col items-center justify-center text-center text-sm text-zinc-600 dark:text-zinc-400">
+        {props.deleted ? (
+          <p data-testid="job-deleted" className="font-medium text-zinc-700 dark:text-zinc-300">
+            The job you had open was deleted.
+          </p>
+        ) : (
+          <p className="font-medium text-zinc-700 dark:text-zinc-300">Your result will appear here</p>
+        )}
         <p>Add an image, describe the change, and press Edit image.</p>
       </Card>
     );
@@ -50,36 +66,44 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
 
   const { job } = view;
   const status = job?.status ?? null;
-  const progress = job?.progress ?? null;
   const active = status === "queued" || status === "processing";
   const inputs = job?.inputs ?? [];
-  const before = inputs.length ? inputs[inputs.length - 1]! : null;
-  const output = job?.outputs[0] ?? null;
-  const percent = Math.max(0, Math.min(100, progress?.progress ?? 0));
-  const eta = formatEta(progress?.eta_seconds ?? null);
+  const kept = job ? keptLabel(job) : null;
+  const reuse = () => job && onReuse(job.config, job.inputs);
 
   return (
     <Card className="space-y-4">
       <div className="flex flex-wrap items-center justify-between gap-2">
         <div className="flex items-center gap-2 text-sm">
-          <span className="text-zinc-500">Job</span>
-          <code className="text-xs text-zinc-500 dark:text-zinc-400" title={view.jobId}>
+          <span className="text-zinc-600 dark:text-zinc-400">Job</span>
+          <code className="text-xs text-zinc-600 dark:text-zinc-400" title={view.jobId}>
             {view.jobId.slice(0, 8)}
           </code>
           {status ? <StatusBadge status={status} testId="job-status" /> : <span data-testid="job-status">loading</span>}
-          {view.connection === "polling" && (
-            <span className="text-xs text-amber-600 dark:text-amber-400" title="Live updates lost; checking every second">
+          {view.connection === "polling" && !offline && (
+            <span className="text-xs text-amber-700 dark:text-amber-400" title="Live updates lost; checking every second">
               reconnecting…
             </span>
           )}
         </div>
         <div className="flex gap-2">
-          {active && (
-            <Button variant="danger" data-testid="cancel" onClick={onCancel} disabled={cancelling}>
-              {cancelling ? "Cancelling…" : "Cancel"}
+          {job && props.onStar && (
+            <Button
+              variant="ghost"
+              data-testid="star"
+              aria-pressed={job.starred}
+              title={job.starred ? "Starred: kept whatever the retention" : "Star: keep it whatever the retention"}
+              onClick={() => props.onStar?.(!job.starred)}
+            >
+              <StarIcon filled={job.starred} className="size-4 text-amber-500" /> {job.starred ? "Starred" : "Star"}
             </Button>
           )}
-          <Button variant="ghost" onClick={onClose} aria-label="New edit: close this job">
+          {active && (
+            <Button variant="danger" data-testid="cancel" onClick={onCancel} disabled={cancelling} title="Cancel (Esc)">
+              {cancelling ? "Cancelling…" : "Cancel"} <kbd className="text-xs opacity-70">Esc</kbd>
+            </Button>
+          )}
+          <Button variant="ghost" onClick={onClose}>
             New edit
           </Button>
         </div>
@@ -91,45 +115,13 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
             This job no longer exists (it may have been deleted or expired).
           </p>
         )}
-
-        {status === "queued" && (
-          <p data-testid="queue-position" className="text-sm">
-            {job?.queue_position == null
-              ? "Waiting in the queue…"
-              : job.queue_position === 1
-                ? "Next in the queue"
-                : `Position ${job.queue_position} in the queue`}
-          </p>
-        )}
-
-        {status === "processing" && (
-          <div className="space-y-1.5">
-            <div className="flex justify-between text-sm">
-              <span data-testid="progress">{progressLabel(progress)}</span>
-              <span className="text-zinc-500">{eta ?? ""}</span>
-            </div>
-            <div
-              role="progressbar"
-              aria-label="Edit progress"
-              aria-valuemin={0}
-              aria-valuemax={100}
-              aria-valuenow={Math.round(percent)}
-              className="h-2 overflow-hidden rounded-full bg-zinc-200 dark:bg-zinc-800"
-            >
-              <div className="h-full rounded-full bg-indigo-600 transition-[width] duration-300" style={{ width: `${percent}%` }} />
-            </div>
-            {progress && progress.step !== null && progress.message && progress.message !== progressLabel(progress) && (
-              <p className="text-xs text-zinc-500">{progress.message}</p>
-            )}
-          </div>
-        )}
-
+        {job && active && <JobProgress job={job} offline={offline} preview={props.preview ?? null} />}
         {status === "error" && (
           <p data-testid="error-message" role="alert" className="rounded-lg bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200">
             {job?.error ?? "The edit failed."}
           </p>
         )}
-        {status === "cancelled" && <p className="text-sm text-zinc-500">This edit was cancelled.</p>}
+        {status === "cancelled" && <p className="text-sm text-zinc-600 dark:text-zinc-400">This edit was cancelled.</p>}
         {actionError && (
           <p role="alert" className="text-sm text-red-700 dark:text-red-400">
             {actionError}
@@ -137,23 +129,8 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
         )}
       </div>
 
-      {status === "complete" && output && (
-        <div className="space-y-3">
-          <CompareSlider before={before} after={output} />
-          <div className="flex flex-wrap gap-2">
-            <a data-testid="download" href={downloadUrl(view.jobId)} download className={linkButtonClass}>
-              Download
-            </a>
-            <Button data-testid="edit-result" onClick={onEditResult}>
-              Edit this result
-            </Button>
-            {job && (
-              <Button data-testid="reuse-settings" onClick={() => onReuse(job.config)}>
-                Reuse settings
-              </Button>
-            )}
-          </div>
-        </div>
+      {job && status === "complete" && job.outputs.length > 0 && (
+        <JobResult key={job.job_id} job={job} onEditResult={props.onEditResult} onReuse={reuse} />
       )}
 
       {active && inputs.length > 0 && (
@@ -164,14 +141,16 @@ export function JobPanel({ view, cancelling, actionError, onCancel, onEditResult
         </div>
       )}
 
+      {kept && <p data-testid="kept-until" className="text-xs text-zinc-600 dark:text-zinc-400">{kept}</p>}
+
       {job && (
         <details open={status === "complete"} className="text-sm">
-          <summary className="cursor-pointer select-none text-zinc-600 dark:text-zinc-400">Settings</summary>
+          <summary className="cursor-pointer select-none text-zinc-700 dark:text-zinc-300">Settings</summary>
           <div className="mt-2 space-y-2">
             <Settings config={job.config} />
             {status !== "complete" && (
-              <Button data-testid="reuse-settings" onClick={() => onReuse(job.config)}>
-                Reuse settings
+              <Button data-testid="reuse-settings" onClick={reuse}>
+                Reuse inputs and settings
               </Button>
             )}
           </div>

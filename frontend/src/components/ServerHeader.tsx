@@ -18,6 +18,10 @@ const stateText: Record<Health["model_state"], string> = {
 interface Props {
   health: Health | null;
   healthError: string | null;
+  /** The page cannot reach the server (health or the live socket failed): the dot goes grey. */
+  offline?: boolean;
+  /** Everyone's queued jobs, live from the activity socket (else the last health answer's). */
+  queueLength?: number | null;
   /** Signed in as: shown with a Sign out button. Null in open mode and on the sign-in panel. */
   account?: { name: string; admin: boolean } | null;
   onSignOut?: () => void;
@@ -25,7 +29,10 @@ interface Props {
   signOutError?: string | null;
 }
 
-export function ServerHeader({ health, healthError, account = null, onSignOut, signingOut = false, signOutError = null }: Props) {
+export function ServerHeader(props: Props) {
+  const { health, healthError, account = null, onSignOut, signingOut = false, signOutError = null } = props;
+  const offline = props.offline ?? healthError !== null;
+  const queued = props.queueLength ?? health?.queue_length ?? 0;
   return (
     <header className="sticky top-0 z-20 border-b border-zinc-200 bg-white/85 backdrop-blur dark:border-zinc-800 dark:bg-zinc-950/85">
       <div className="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-x-4 gap-y-1 px-4 py-3">
@@ -39,23 +46,21 @@ export function ServerHeader({ health, healthError, account = null, onSignOut, s
           className="flex min-w-0 flex-wrap items-center gap-x-3 gap-y-1 text-xs text-zinc-600 dark:text-zinc-400"
         >
           {healthError && !health ? (
-            <span className="flex items-center gap-1.5 text-red-600 dark:text-red-400">
+            <span className="flex items-center gap-1.5 text-red-700 dark:text-red-400">
               <span className="size-2 rounded-full bg-red-500" aria-hidden /> Server offline: {healthError}
             </span>
           ) : health ? (
             <>
-              <span className="flex items-center gap-1.5" data-model-state={health.model_state}>
-                <span className={`size-2 rounded-full ${stateStyle[health.model_state]}`} aria-hidden />
+              <span className="flex items-center gap-1.5" data-model-state={offline ? "unknown" : health.model_state}>
+                <span className={`size-2 rounded-full ${offline ? "bg-zinc-400" : stateStyle[health.model_state]}`} aria-hidden />
                 <span className="max-w-[16rem] truncate font-medium text-zinc-800 dark:text-zinc-200" title={health.model}>
                   {health.model}
                 </span>
-                <span>{stateText[health.model_state]}</span>
+                <span>{offline ? "status unknown" : stateText[health.model_state]}</span>
               </span>
               <span title="Device">{health.device}</span>
-              <span>
-                {health.queue_length} in queue
-              </span>
-              {healthError && <span className="text-red-600 dark:text-red-400">(connection lost)</span>}
+              <span data-testid="queue-length">{queued} in queue</span>
+              {offline && <span className="text-red-700 dark:text-red-400">(connection lost)</span>}
             </>
           ) : (
             <span>Connecting…</span>
@@ -76,6 +81,15 @@ export function ServerHeader({ health, healthError, account = null, onSignOut, s
           </div>
         )}
       </div>
+      {offline && (
+        <p
+          data-testid="offline-banner"
+          role="alert"
+          className="border-t border-amber-200 bg-amber-50 px-4 py-2 text-center text-sm font-medium text-amber-900 dark:border-amber-900 dark:bg-amber-950 dark:text-amber-200"
+        >
+          Cannot reach the server. Retrying… Nothing on this page is lost; jobs resume when it is back.
+        </p>
+      )}
       {signOutError && (
         <p role="alert" className="border-t border-red-200 bg-red-50 px-4 py-2 text-sm text-red-800 dark:border-red-900 dark:bg-red-950 dark:text-red-200">
           {signOutError}

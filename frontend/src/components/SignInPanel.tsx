@@ -92,7 +92,7 @@ export function SignInPanel({ onSignIn, notice }: Props) {
               readOnly={busy}
               className={inputClass}
             />
-            <p id={ids.help} className="text-xs text-zinc-500 dark:text-zinc-400">
+            <p id={ids.help} className="text-xs text-zinc-600 dark:text-zinc-400">
               The server's operator makes keys with{" "}
               <code className="rounded bg-zinc-100 whitespace-nowrap px-1 py-0.5 font-mono text-zinc-800 dark:bg-zinc-800 dark:text-zinc-200">
                 qie keys create NAME

@@ -2,18 +2,18 @@
  * Every server read the page makes, as TanStack Query options (key, fetcher, refetch policy), plus the
  * cache writes that keep them current from events we already have instead of re-reading.
  */
-import { QueryClient, queryOptions } from "@tanstack/react-query";
+import { keepPreviousData, QueryClient, queryOptions } from "@tanstack/react-query";
 import { getSession } from "../api/session";
 import { getHealth, getLimits } from "../api/system";
 import { getJob, listJobs } from "../api/jobs";
-import type { Job, Session } from "../api/types";
-import { mergeList, removeJob, upsertJob } from "../lib/jobList";
+import type { Job, JobList, Session } from "../api/types";
+import { ALL_JOBS, isHistoryFilter, matchesFilter, mergeList, queryOfFilter, removeJob, upsertJob, type HistoryFilter } from "../lib/jobList";
 import { mergeJob } from "../lib/jobState";
 
 export const HEALTH_MS = 5_000;
 export const HEALTH_LOADING_MS = 2_000;
 export const LIMITS_RETRY_MS = 3_000;
-export const HISTORY_PAGE_SIZE = 48;
+export const HISTORY_PAGE_SIZE = 24;
 /** Only for jobs submitted elsewhere (another tab, the API): this page's own jobs arrive as events. */
 export const HISTORY_IDLE_MS = 60_000;
 
@@ -50,13 +50,30 @@ export const limitsQuery = queryOptions({
   retryDelay: LIMITS_RETRY_MS,
 });
 
-export const jobListQuery = queryOptions({
-  queryKey: ["jobs", "list"],
-  queryFn: async ({ signal, client, queryKey }) =>
-    mergeList(client.getQueryData(queryKey), await listJobs({ limit: HISTORY_PAGE_SIZE }, signal)),
-  staleTime: HISTORY_IDLE_MS / 2,
-  refetchInterval: HISTORY_IDLE_MS,
-});
+/** Every history page, whatever its filter: the prefix of their keys. */
+export const JOB_LISTS = ["jobs", "list"] as const;
+
+/** One page of the history under one filter (search, status, starred). */
+export const jobListQuery = (filter: HistoryFilter = ALL_JOBS) =>
+  queryOptions({
+    queryKey: [...JOB_LISTS, filter] as const,
+    queryFn: async ({ signal, client, queryKey }) =>
+      mergeList(client.getQueryData<JobList>(queryKey), await listJobs(queryOfFilter(filter, HISTORY_PAGE_SIZE), signal)),
+    staleTime: HISTORY_IDLE_MS / 2,
+    refetchInterval: HISTORY_IDLE_MS,
+    // Paging and typing a search keep the last page on screen until the next arrives.
+    placeholderData: keepPreviousData,
+  });
+
+/** Apply `update` to every cached history page, with the filter it was read under. */
+function updateLists(client: QueryClient, update: (list: JobList, filter: HistoryFilter) => JobList): void {
+  for (const [queryKey, list] of client.getQueriesData<JobList>({ queryKey: JOB_LISTS })) {
+    const filter = queryKey[2];
+    if (!list || !isHistoryFilter(filter)) continue;
+    const next = update(list, filter);
+    if (next !== list) client.setQueryData(queryKey, next);
+  }
+}
 
 export const jobQuery = (jobId: string) =>
   queryOptions({
@@ -69,13 +86,24 @@ export function writeJob(client: QueryClient, job: Job): void {
   const { queryKey } = jobQuery(job.job_id);
   const merged = mergeJob(client.getQueryData(queryKey), job);
   client.setQueryData(queryKey, merged);
-  client.setQueryData(jobListQuery.queryKey, (list) => list && upsertJob(list, merged, HISTORY_PAGE_SIZE));
+  updateLists(client, (list, filter) => {
+    const listed = list.jobs.some((j) => j.job_id === merged.job_id);
+    if (!matchesFilter(merged, filter)) return listed ? removeJob(list, merged.job_id) : list;
+    // A new job belongs on the first page only; later pages shift when they are next read.
+    if (!listed && filter.page > 0) return list;
+    return upsertJob(list, merged, HISTORY_PAGE_SIZE);
+  });
 }
 
 /** A deleted job: gone from the history and from the cache. */
 export function forgetJob(client: QueryClient, jobId: string): void {
-  client.setQueryData(jobListQuery.queryKey, (list) => list && removeJob(list, jobId));
+  updateLists(client, (list) => removeJob(list, jobId));
   client.removeQueries({ queryKey: jobQuery(jobId).queryKey, exact: true });
+}
+
+/** Take a job out of every history page (an undoable delete), without forgetting its own view. */
+export function hideJob(client: QueryClient, jobId: string): void {
+  updateLists(client, (list) => removeJob(list, jobId));
 }
 
 /** Reads anyone may make (no key needed): they stay across sign-in and sign-out. */

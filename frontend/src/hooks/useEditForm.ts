@@ -4,6 +4,20 @@ import type { EditRequest, Limits } from "../api/types";
 import { defaultFormValues, formProblem, isOutputFormat, randomSeed, type FormValues } from "../lib/validation";
 import type { InputImage } from "./useImageInputs";
 
+/** The form's values for a job's settings (Reuse). */
+export function valuesOf(config: EditRequest): FormValues {
+  return {
+    prompt: config.prompt,
+    negativePrompt: config.negative_prompt,
+    cfg: String(config.true_cfg_scale),
+    steps: String(config.num_inference_steps),
+    seed: config.seed === null ? "" : String(config.seed),
+    outputFormat: config.output_format,
+    keepInputSize: config.keep_input_size,
+    numImages: String(config.num_images),
+  };
+}
+
 export function useEditForm(limits: Limits | null, images: readonly Pick<InputImage, "file">[]) {
   // Null until the user changes something: until then the defaults that came with the limits apply.
   const [typed, setTyped] = useState<FormValues | null>(null);
@@ -42,24 +56,34 @@ export function useEditForm(limits: Limits | null, images: readonly Pick<InputIm
       seed: values.seed.trim() === "" ? null : Number(values.seed),
       output_format: values.outputFormat,
       keep_input_size: values.keepInputSize,
+      num_images: Number(values.numImages),
+      lightning: false,
     };
   }, [values, limits, problem]);
 
-  const reuse = useCallback((config: EditRequest) => {
-    setTyped({
-      prompt: config.prompt,
-      negativePrompt: config.negative_prompt,
-      cfg: String(config.true_cfg_scale),
-      steps: String(config.num_inference_steps),
-      seed: config.seed === null ? "" : String(config.seed),
-      outputFormat: config.output_format,
-      keepInputSize: config.keep_input_size,
-    });
-  }, []);
+  const reuse = useCallback((config: EditRequest) => setTyped(valuesOf(config)), []);
+
+  /** Values saved earlier (a draft from before a reload); fields it lacks keep their defaults. */
+  const restore = useCallback(
+    (saved: Partial<FormValues>) => setTyped((prev) => ({ ...(prev ?? defaults ?? valuesOf(EMPTY)), ...saved })),
+    [defaults],
+  );
 
   const rollSeed = useCallback(() => {
     if (limits) setField("seed", String(randomSeed(limits)));
   }, [limits, setField]);
 
-  return { values, setField, problem, toRequest, reuse, rollSeed };
+  return { values, typed, setField, problem, toRequest, reuse, restore, rollSeed };
 }
+
+const EMPTY: EditRequest = {
+  prompt: "",
+  negative_prompt: "",
+  true_cfg_scale: 4,
+  num_inference_steps: 50,
+  seed: null,
+  output_format: "png",
+  keep_input_size: false,
+  num_images: 1,
+  lightning: false,
+};

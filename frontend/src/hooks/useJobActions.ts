@@ -1,19 +1,27 @@
 /** Submit and cancel, as mutations whose answers go straight into the query cache. */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { errorMessage } from "../api/client";
+import { errorMessage, UNREACHABLE } from "../api/client";
 import { cancelJob, submitEdit } from "../api/jobs";
 import type { EditRequest } from "../api/types";
 import { jobOfAnswer } from "../lib/jobState";
 import { writeJob } from "./queries";
 
-export function useJobActions(jobId: string | null, onSubmitted: (jobId: string) => void) {
+/** "Cannot reach the server" from before the server last answered is stale: it is back. */
+function current(error: unknown, failedAt: number, onlineAt: number): string | null {
+  if (!error) return null;
+  const message = errorMessage(error);
+  return message === UNREACHABLE && onlineAt > failedAt ? null : message;
+}
+
+/** `onlineAt`: when the server last answered (ms since the epoch), 0 if unknown. */
+export function useJobActions(jobId: string | null, onSubmitted: (jobId: string) => void, onlineAt = 0) {
   const client = useQueryClient();
 
   const submit = useMutation({
     mutationFn: ({ files, config }: { files: readonly File[]; config: EditRequest }) => submitEdit(files, config),
     onSuccess: (response) => {
       // The answer is the whole queued job: it goes into the history (and its own view) as it is, with no
-      // read of the list. From then on the job's socket messages keep it current.
+      // read of the list. From then on the socket messages keep it current.
       writeJob(client, jobOfAnswer(response));
       onSubmitted(response.job_id);
     },
@@ -27,12 +35,13 @@ export function useJobActions(jobId: string | null, onSubmitted: (jobId: string)
   return {
     submit: (files: readonly File[], config: EditRequest) => submit.mutateAsync({ files, config }),
     submitting: submit.isPending,
-    submitError: submit.error ? errorMessage(submit.error) : null,
-    cancel: () => {
-      if (jobId) cancel.mutate(jobId);
+    submitError: current(submit.error, submit.submittedAt, onlineAt),
+    cancel: (id: string | null = jobId) => {
+      if (id) cancel.mutate(id);
     },
+    cancellingId: cancel.isPending ? (cancel.variables ?? null) : null,
     // Only for the job on screen: a failed cancel of the previous job is no news about this one.
     cancelling: cancel.isPending && cancel.variables === jobId,
-    cancelError: cancel.error && cancel.variables === jobId ? errorMessage(cancel.error) : null,
+    cancelError: cancel.variables === jobId ? current(cancel.error, cancel.submittedAt, onlineAt) : null,
   };
 }

@@ -125,18 +125,18 @@ describe("useJobWatcher", () => {
   });
 
   it("whole-job messages update the job's history entry; progress messages leave the list alone", async () => {
-    client.setQueryData(jobListQuery.queryKey, { jobs: [makeJob({ status: "queued" })], total: 1 });
+    client.setQueryData(jobListQuery().queryKey, { jobs: [makeJob({ status: "queued" })], total: 1 });
     watch();
     await flush();
     const ws = FakeWebSocket.last;
     act(() => ws.open());
     await send(ws, jobMessage("status", makeJob({ status: "processing", queue_position: null })));
-    const list = client.getQueryData(jobListQuery.queryKey);
+    const list = client.getQueryData(jobListQuery().queryKey);
     expect(list?.jobs[0]?.status).toBe("processing");
     await send(ws, progressMessage("job-1", makeProgress({ step: 4 })));
-    expect(client.getQueryData(jobListQuery.queryKey)).toBe(list);
+    expect(client.getQueryData(jobListQuery().queryKey)).toBe(list);
     await send(ws, jobMessage("complete", complete));
-    expect(client.getQueryData(jobListQuery.queryKey)?.jobs).toEqual([complete]);
+    expect(client.getQueryData(jobListQuery().queryKey)?.jobs).toEqual([complete]);
   });
 
   it("reconnects with growing delays and polls every second only while disconnected", async () => {

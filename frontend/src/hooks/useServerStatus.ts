@@ -9,6 +9,8 @@ export function useHealth() {
     health: health.data ?? null,
     // Only while the last try failed: the header keeps the last good health next to it.
     healthError: health.isError ? errorMessage(health.error) : null,
+    /** When the server last answered (ms since the epoch; 0 before it has). */
+    healthAt: health.dataUpdatedAt,
   };
 }
 

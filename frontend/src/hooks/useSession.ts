@@ -11,6 +11,7 @@ import { useCallback, useEffect, useState } from "react";
 import { errorMessage, onUnauthorised } from "../api/client";
 import { signIn as postSession, signOut as deleteSession } from "../api/session";
 import type { Session } from "../api/types";
+import { clearDraft } from "../lib/draftStore";
 import { forgetCurrentJob } from "./useCurrentJob";
 import { clearServerState, sessionQuery, signedOut } from "./queries";
 
@@ -71,6 +72,7 @@ export function useSession() {
       const answer = await deleteSession();
       clearServerState(client);
       forgetCurrentJob();
+      void clearDraft();
       client.setQueryData(sessionQuery.queryKey, answer);
       setNotice(SIGNED_OUT);
     } catch (error) {

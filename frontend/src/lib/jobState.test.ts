@@ -106,7 +106,8 @@ describe("isStaleProgress", () => {
 describe("labels", () => {
   it("shows the step while denoising and the message otherwise", () => {
     expect(progressLabel(makeProgress({ step: 3, total_steps: 50 }))).toBe("Step 3 of 50");
-    expect(progressLabel(makeProgress({ stage: "decoding", step: null, total_steps: null, message: "Decoding" }))).toBe("Decoding");
+    expect(progressLabel(makeProgress({ stage: "decoding", step: null, total_steps: null, message: "Decoding" }))).toBe("Finishing…");
+    expect(progressLabel(makeProgress({ stage: "loading_model", step: null, total_steps: null, message: "Loading the model" }))).toBe("Loading the model");
   });
   it("formats time left", () => {
     expect(formatEta(null)).toBeNull();

@@ -81,9 +81,17 @@ export function applyMessage(current: Job | undefined, message: WsMessage): Job 
   return message.type === "progress" ? applyProgress(current, message) : mergeJob(current, jobOf(message));
 }
 
-/** "Step 12 of 50" when denoising, else the stage's message. */
+/** Past the last denoising step: decoding and saving, which the step ETA does not cover. */
+export function isFinishing(progress: Progress | null): boolean {
+  if (!progress) return false;
+  if (progress.stage === "decoding" || progress.stage === "saving") return true;
+  return progress.stage === "denoising" && progress.step !== null && progress.step === progress.total_steps;
+}
+
+/** "Step 12 of 50" when denoising, "Finishing…" once past the last step, else the stage's message. */
 export function progressLabel(progress: Progress | null): string {
   if (!progress) return "Starting…";
+  if (progress.stage === "decoding" || progress.stage === "saving") return "Finishing…";
   if (progress.step !== null && progress.total_steps !== null) return `Step ${progress.step} of ${progress.total_steps}`;
   return progress.message || progress.stage.replace("_", " ");
 }
@@ -94,4 +102,19 @@ export function formatEta(seconds: number | null): string | null {
   if (s < 60) return `${s}s left`;
   const m = Math.floor(s / 60);
   return `${m}m ${String(s % 60).padStart(2, "0")}s left`;
+}
+
+/** Why a job is back in the queue, in the user's words; null if it never went back. */
+export function requeueNote(job: Pick<Job, "requeue_reason" | "status">): string | null {
+  if (!job.requeue_reason || isTerminal(job.status)) return null;
+  if (job.requeue_reason === "lease_expired") return "Requeued: its worker stopped answering";
+  return "Requeued after a server restart";
+}
+
+/** "[45%] ", "[queued] " or "" for the tab title. */
+export function titlePrefix(job: Job | null): string {
+  if (!job) return "";
+  if (job.status === "processing") return `[${Math.round(job.progress?.progress ?? 0)}%] `;
+  if (job.status === "queued") return "[queued] ";
+  return "";
 }

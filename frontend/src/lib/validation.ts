@@ -64,6 +64,9 @@ export function checkCount(current: number, incoming: number, limits: Limits): {
   };
 }
 
+/** Images one job may make (variations, seeds seed, seed+1, ...): the server's MAX_NUM_IMAGES. */
+export const MAX_VARIATIONS = 4;
+
 export interface FormValues {
   prompt: string;
   negativePrompt: string;
@@ -72,6 +75,8 @@ export interface FormValues {
   seed: string;
   outputFormat: string;
   keepInputSize: boolean;
+  /** How many images to make, 1 to MAX_VARIATIONS. */
+  numImages: string;
 }
 
 export function defaultFormValues(limits: Limits): FormValues {
@@ -83,6 +88,7 @@ export function defaultFormValues(limits: Limits): FormValues {
     seed: "",
     outputFormat: limits.output_formats[0] ?? "png",
     keepInputSize: false,
+    numImages: "1",
   };
 }
 
@@ -115,6 +121,9 @@ export function formProblem(values: FormValues, imageSizes: readonly number[], l
     if (seed === null || !Number.isInteger(seed) || seed < 0 || seed > limits.max_seed)
       return `Seed must be a whole number from 0 to ${limits.max_seed}, or empty for random.`;
   }
+  const count = parseNumber(values.numImages);
+  if (count === null || !Number.isInteger(count) || count < 1 || count > MAX_VARIATIONS)
+    return `Images to make must be a whole number from 1 to ${MAX_VARIATIONS}.`;
   if (!isOutputFormat(values.outputFormat, limits))
     return `Output format must be one of ${limits.output_formats.join(", ")}.`;
   return null;

@@ -1,14 +1,22 @@
 import type { SocketLike } from "../hooks/useJobWatcher";
 
+const isActivity = (url: string) => /\/ws$/.test(url);
+
 /** A WebSocket the test drives by hand: open it, push frames, close it with a code. */
 export class FakeWebSocket implements SocketLike {
   static instances: FakeWebSocket[] = [];
   static reset() {
     FakeWebSocket.instances = [];
   }
+  /** The latest job socket (/ws/{id}); the page's activity socket (/ws) is `activity`. */
   static get last(): FakeWebSocket {
-    const ws = FakeWebSocket.instances.at(-1);
+    const ws = FakeWebSocket.instances.filter((s) => !isActivity(s.url)).at(-1);
     if (!ws) throw new Error("no socket was created");
+    return ws;
+  }
+  static get activity(): FakeWebSocket {
+    const ws = FakeWebSocket.instances.filter((s) => isActivity(s.url)).at(-1);
+    if (!ws) throw new Error("no activity socket was created");
     return ws;
   }
 

@@ -19,6 +19,10 @@ export function makeLimits(overrides: Partial<Limits> = {}): Limits {
     min_image_side: 16,
     max_aspect_ratio: 8,
     max_image_pixels: 1_000_000,
+    lightning_steps: [4, 8],
+    max_loras: 3,
+    min_lora_weight: -2,
+    max_lora_weight: 2,
     ...overrides,
   };
 }
@@ -48,6 +52,8 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
       seed: 42,
       output_format: "png",
       keep_input_size: false,
+      num_images: 1,
+      lightning: false,
     },
     progress: null,
     error: null,
@@ -61,6 +67,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     starred: false,
     kept_until: null,
     thumbnail: null,
+    requeue_reason: null,
     ...overrides,
   };
 }
@@ -85,5 +92,5 @@ const defaultEvent: Record<JobMessageType, JobMessage["event"]> = {
 };
 
 export function progressMessage(jobId: string, progress: Progress): ProgressMessage {
-  return { type: "progress", job_id: jobId, status: "processing", progress };
+  return { type: "progress", job_id: jobId, status: "processing", progress, preview: null };
 }
