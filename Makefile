@@ -7,7 +7,7 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-fast lint pytest ui-test bench bench-load setup ui browser openapi clean
+.PHONY: run test test-fast lint pytest ui-test bench bench-load bench-gpu setup ui browser openapi clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
@@ -56,6 +56,10 @@ pytest: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# Full-size random-weight model on a CUDA GPU: every memory plan that fits, 50-step and Lightning edits.
+bench-gpu: setup
+	$(BIN)/python -m benchmarks.gpu
 
 # What abuse costs the server: huge uploads at once, a camera photo, stalled bodies, WebSocket churn.
 bench-load: setup
