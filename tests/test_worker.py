@@ -12,7 +12,7 @@ from PIL import Image
 
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.local import LocalBlobStore
-from qwen_image_editor.edit_request import EditRequest, OutputFormat
+from qwen_image_editor.edit_request import MAX_SEED, EditRequest, OutputFormat
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.events.local import LocalEventBus
@@ -215,10 +215,10 @@ class _WaitingBlobs(LocalBlobStore):
         self.next_edit_started = next_edit_started
         self.overlapped: list[bool] = []
 
-    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat) -> str:
+    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1) -> str:
         if not self.overlapped:
             self.overlapped.append(self.next_edit_started.wait(10))
-        return super().save_output(job_id, image, output_format)
+        return super().save_output(job_id, image, output_format, index)
 
 
 def test_the_next_job_is_claimed_before_and_finished_after_the_model_runs_it(tmp_path: Path) -> None:
@@ -364,3 +364,33 @@ def test_an_idle_worker_starts_a_job_submitted_here_without_waiting_for_its_poll
         assert services.store.get_job(job.id).status is JobStatus.COMPLETE
     finally:
         services.close()
+
+
+def test_variations_have_consecutive_seeds_and_each_equals_its_seed_made_alone(setup: Setup) -> None:
+    steps: list[tuple[int | None, int | None, str]] = []
+    original = setup.store.update_progress
+
+    def recording(job_id: str, worker_id: str, progress: Progress) -> None:
+        steps.append((progress.step, progress.total_steps, progress.message))
+        original(job_id, worker_id, progress)
+
+    setup.store.update_progress = recording  # type: ignore[method-assign]
+    job_id = new_job_id()
+    setup.blobs.save_input(job_id, 1, noise_image(32, 32))
+    request = EditRequest(prompt="make it blue", num_inference_steps=2, seed=MAX_SEED - 1, num_images=3)
+    setup.store.create_job(job_id, request, 1)
+    alone = [setup.queue() for _ in range(3)]
+    for single, seed in zip(alone, [MAX_SEED - 1, MAX_SEED, 0], strict=True):  # wraps to stay a valid seed
+        setup.store.delete_job(single.id)
+        setup.store.create_job(single.id, request.model_copy(update={"num_images": 1, "seed": seed}), 1)
+    setup.worker.run_until_idle()
+
+    done = setup.store.get_job(job_id)
+    assert done.status is JobStatus.COMPLETE
+    assert done.output_names == ["output_1.png", "output_2.png", "output_3.png"]
+    for index, single in enumerate(alone, start=1):
+        made_alone = setup.blobs.path_of(single.id, "output_1.png").read_bytes()
+        assert setup.blobs.path_of(job_id, f"output_{index}.png").read_bytes() == made_alone
+    variation_steps = [(step, total) for step, total, _ in steps if total == 6]
+    assert variation_steps == [(n, 6) for n in range(1, 7)]  # counted across the three images
+    assert "Image 2 of 3: step 1 of 2" in [message for _, _, message in steps]

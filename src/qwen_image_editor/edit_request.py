@@ -18,6 +18,7 @@ MIN_CFG = 1.0
 MAX_CFG = 20.0
 DEFAULT_CFG = 4.0
 MAX_SEED = 2**32 - 1  # fits a JavaScript number exactly, so the UI can show and reuse it
+MAX_NUM_IMAGES = 4  # variations per job: each is a full edit, so this bounds one job's GPU time
 LIGHTNING_STEPS = (4, 8)  # the step counts the Lightning LoRAs were distilled for
 DEFAULT_LIGHTNING_STEPS = 8
 MAX_LORAS = 3
@@ -93,7 +94,13 @@ class EditRequest(BaseModel):
         description="Return the result at the exact size of the last input image "
         "instead of the model's ~1 megapixel size.",
     )
-
+    num_images: int = Field(
+        default=1,
+        ge=1,
+        le=MAX_NUM_IMAGES,
+        description="Variations to make, each with its own seed: `seed`, `seed + 1`, ...; any one of them is "
+        "made again alone by asking for 1 image with its seed.",
+    )
     lightning: bool = Field(
         default=False,
         description="Run the few-step Lightning LoRA of the model's family: 8 steps (4 when "
@@ -130,6 +137,11 @@ class EditRequest(BaseModel):
 
     def with_seed(self, seed: int) -> EditRequest:
         return self.model_copy(update={"seed": seed})
+
+    def image_seeds(self) -> list[int]:
+        """The seed of each variation, in order (wrapping past MAX_SEED, so every one is a valid seed)."""
+        assert self.seed is not None, "seeds are chosen at submit time"
+        return [(self.seed + index) % (MAX_SEED + 1) for index in range(self.num_images)]
 
     def seed_or_random(self) -> int:
         """The given seed, or a fresh random one (reported with the result so it can be reused)."""

@@ -66,16 +66,22 @@ def test_history_is_searched_by_prompt_filtered_by_star_and_paged(server: LiveSe
     assert found(starred=False)[1] == 6
 
 
-def test_every_result_downloads_alone_or_all_in_a_zip(server: LiveServer) -> None:
-    job_id = submit(server.http, num_inference_steps=2).json()["job_id"]
+def test_variations_download_alone_or_all_in_a_zip(server: LiveServer) -> None:
+    job_id = submit(server.http, num_inference_steps=2, num_images=2, seed=7).json()["job_id"]
     job = wait_for(server.http, job_id, {"complete"})
-    first = server.http.get(f"/api/jobs/{job_id}/download", params={"index": 1})
-    assert first.status_code == 200 and first.content.startswith(b"\x89PNG")
-    missing = server.http.get(f"/api/jobs/{job_id}/download", params={"index": 2})
-    assert missing.status_code == 404 and "no result 2" in missing.json()["detail"]
+    assert job["outputs"] == [f"/api/jobs/{job_id}/files/output_{n}.png" for n in (1, 2)]
+    assert job["config"]["seed"] == 7 and job["config"]["num_images"] == 2
+    first, second = (server.http.get(f"/api/jobs/{job_id}/download", params={"index": n}) for n in (1, 2))
+    assert first.status_code == second.status_code == 200 and first.content != second.content
+    assert second.headers["content-disposition"] == f'attachment; filename="edited_{job_id}_2.png"'
+    missing = server.http.get(f"/api/jobs/{job_id}/download", params={"index": 3})
+    assert missing.status_code == 404 and "no result 3" in missing.json()["detail"]
     archive = server.http.get(f"/api/jobs/{job_id}/download.zip")
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
-        assert opened.namelist() == [f"edited_{job_id}.png"]
-        assert opened.read(f"edited_{job_id}.png") == first.content
-    assert len(job["outputs"]) == 1
+        assert opened.namelist() == [f"edited_{job_id}.png", f"edited_{job_id}_2.png"]
+        assert opened.read(f"edited_{job_id}_2.png") == second.content
+    # the second variation is its seed made alone
+    alone = submit(server.http, num_inference_steps=2, seed=8).json()["job_id"]
+    wait_for(server.http, alone, {"complete"})
+    assert server.http.get(f"/api/jobs/{alone}/download").content == second.content

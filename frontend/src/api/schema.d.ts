@@ -177,7 +177,7 @@ export interface paths {
         };
         /**
          * Get Job File
-         * @description One of the job's files: input_N.png, output_1.<ext> or thumbnail.webp.
+         * @description One of the job's files: input_N.png, output_N.<ext> or thumbnail.webp.
          */
         get: operations["get_job_file_api_jobs__job_id__files__name__get"];
         put?: never;

@@ -12,7 +12,7 @@ from PIL import Image
 from qwen_image_editor.edit_request import OutputFormat
 
 # The only file names a job folder may hold.
-ROLE_NAME = re.compile(r"^(input_[1-3]\.png|output_1\.(png|jpg|webp)|thumbnail\.webp)$")
+ROLE_NAME = re.compile(r"^(input_[1-3]\.png|output_[1-4]\.(png|jpg|webp)|thumbnail\.webp)$")
 THUMBNAIL_NAME = "thumbnail.webp"
 
 
@@ -33,8 +33,8 @@ class BlobStore(Protocol):
         """The job's inputs, in order."""
         ...
 
-    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat) -> str:
-        """Write the result and its thumbnail atomically; returns the result's name."""
+    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1) -> str:
+        """Write result number `index` (and, for the first, the job's thumbnail) atomically; returns its name."""
         ...
 
     def path_of(self, job_id: str, name: str) -> Path:

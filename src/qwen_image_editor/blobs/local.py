@@ -41,11 +41,12 @@ class LocalBlobStore:
                 images.append(stored.convert("RGB"))
         return images
 
-    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat) -> str:
+    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1) -> str:
         folder = self._job_dir(job_id)
         folder.mkdir(exist_ok=True)
-        name = output_name(1, output_format)
-        write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image))
+        name = output_name(index, output_format)
+        if index == 1:
+            write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image))
         write_atomic(folder / name, encode_image(image, output_format))
         return name
 

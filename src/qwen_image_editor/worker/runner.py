@@ -19,7 +19,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from PIL import Image
@@ -319,13 +319,17 @@ class Worker:
             if self.engine.state is not ModelState.READY:
                 stages.report(job, _progress(ProgressStage.LOADING_MODEL, f"Loading {self.engine.model_id}", 0))
                 self.engine.load()
-            result = self.engine.edit(
-                prepared.images,
-                job.request,
-                on_step=lambda step: self._on_step(job, step),
-                should_cancel=should_stop,
-                output_size=exact_output_size(job) if job.request.keep_input_size else None,
-            )
+            seeds = job.request.image_seeds()
+            results = [  # variations one after another: each is exactly what its seed alone would give
+                self.engine.edit(
+                    prepared.images,
+                    job.request.with_seed(seed),
+                    on_step=functools.partial(_across_images, functools.partial(self._on_step, job), index, len(seeds)),
+                    should_cancel=should_stop,
+                    output_size=exact_output_size(job) if job.request.keep_input_size else None,
+                )
+                for index, seed in enumerate(seeds)
+            ]
         except EditCancelled:
             stages.conclude(heartbeat, functools.partial(self._stopped, job, heartbeat))
         except InvalidTransition:
@@ -334,30 +338,33 @@ class Worker:
         except Exception as exc:  # one job's failure must never stop the worker
             stages.conclude(heartbeat, functools.partial(self._fail, job, describe_failure(exc), exc))
         else:
-            stages.finish(heartbeat, functools.partial(self._finish, job, heartbeat, result))
+            stages.finish(heartbeat, functools.partial(self._finish, job, heartbeat, results))
 
     def _on_step(self, job: Job, step: StepProgress) -> None:
-        share = step.step / step.total
-        done = step.step == step.total
+        """`step` counts across all of the job's images (see `_across_images`)."""
+        count = job.request.num_images
+        per_image = step.total // count
+        image, step_in_image = divmod(step.step - 1, per_image)
+        done = step_in_image + 1 == per_image
+        eta = step.eta_seconds
         progress = _progress(
             ProgressStage.DECODING if done else ProgressStage.DENOISING,
-            "Decoding the image" if done else f"Step {step.step} of {step.total}",
-            _DENOISE_START + share * (_DENOISE_END - _DENOISE_START),
+            _step_message(image, count, step_in_image + 1, per_image),
+            _DENOISE_START + step.step / step.total * (_DENOISE_END - _DENOISE_START),
             step=step.step,
             total_steps=step.total,
-            eta_seconds=None if step.eta_seconds is None else round(step.eta_seconds, 1),
+            eta_seconds=None if eta is None else round(eta, 1),
         )
         preview = None if step.preview is None else Preview(step.preview.media_type, step.preview.data)
         stages = self._stages
         assert stages is not None, "steps are reported only while the worker runs"
         stages.report(job, progress, preview)
-        eta = step.eta_seconds
         near_the_end = step.total - step.step <= 1 or (eta is not None and eta <= PREPARE_AHEAD_SECONDS)
         if near_the_end and not self.shutting_down.is_set():
             stages.prefetcher.request()
 
     # -- finish (on the finisher thread) ----------------------------------------------------------
-    def _finish(self, job: Job, heartbeat: _Heartbeat, result: EditResult) -> None:
+    def _finish(self, job: Job, heartbeat: _Heartbeat, results: list[EditResult]) -> None:
         if heartbeat.lost.is_set():
             log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
             return
@@ -365,9 +372,13 @@ class Worker:
             if self.store.is_cancel_requested(job.id):  # cancelled during its last step: nobody wants it
                 self.lifecycle.cancelled(job.id, self.worker_id)
                 return
-            self.lifecycle.progress(job.id, self.worker_id, _progress(ProgressStage.SAVING, "Saving the result", 98))
-            name = self.blobs.save_output(job.id, result.image, job.request.output_format)
-            self.lifecycle.complete(job.id, self.worker_id, [name])
+            saving = _progress(ProgressStage.SAVING, "Saving the result" + ("s" if len(results) > 1 else ""), 98)
+            self.lifecycle.progress(job.id, self.worker_id, saving)
+            names = [
+                self.blobs.save_output(job.id, result.image, job.request.output_format, index)
+                for index, result in enumerate(results, start=1)
+            ]
+            self.lifecycle.complete(job.id, self.worker_id, names)
         except InvalidTransition:
             log.warning("job %s changed hands while finishing; leaving it to its new owner", job.id, exc_info=True)
         except Exception as exc:
@@ -393,6 +404,18 @@ class Worker:
         log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest))
         with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner ends it
             self.lifecycle.fail(job.id, self.worker_id, reason)
+
+
+def _across_images(on_step: Callable[[StepProgress], None], index: int, count: int, step: StepProgress) -> None:
+    """Count a variation's steps across all of the job's images: image 2 of 4 at step 3 of 8 is step 11 of 32
+    (and the time left, from the measured step rate, covers the images still to come)."""
+    on_step(replace(step, step=index * step.total + step.step, total=count * step.total))
+
+
+def _step_message(image: int, count: int, step: int, per_image: int) -> str:
+    if step == per_image:
+        return f"Decoding image {image + 1} of {count}" if count > 1 else "Decoding the image"
+    return f"Image {image + 1} of {count}: step {step} of {per_image}" if count > 1 else f"Step {step} of {per_image}"
 
 
 def _progress(

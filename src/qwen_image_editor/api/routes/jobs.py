@@ -116,7 +116,7 @@ def _download_name(job: Job, index: int, name: str) -> str:
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse, responses=_NOT_FOUND)
 def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> FileResponse:
-    """One of the job's files: input_N.png, output_1.<ext> or thumbnail.webp."""
+    """One of the job's files: input_N.png, output_N.<ext> or thumbnail.webp."""
     return _file(services, caller, job_id, name)
 
 
