@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from PIL import Image
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from qwen_image_editor.accounts import Role
-from qwen_image_editor.api.app import STATIC_DIR
+from qwen_image_editor.api.app import STATIC_DIR, create_app
+from qwen_image_editor.api.serving import uvicorn_options
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditEngine, EditResult, ModelState, StepCallback, StepProgress
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
+from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings
+from qwen_image_editor.settings import Settings
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
-from tests.live_server import LiveServer, live_server
+from tests.live_server import LiveServer, free_port, live_server
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -192,3 +198,67 @@ def png_size(data: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(data)) as image:
         assert image.format == "PNG"
         return image.size
+
+
+@pytest.fixture
+def fake_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """The real app on the fake engine (small solid images in a few milliseconds): for tests about the page
+    around the edits (history paging, search, delete and undo, recall, accessibility), not the edits."""
+    settings = make_settings(tmp_path / "data", fake_output_pixels=SMALL_OUTPUT_PIXELS)
+    services = build_services(settings, engine=FakeEngine(step_seconds=0.01, output_pixels=SMALL_OUTPUT_PIXELS))
+    with live_server(services) as running:
+        yield running
+
+
+class RestartableServer:
+    """A live tiny-model server that a test can stop and start again: the same port, the same data folder,
+    new services (as after `qie serve` is restarted)."""
+
+    def __init__(self, settings: Settings, engine: EditEngine) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.http = httpx.Client(base_url=self.url, timeout=30)
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        services = build_services(self.settings, engine=self.engine)
+        config = uvicorn.Config(
+            create_app(services=services), host="127.0.0.1", port=self.port, log_level="warning", **uvicorn_options()
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 20
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        if self._server is None or self._thread is None:
+            return
+        self._server.should_exit = True
+        self._thread.join(20)
+        assert not self._thread.is_alive(), "the test server did not stop"
+        self._server = self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self.http.close()
+
+
+@pytest.fixture
+def restartable_server(
+    tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: int
+) -> Iterator[RestartableServer]:
+    settings = make_settings(tmp_path / "data", model="tiny", lease_seconds=30)
+    running = RestartableServer(settings, SlowSteps(edit_plus_engine, STEP_DELAY))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.close()

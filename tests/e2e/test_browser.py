@@ -113,11 +113,11 @@ def test_upload_edit_watch_download_and_edit_the_result(
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert png_size(data)[0] > 0
 
-    # "Edit this result": the output becomes the only input of the next edit.
+    # "Edit this result": the output replaces the image being edited (the last); the reference picture stays.
     page.get_by_test_id("edit-result").click()
     thumbs = page.get_by_test_id("input-thumb")
-    expect(thumbs).to_have_count(1)
-    expect(thumbs.locator("img")).to_have_attribute("alt", re.compile(re.escape(f"edited_{job_id}")))
+    expect(thumbs).to_have_count(2)
+    expect(thumbs.nth(1).locator("img")).to_have_attribute("alt", re.compile(re.escape(f"edited_{job_id}")))
     page.get_by_test_id("prompt").fill("now make it sunny")
     page.get_by_test_id("submit").click()
     page.wait_for_function("old => new URLSearchParams(location.search).get('job') !== old", arg=job_id)
@@ -125,12 +125,15 @@ def test_upload_edit_watch_download_and_edit_the_result(
     wait_for_result(page, second_id)
     second = tiny_server.http.get(f"/api/jobs/{second_id}").json()
     assert second["status"] == "complete"
-    assert len(second["inputs"]) == 1
+    assert len(second["inputs"]) == 2
     assert second["config"]["prompt"] == "now make it sunny"
-    # The second edit's input is the first edit's output, pixel for pixel.
+    # The second edit's reference is the first's, and the image it edits is the first edit's output.
     first_output = tiny_server.http.get(job["outputs"][0]).content
-    second_input = tiny_server.http.get(second["inputs"][0]).content
+    second_input = tiny_server.http.get(second["inputs"][1]).content
     assert png_size(second_input) == png_size(first_output)
+    assert png_size(tiny_server.http.get(second["inputs"][0]).content) == png_size(
+        tiny_server.http.get(job["inputs"][0]).content
+    )
 
 
 def test_cancel_a_running_job(page: Page, tiny_server: LiveServer, input_files: list[Path]) -> None:
@@ -200,13 +203,23 @@ def test_history_open_and_delete(page: Page, tiny_server: LiveServer) -> None:
     second.get_by_test_id("delete-job").click()
     expect(second).to_have_count(0)
     expect(items).to_have_count(1)
-    assert tiny_server.http.get(f"/api/jobs/{ids[1]}").status_code == 404
-    # Deleting the job on screen closes it.
+    expect(page.get_by_test_id("undo-toast")).to_be_visible()
+    wait_until_deleted(tiny_server, ids[1])  # once the few seconds to undo have passed
+    # Deleting the job on screen closes it, and says so.
     first.get_by_test_id("delete-job").click()
     expect(items).to_have_count(0)
     expect(page.get_by_test_id("result-image")).to_have_count(0)
+    expect(page.get_by_test_id("job-deleted")).to_be_visible()
     expect(page.get_by_text("No edits yet.")).to_be_visible()
-    assert tiny_server.http.get(f"/api/jobs/{ids[0]}").status_code == 404
+    wait_until_deleted(tiny_server, ids[0])
+    expect(page.get_by_test_id("undo-toast")).to_have_count(0)
+
+
+def wait_until_deleted(server: LiveServer, job_id: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while server.http.get(f"/api/jobs/{job_id}").status_code != 404:
+        assert time.monotonic() < deadline, f"job {job_id} was not deleted"
+        time.sleep(0.2)
 
 
 def test_refused_uploads_say_why(page: Page, tiny_server: LiveServer, tmp_path: Path) -> None:

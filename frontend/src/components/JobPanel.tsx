@@ -100,7 +100,7 @@ export function JobPanel(props: Props) {
           )}
           {active && (
             <Button variant="danger" data-testid="cancel" onClick={onCancel} disabled={cancelling} title="Cancel (Esc)">
-              {cancelling ? "Cancelling…" : "Cancel"} <kbd className="text-xs opacity-70">Esc</kbd>
+              {cancelling ? "Cancelling…" : "Cancel"} <kbd className="text-xs font-normal">Esc</kbd>
             </Button>
           )}
           <Button variant="ghost" onClick={onClose}>

@@ -88,10 +88,11 @@ export function isFinishing(progress: Progress | null): boolean {
   return progress.stage === "denoising" && progress.step !== null && progress.step === progress.total_steps;
 }
 
-/** "Step 12 of 50" when denoising, "Finishing…" once past the last step, else the stage's message. */
+/** "Step 12 of 50" while there are steps, "Finishing…" for decoding and saving without them, else the
+ * stage's message. (The time left shows "finishing…" past the last step: see isFinishing.) */
 export function progressLabel(progress: Progress | null): string {
   if (!progress) return "Starting…";
-  if (progress.stage === "decoding" || progress.stage === "saving") return "Finishing…";
+  if ((progress.stage === "decoding" || progress.stage === "saving") && progress.step === null) return "Finishing…";
   if (progress.step !== null && progress.total_steps !== null) return `Step ${progress.step} of ${progress.total_steps}`;
   return progress.message || progress.stage.replace("_", " ");
 }
