@@ -16,7 +16,7 @@ def test_defaults_are_safe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert (settings.host, settings.port, settings.model) == ("127.0.0.1", 8002, "auto")
-    assert settings.retention_hours == 24 and settings.max_attempts == 2
+    assert settings.retention_hours == 0 and settings.max_attempts == 2  # results are kept until deleted
     assert settings.resolved_database_url.endswith("data/qie.db")
 
 
