@@ -61,7 +61,7 @@ export const downloadAllUrl = (jobId: string) => `/api/jobs/${encodeURIComponent
 
 /** GET one of a job's file URLs (as the server gave them) as a File, e.g. to edit a result again. */
 export async function fetchFile(url: string, name: string): Promise<File> {
-  const response = await fetch(url);
+  const response = await fetch(new URL(url, globalThis.location?.href));
   if (response.status === 401) reportUnauthorised();
   if (!response.ok) throw new Error(`Could not fetch ${name} (${response.status})`);
   const blob = await response.blob();

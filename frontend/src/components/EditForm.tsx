@@ -232,13 +232,13 @@ export function EditForm(props: Props) {
       <div className="sticky bottom-0 z-10 -mx-4 -mb-4 space-y-2 rounded-b-2xl border-t border-zinc-200 bg-white/95 px-4 py-3 backdrop-blur dark:border-zinc-800 dark:bg-zinc-900/95">
         <div className="flex items-center gap-2">
           <label htmlFor={ids.count} className="shrink-0 text-sm">
-            Images to make
+            Images
           </label>
           <select
             id={ids.count}
             data-testid="num-images"
             value={values.numImages}
-            className={`${inputClass} w-auto`}
+            className="rounded-lg border border-zinc-300 bg-white px-2 py-2 text-sm text-zinc-900 focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/30 dark:border-zinc-700 dark:bg-zinc-950 dark:text-zinc-100"
             title="Each gets its own seed (seed, seed+1, …) so any one can be made again alone"
             onChange={(e) => onChange("numImages", e.target.value)}
           >
