@@ -1,0 +1,171 @@
+"""The page while edits run, on the tiny model: variations (4 images, pick one, download all), the queue strip
+with two jobs, Ctrl+Enter and Esc, and the offline banner and recovery when the server is stopped and
+started again (the job comes back "requeued after a server restart" and finishes)."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.api.conftest import wait_for
+from tests.e2e.conftest import ARTIFACTS, PHONE, RestartableServer, new_context, png_size
+from tests.e2e.test_browser import current_job_id, set_steps, start_edit, wait_for_result
+from tests.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+def fill_form(page: Page, files: list[Path], prompt: str, steps: int) -> None:
+    page.get_by_test_id("image-input").set_input_files(files)
+    expect(page.get_by_test_id("input-thumb")).to_have_count(len(files))
+    page.get_by_test_id("prompt").fill(prompt)
+    set_steps(page, steps)
+
+
+def test_variations_pick_one_and_download_all(
+    page: Page, tiny_server: LiveServer, input_files: list[Path], tmp_path: Path
+) -> None:
+    fill_form(page, input_files[:1], "four takes on a stormy sky", 2)
+    page.get_by_test_id("seed").fill("1000")
+    page.get_by_test_id("num-images").select_option("4")
+    page.get_by_test_id("submit").click()
+    job_id = current_job_id(page)
+    wait_for_result(page, job_id)
+
+    variations = page.get_by_test_id("variation")
+    expect(variations).to_have_count(4)
+    expect(variations.nth(0)).to_have_attribute("aria-pressed", "true")
+    variations.nth(2).click()
+    expect(variations.nth(2)).to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_test_id("result-image")).to_have_attribute("src", re.compile(r"output_3\."))
+    expect(page.get_by_test_id("picked-seed")).to_have_text("1002")  # seed, seed+1, seed+2
+    with page.expect_download() as one:
+        page.get_by_test_id("download").click()
+    assert one.value.suggested_filename == f"edited_{job_id}_3.png"
+
+    with page.expect_download() as every:
+        page.get_by_test_id("download-all").click()
+    assert every.value.suggested_filename == f"edited_{job_id}.zip"
+    saved = tmp_path / "all.zip"
+    every.value.save_as(saved)
+    with zipfile.ZipFile(saved) as archive:
+        names = sorted(archive.namelist())
+        assert len(names) == 4, names
+        assert all(png_size(archive.read(name))[0] > 0 for name in names)
+    job = tiny_server.http.get(f"/api/jobs/{job_id}").json()
+    assert len(job["outputs"]) == 4 and job["config"]["num_images"] == 4
+
+    # The picked one goes on to the next edit.
+    page.get_by_test_id("edit-result").click()
+    thumbs = page.get_by_test_id("input-thumb")
+    expect(thumbs).to_have_count(1)
+    expect(thumbs.locator("img")).to_have_attribute("alt", re.compile(re.escape(f"edited_{job_id}_3")))
+
+
+def test_queue_strip_with_two_jobs(page: Page, tiny_server: LiveServer, input_files: list[Path]) -> None:
+    first = start_edit(page, input_files[:1], "the long one", 40)
+    expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 40"), timeout=60_000)
+    page.get_by_test_id("prompt").fill("the one that waits")
+    page.get_by_test_id("submit").click()
+
+    strip = page.get_by_test_id("queue-item")
+    expect(strip).to_have_count(2)
+    assert current_job_id(page) == first  # the running job stays on screen
+    expect(page.get_by_test_id("job-status")).to_have_text("processing")
+    expect(strip.nth(0)).to_have_attribute("data-job-id", first)
+    expect(strip.nth(0).get_by_test_id("queue-where")).to_have_text(re.compile(r"running \d+%"))
+    expect(strip.nth(1)).to_have_attribute("data-status", "queued")
+    expect(strip.nth(1).get_by_test_id("queue-where")).to_have_text("next")
+    expect(page.get_by_test_id("queue-length")).to_have_text("1 in queue")
+    second = strip.nth(1).get_attribute("data-job-id")
+    assert second and second != first
+
+    # Cancelled from the strip, the waiting one leaves it, and the count follows at once (no 5 s poll).
+    strip.nth(1).get_by_test_id("queue-cancel").click()
+    expect(strip).to_have_count(1)
+    expect(page.get_by_test_id("queue-length")).to_have_text("0 in queue")
+    assert tiny_server.http.get(f"/api/jobs/{second}").json()["status"] == "cancelled"
+    strip.nth(0).get_by_test_id("queue-cancel").click()
+    expect(page.get_by_test_id("queue-strip")).to_have_count(0)
+    expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
+
+
+def test_ctrl_enter_runs_from_anywhere_and_esc_cancels(
+    page: Page, tiny_server: LiveServer, input_files: list[Path]
+) -> None:
+    expect(page.get_by_test_id("submit")).to_contain_text(re.compile(r"Ctrl\+Enter|⌘"))
+    fill_form(page, input_files[:1], "run me from the keyboard", 40)
+    page.get_by_role("heading", name="History").click()  # focus far from the form's fields
+    page.keyboard.press("Control+Enter")
+    job_id = current_job_id(page)
+    expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 40"), timeout=60_000)
+    page.wait_for_function("() => /^\\[\\d+%\\] /.test(document.title)")  # progress in the tab title
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
+    assert wait_for(tiny_server.http, job_id, {"cancelled"})["status"] == "cancelled"
+    expect(page).to_have_title("Qwen Image Editor")
+
+
+def test_offline_banner_and_recovery_after_a_restart(
+    browser: Browser, restartable_server: RestartableServer, input_files: list[Path]
+) -> None:
+    context = new_context(browser)
+    page = context.new_page()
+    try:
+        page.goto(restartable_server.url)
+        job_id = start_edit(page, input_files[:1], "survive a restart", 40)
+        expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 40"), timeout=60_000)
+        expect(page.get_by_test_id("offline-banner")).to_have_count(0)
+
+        restartable_server.stop()
+        expect(page.get_by_test_id("offline-banner")).to_be_visible(timeout=10_000)
+        status = page.get_by_test_id("model-status")
+        expect(status.locator("[data-model-state]")).to_have_attribute("data-model-state", "unknown")  # grey dot
+        expect(page.get_by_test_id("eta")).to_have_text("paused: server offline")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "offline.png")
+
+        restartable_server.start()
+        expect(page.get_by_test_id("offline-banner")).to_have_count(0, timeout=30_000)
+        expect(page.get_by_test_id("requeued")).to_have_text(re.compile("Requeued after a server restart"))
+        wait_for_result(page, job_id)
+        job = restartable_server.http.get(f"/api/jobs/{job_id}").json()
+        assert job["status"] == "complete" and job["requeue_reason"] in ("restart", "shutdown")
+        expect(page.get_by_test_id("error-message")).to_have_count(0)
+    finally:
+        context.close()
+
+
+def test_screenshots_of_the_queue(browser: Browser, tiny_server: LiveServer, input_files: list[Path]) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, options in [
+        ("queue-light", {}),
+        ("queue-dark", {"color_scheme": "dark"}),
+        ("queue-phone", {"viewport": PHONE, "is_mobile": True, "has_touch": True}),
+    ]:
+        context = new_context(browser, **options)
+        page = context.new_page()
+        page.goto(tiny_server.url)
+        fill_form(page, input_files, "Replace the background with a snowy forest", 2)
+        page.get_by_test_id("num-images").select_option("3")
+        page.get_by_test_id("submit").click()
+        job_id = current_job_id(page)
+        wait_for_result(page, job_id)
+        page.get_by_test_id("prompt").fill("Make the sky stormy at sunset")
+        set_steps(page, 40)
+        page.get_by_test_id("submit").click()
+        expect(page.get_by_test_id("queue-item")).to_have_count(1)
+        page.wait_for_function("() => [...document.images].every(img => img.complete && img.naturalWidth > 0)")
+        page.evaluate("window.scrollTo(0, 0)")
+        page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=name != "queue-light")
+        if name == "queue-light":
+            # At 1280x800 with images added, the run button is still in view.
+            page.set_viewport_size({"width": 1280, "height": 800})
+            expect(page.get_by_test_id("submit")).to_be_in_viewport()
+        page.get_by_test_id("queue-cancel").first.click()
+        expect(page.get_by_test_id("queue-strip")).to_have_count(0)
+        context.close()
