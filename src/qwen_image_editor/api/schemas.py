@@ -50,6 +50,7 @@ class LimitsResponse(BaseModel):
     max_aspect_ratio: float
     lightning_steps: list[int] = Field(description="Step counts a `lightning` job runs at (others become 8).")
     max_loras: int = Field(description="LoRAs one job may name.")
+    max_num_images: int = Field(description="Variations one job may ask for (`num_images`).")
     min_lora_weight: float
     max_lora_weight: float
 

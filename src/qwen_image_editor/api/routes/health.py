@@ -66,6 +66,7 @@ def get_limits(services: ServicesDep) -> LimitsResponse:
         max_aspect_ratio=limits.MAX_ASPECT_RATIO,
         lightning_steps=list(limits.LIGHTNING_STEPS),
         max_loras=limits.MAX_LORAS,
+        max_num_images=limits.MAX_NUM_IMAGES,
         min_lora_weight=limits.MIN_LORA_WEIGHT,
         max_lora_weight=limits.MAX_LORA_WEIGHT,
     )
