@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -18,6 +18,7 @@ MIN_CFG = 1.0
 MAX_CFG = 20.0
 DEFAULT_CFG = 4.0
 MAX_SEED = 2**32 - 1  # fits a JavaScript number exactly, so the UI can show and reuse it
+MAX_OUTPUT_SIDE = 4096  # an exact output size: the model draws at ~1 MP, so larger is only an upscale
 MAX_NUM_IMAGES = 4  # variations per job: each is a full edit, so this bounds one job's GPU time
 LIGHTNING_STEPS = (4, 8)  # the step counts the Lightning LoRAs were distilled for
 DEFAULT_LIGHTNING_STEPS = 8
@@ -63,6 +64,11 @@ class LoraChoice(BaseModel):
     )
 
 
+def _optional_in_clients(schema: dict[str, Any]) -> None:
+    """No `default` in the schema, so generated clients may leave the field out (older ones do)."""
+    schema.pop("default", None)
+
+
 class EditRequest(BaseModel):
     """What to do with the input images. Field limits here are the only copy of them."""
 
@@ -93,6 +99,13 @@ class EditRequest(BaseModel):
         default=False,
         description="Return the result at the exact size of the last input image "
         "instead of the model's ~1 megapixel size.",
+    )
+    output_size: tuple[int, int] | None = Field(
+        default=None,
+        description="The result's exact [width, height] (the model works at ~1 megapixel in this aspect, then "
+        f"the result is resized); each side 16-{MAX_OUTPUT_SIDE}, at most 8:1. Null: the model's size, or "
+        "the last input's with `keep_input_size`.",
+        json_schema_extra=_optional_in_clients,
     )
     num_images: int = Field(
         default=1,
@@ -128,6 +141,18 @@ class EditRequest(BaseModel):
         names = [choice.name for choice in value]
         if len(set(names)) != len(names):
             raise ValueError(f"each LoRA may be named once, got {names}")
+        return value
+
+    @field_validator("output_size")
+    @classmethod
+    def _output_size_is_drawable(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is None:
+            return value
+        width, height = value
+        if not (min(value) >= MIN_IMAGE_SIDE and max(value) <= MAX_OUTPUT_SIDE):
+            raise ValueError(f"each side must be {MIN_IMAGE_SIDE} to {MAX_OUTPUT_SIDE} pixels, got {width}x{height}")
+        if max(value) / min(value) > MAX_ASPECT_RATIO:
+            raise ValueError(f"at most {MAX_ASPECT_RATIO:g}:1, got {width}x{height}")
         return value
 
     @field_validator("negative_prompt")

@@ -27,7 +27,11 @@ class QieError(Exception):
 
 
 class InvalidRequest(QieError, ValueError):
-    """The request is refused; the message says what to change."""
+    """The request is refused; the message says what to change. `param`: the field at fault, when one is."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class MalformedRequest(InvalidRequest):

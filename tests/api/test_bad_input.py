@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import struct
@@ -122,6 +123,33 @@ def test_an_oversized_chunked_body_is_refused_while_reading(server: LiveServer) 
         "/api/edit", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
     )
     assert response.status_code == 413
+    assert server.http.get("/api/health").status_code == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_an_async_client_sees_the_413_and_its_message(server: LiveServer, chunked: bool) -> None:
+    """httpx.AsyncClient is still sending when the answer comes: the body is read on, so it gets the answer."""
+    big = b"\0" * (6 * 1024 * 1024)  # three times the 2 MiB cap of the test settings
+
+    async def upload() -> httpx.Response:
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+            if not chunked:
+                return await client.post("/api/edit", files={"image1": ("big.png", big)}, data={"config": VALID_CONFIG})
+
+            async def body() -> Any:  # no Content-Length: refused while reading
+                yield b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\n'
+                for start in range(0, len(big), 64 * 1024):
+                    yield big[start : start + 64 * 1024]
+
+            multipart = {"Content-Type": "multipart/form-data; boundary=b"}
+            return await client.post("/v1/images/edits", content=body(), headers=multipart)
+
+    response = asyncio.run(upload())
+    assert response.status_code == 413
+    if chunked:
+        assert "limit" in response.json()["error"]["message"]  # OpenAI's shape under /v1/
+    else:
+        assert "limit" in response.json()["detail"]
     assert server.http.get("/api/health").status_code == 200
 
 

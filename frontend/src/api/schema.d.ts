@@ -300,6 +300,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/images/edits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Image Edit
+         * @description Edit 1-3 images as the OpenAI Images API does (`client.images.edit(image=..., prompt=...)`).
+         */
+        post: operations["create_image_edit_v1_images_edits_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -410,6 +430,11 @@ export interface components {
              * @default png
              */
             output_format: components["schemas"]["OutputFormat"];
+            /**
+             * Output Size
+             * @description The result's exact [width, height] (the model works at ~1 megapixel in this aspect, then the result is resized); each side 16-4096, at most 8:1. Null: the model's size, or the last input's with `keep_input_size`.
+             */
+            output_size?: number[] | null;
             /**
              * Prompt
              * @description The edit instruction, e.g. 'make the sky stormy'.
@@ -667,6 +692,11 @@ export interface components {
             max_loras: number;
             /** Max Negative Prompt Chars */
             max_negative_prompt_chars: number;
+            /**
+             * Max Num Images
+             * @description Variations one job may ask for (`num_images`).
+             */
+            max_num_images: number;
             /** Max Prompt Chars */
             max_prompt_chars: number;
             /** Max Seed */
@@ -734,6 +764,71 @@ export interface components {
          * @enum {string}
          */
         ModelState: "not_loaded" | "loading" | "ready" | "failed";
+        /** OpenAIErrorDetail */
+        OpenAIErrorDetail: {
+            /** Code */
+            code: string | null;
+            /**
+             * Message
+             * @description What went wrong and what to do about it.
+             */
+            message: string;
+            /**
+             * Param
+             * @description The form field at fault, when one is.
+             */
+            param: string | null;
+            /**
+             * Type
+             * @description invalid_request_error, authentication_error, rate_limit_error, server_error, ...
+             */
+            type: string;
+        };
+        /** OpenAIErrorResponse */
+        OpenAIErrorResponse: {
+            error: components["schemas"]["OpenAIErrorDetail"];
+        };
+        /**
+         * OpenAIImage
+         * @description One result: exactly one of `b64_json` and `url`, as `response_format` asked.
+         */
+        OpenAIImage: {
+            /**
+             * B64 Json
+             * @description The encoded image file, base64.
+             */
+            b64_json?: string | null;
+            /**
+             * Url
+             * @description Where to fetch it (with the same key, if keys are in use).
+             */
+            url?: string | null;
+        };
+        /** OpenAIImagesResponse */
+        OpenAIImagesResponse: {
+            /**
+             * Created
+             * @description When the job was made, in Unix seconds.
+             */
+            created: number;
+            /** Data */
+            data: components["schemas"]["OpenAIImage"][];
+            /**
+             * Job Id
+             * @description Our job, in the history like any other (`GET /api/jobs/{job_id}`).
+             */
+            job_id: string;
+            /**
+             * Output Format
+             * @enum {string}
+             */
+            output_format: "png" | "jpeg" | "webp";
+            /**
+             * Size
+             * @description WIDTHxHEIGHT of the results.
+             */
+            size: string;
+        };
         /**
          * OutputFormat
          * @description Encodings we write results in.
@@ -1579,6 +1674,162 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SessionResponse"];
+                };
+            };
+        };
+    };
+    create_image_edit_v1_images_edits_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": {
+                    /** @description true_cfg_scale. */
+                    guidance?: number;
+                    /**
+                     * Format: binary
+                     * @description The image (JPEG, PNG or WebP).
+                     */
+                    image: Blob;
+                    "image[]"?: Blob[];
+                    lightning?: boolean;
+                    /** @description Accepted; the loaded model answers. */
+                    model?: string;
+                    /** @default 1 */
+                    n?: number;
+                    negative_prompt?: string;
+                    /**
+                     * @default png
+                     * @enum {string}
+                     */
+                    output_format?: "png" | "jpeg" | "webp";
+                    /** @description The edit instruction. */
+                    prompt: string;
+                    /**
+                     * @default b64_json
+                     * @enum {string}
+                     */
+                    response_format?: "b64_json" | "url";
+                    seed?: number;
+                    /** @description `auto` (default) or WIDTHxHEIGHT. */
+                    size?: string;
+                    /** @description Denoising steps (num_inference_steps). */
+                    steps?: number;
+                    user?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIImagesResponse"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Gateway Timeout */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Insufficient Storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
                 };
             };
         };

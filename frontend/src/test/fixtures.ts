@@ -3,6 +3,7 @@ import type { Job, JobMessage, Limits, Progress, ProgressMessage } from "../api/
 export function makeLimits(overrides: Partial<Limits> = {}): Limits {
   return {
     max_images: 3,
+    max_num_images: 4,
     max_prompt_chars: 2000,
     max_negative_prompt_chars: 2000,
     min_steps: 2,

@@ -95,7 +95,7 @@ class AccessMiddleware:
             # A public route answers anyone: health, the page, and the sign-in (which checks its key itself).
             public_miss = isinstance(exc, NotAuthenticated | QuotaExceeded) and is_public(connection.url.path)
             if scope["type"] == "http" and not public_miss:
-                await error_response(exc)(scope, receive, send)
+                await error_response(exc, connection.url.path)(scope, receive, send)
                 return
             # A public route goes on without a caller; a socket is accepted, then closed with the reason.
             state["caller"], state["refused"] = None, str(exc)

@@ -1,6 +1,10 @@
 """Caps request bodies while they are read (chunked ones too), so an oversized upload costs at most the cap;
 answers 408 to a body that stops arriving, so a stalled client holds neither its connection nor its memory;
-and makes a client that leaves mid-upload one INFO line instead of an error with a traceback."""
+and makes a client that leaves mid-upload one INFO line instead of an error with a traceback.
+
+An oversized body is read on and thrown away (up to `drain_bytes`, under the same stall timeout) before the
+413 goes out: a client still sending when the server answers and closes sees a broken connection instead of
+the answer (httpx.AsyncClient does), so it would never learn why. Nothing past the cap is kept."""
 
 from __future__ import annotations
 
@@ -12,13 +16,19 @@ from fastapi import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from qwen_image_editor.api.errors import error_body
+
 log = logging.getLogger(__name__)
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout_seconds: float = 30.0) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, timeout_seconds: float = 30.0, drain_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Beyond this an oversized body is not read on: the answer goes out and the connection closes.
+        self.drain_bytes = drain_bytes if drain_bytes is not None else 4 * max_bytes
         # Measured between chunks, not over the whole body: a stall is caught after this long, while a slow
         # but steady upload of a large body (a phone on a weak uplink) is never cut off.
         self.timeout_seconds = timeout_seconds
@@ -33,7 +43,9 @@ class BodyLimitMiddleware:
         )
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, too_large.detail)
+            if int(declared) <= self.drain_bytes:
+                await self._drain(receive, 0)
+            await _send_json(send, 413, too_large.detail, scope["path"])
             return
         stalled = HTTPException(
             status_code=408,
@@ -55,6 +67,8 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 body_complete = not message.get("more_body", False)
                 if received > self.max_bytes:
+                    if not body_complete:
+                        body_complete = await self._drain(receive, received)
                     raise too_large  # FastAPI passes HTTPException through its body parsing
             elif message["type"] == "http.disconnect":
                 disconnected = True
@@ -74,9 +88,23 @@ class BodyLimitMiddleware:
                 received,
             )
 
+    async def _drain(self, receive: Receive, received: int) -> bool:
+        """Read and drop the rest of the body, up to `drain_bytes` in all; True when it all arrived."""
+        while received <= self.drain_bytes:
+            try:
+                message = await asyncio.wait_for(receive(), self.timeout_seconds)
+            except TimeoutError:
+                return False
+            if message["type"] != "http.request":
+                return False
+            received += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return True
+        return False
 
-async def _send_json(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
+
+async def _send_json(send: Send, status: int, detail: str, path: str) -> None:
+    body = json.dumps(error_body(status, detail, path)).encode()
     await send(
         {
             "type": "http.response.start",

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
+from qwen_image_editor.api.errors import OPENAI_PREFIX
 from qwen_image_editor.api.schemas import ActivityMessage, ErrorResponse, WsMessage
 
 _SOCKET_MESSAGES: list[tuple[str, Any, str]] = [
@@ -48,11 +49,14 @@ def install_openapi(app: FastAPI) -> None:
 def _declare_our_error_body(schema: dict[str, Any]) -> None:
     """FastAPI documents 422 as its list-shaped HTTPValidationError; ours is `{detail: str}` like every error."""
     error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
-    for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
-        response = operation.get("responses", {}).get("422")
-        if response is not None:
-            response["description"] = "The request is invalid; `detail` says what to change."
-            response["content"] = {"application/json": {"schema": error_ref}}
+    for path, operations in schema.get("paths", {}).items():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422")
+            if response is not None and path.startswith(OPENAI_PREFIX):  # OpenAI's routes answer 400 instead
+                del operation["responses"]["422"]
+            elif response is not None:
+                response["description"] = "The request is invalid; `detail` says what to change."
+                response["content"] = {"application/json": {"schema": error_ref}}
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)

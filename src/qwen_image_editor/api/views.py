@@ -24,6 +24,11 @@ def file_url(job_id: str, name: str) -> str:
     return f"{job_url(job_id)}/files/{name}"
 
 
+def absolute_url(base_url: str, path: str) -> str:
+    """`path` on this server as the client reached it (`base_url`: the request's, proxy headers applied)."""
+    return base_url.rstrip("/") + path
+
+
 def job_view(job: Job, queue_position: int | None, *, retention_hours: float) -> JobView:
     """`queue_position` comes from the store (one query for a whole page); ignored unless queued."""
     return JobView(

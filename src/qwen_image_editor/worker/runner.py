@@ -326,7 +326,8 @@ class Worker:
                     job.request.with_seed(seed),
                     on_step=functools.partial(_across_images, functools.partial(self._on_step, job), index, len(seeds)),
                     should_cancel=should_stop,
-                    output_size=exact_output_size(job) if job.request.keep_input_size else None,
+                    output_size=job.request.output_size
+                    or (exact_output_size(job) if job.request.keep_input_size else None),
                 )
                 for index, seed in enumerate(seeds)
             ]

@@ -1,0 +1,199 @@
+"""`POST /v1/images/edits`, as the OpenAI Images API has it, so the OpenAI SDKs and the tools built on them
+edit through this server. It queues a normal job (in the history, cancellable), waits for it (at most
+`QIE_OPENAI_WAIT_SECONDS`) and answers with the results. Errors come in OpenAI's shape (`api/errors.py`)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from PIL import Image
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from qwen_image_editor.api.deps import CallerDep, ServicesDep
+from qwen_image_editor.api.errors import error_body
+from qwen_image_editor.api.openai_schemas import OpenAIErrorResponse, OpenAIImage, OpenAIImagesResponse
+from qwen_image_editor.api.views import absolute_url, file_url, job_url
+from qwen_image_editor.application.waiting import wait_for_end
+from qwen_image_editor.edit_request import MAX_IMAGES, MAX_NUM_IMAGES, EditRequest, OutputFormat
+from qwen_image_editor.errors import InvalidRequest, RequestTooLarge
+from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.services import Services
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+MAX_FIELD_BYTES = 64 * 1024
+IMAGE_FIELDS = ("image", "image[]")
+# Our EditRequest's fields by the form field that sets them (OpenAI's names, then our extras).
+_FIELDS = {
+    "prompt": "prompt",
+    "n": "num_images",
+    "size": "output_size",
+    "output_format": "output_format",
+    "seed": "seed",
+    "steps": "num_inference_steps",
+    "guidance": "true_cfg_scale",
+    "negative_prompt": "negative_prompt",
+    "lightning": "lightning",
+}
+_PARAM_OF = {field: param for param, field in _FIELDS.items()}
+# OpenAI's parameters that have no meaning here: accepted (tools send them by default) and not used.
+_IGNORED = frozenset(
+    {"model", "user", "quality", "background", "moderation", "input_fidelity", "output_compression",
+     "partial_images", "safety_identifier", "style", "response_format", "stream"}
+)  # fmt: skip
+_SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+_FORMATS = {"png": OutputFormat.PNG, "jpeg": OutputFormat.JPEG, "jpg": OutputFormat.JPEG, "webp": OutputFormat.WEBP}
+_TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
+
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["image", "prompt"],
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "The image (JPEG, PNG or WebP)."},
+        "image[]": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_IMAGES},
+        "prompt": {"type": "string", "description": "The edit instruction."},
+        "n": {"type": "integer", "minimum": 1, "maximum": MAX_NUM_IMAGES, "default": 1},
+        "size": {"type": "string", "description": "`auto` (default) or WIDTHxHEIGHT."},
+        "response_format": {"type": "string", "enum": ["b64_json", "url"], "default": "b64_json"},
+        "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"], "default": "png"},
+        "model": {"type": "string", "description": "Accepted; the loaded model answers."},
+        "user": {"type": "string"},
+        "seed": {"type": "integer"},
+        "steps": {"type": "integer", "description": "Denoising steps (num_inference_steps)."},
+        "guidance": {"type": "number", "description": "true_cfg_scale."},
+        "negative_prompt": {"type": "string"},
+        "lightning": {"type": "boolean"},
+    },
+}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": OpenAIErrorResponse} for code in (400, 401, 403, 409, 413, 415, 429, 500, 503, 504, 507)
+}
+
+
+@router.post(
+    "/images/edits",
+    response_model=OpenAIImagesResponse,
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}},
+)
+async def create_image_edit(request: Request, services: ServicesDep, caller: CallerDep) -> Any:
+    """Edit 1-3 images as the OpenAI Images API does (`client.images.edit(image=..., prompt=...)`)."""
+    form = await request.form(max_files=MAX_IMAGES, max_fields=32, max_part_size=MAX_FIELD_BYTES)
+    uploads, edit, response_format = parse_edit_form(form, services.settings.max_image_bytes)
+    job = await run_in_threadpool(services.jobs.submit, [upload.file for upload in uploads], edit, owner=caller.owner)
+    job = await wait_for_end(services.jobs, services.events, job.id, services.settings.openai_wait_seconds)
+    if job.status is not JobStatus.COMPLETE:
+        return _not_complete(job, request.url.path, services.settings.openai_wait_seconds)
+    return await run_in_threadpool(_results, services, job, response_format, str(request.base_url))
+
+
+def parse_edit_form(form: FormData, max_image_bytes: int) -> tuple[list[UploadFile], EditRequest, str]:
+    """The images, the edit request and the response format; InvalidRequest naming the field at fault."""
+    uploads: list[UploadFile] = []
+    fields: dict[str, Any] = {}
+    response_format = "b64_json"
+    for name, value in form.multi_items():
+        if name in IMAGE_FIELDS:
+            if not isinstance(value, UploadFile):
+                raise InvalidRequest(f"{name} must be an image file, not text", param=name)
+            uploads.append(value)
+        elif isinstance(value, UploadFile):
+            hint = "; describe the region in the prompt instead" if name == "mask" else ""
+            raise InvalidRequest(f"{name} is not supported here: only image files are read{hint}", param=name)
+        elif name == "response_format":
+            if value not in ("b64_json", "url"):
+                raise InvalidRequest(f"response_format must be b64_json or url, not {value!r}", param=name)
+            response_format = value
+        elif name == "stream" and value.lower() in _TRUE:
+            raise InvalidRequest("streaming is not supported; follow the job on /ws/{job_id} instead", param=name)
+        elif name in _FIELDS:
+            fields[_FIELDS[name]] = _field_value(name, value)
+        elif name not in _IGNORED:
+            raise InvalidRequest(f"unknown parameter {name!r}", param=name)
+    if not 1 <= len(uploads) <= MAX_IMAGES:
+        count = len(uploads)
+        raise InvalidRequest(f"send 1 to {MAX_IMAGES} images as `image` (or `image[]`), not {count}", param="image")
+    for upload in uploads:
+        if upload.size is not None and upload.size > max_image_bytes:
+            raise RequestTooLarge(f"an image is {upload.size:,} bytes; each may be at most {max_image_bytes:,}")
+    if "prompt" not in fields:
+        raise InvalidRequest("prompt is required: the edit instruction, e.g. 'make the sky stormy'", param="prompt")
+    try:
+        return uploads, EditRequest.model_validate(fields), response_format
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "prompt"
+        param = _PARAM_OF.get(field, field)
+        raise InvalidRequest(f"{param}: {str(first['msg']).removeprefix('Value error, ')}", param=param) from exc
+
+
+def _field_value(name: str, value: str) -> Any:
+    """A form field's text as the EditRequest field it sets wants it."""
+    value = value.strip()
+    if name == "size":
+        if value in ("auto", ""):
+            return None
+        match = _SIZE.fullmatch(value)
+        if match is None:
+            raise InvalidRequest(f"size must be auto or WIDTHxHEIGHT such as 1024x768, not {value!r}", param=name)
+        return int(match[1]), int(match[2])
+    if name == "output_format":
+        if value.lower() not in _FORMATS:
+            raise InvalidRequest(f"output_format must be png, jpeg or webp, not {value!r}", param=name)
+        return _FORMATS[value.lower()]
+    if name == "lightning":
+        if value.lower() not in _TRUE | _FALSE:
+            raise InvalidRequest(f"lightning must be true or false, not {value!r}", param=name)
+        return value.lower() in _TRUE
+    if name in ("n", "seed", "steps"):
+        try:
+            return int(value)
+        except ValueError:
+            raise InvalidRequest(f"{name} must be a whole number, not {value!r}", param=name) from None
+    if name == "guidance":
+        try:
+            return float(value)
+        except ValueError:
+            raise InvalidRequest(f"guidance must be a number, not {value!r}", param=name) from None
+    return value
+
+
+def _results(services: Services, job: Job, response_format: str, base_url: str) -> OpenAIImagesResponse:
+    paths = [services.blobs.path_of(job.id, name) for name in job.output_names]
+    with Image.open(paths[0]) as first:
+        width, height = first.size
+    if response_format == "url":
+        data = [OpenAIImage(url=absolute_url(base_url, file_url(job.id, name))) for name in job.output_names]
+    else:
+        data = [OpenAIImage(b64_json=base64.b64encode(path.read_bytes()).decode()) for path in paths]
+    return OpenAIImagesResponse(
+        created=int(job.created_at.timestamp()),
+        data=data,
+        output_format=job.request.output_format.value,
+        size=f"{width}x{height}",
+        job_id=job.id,
+    )
+
+
+def _not_complete(job: Job, path: str, waited: float) -> JSONResponse:
+    """The job failed, was cancelled, or is still going: said in OpenAI's shape, and not to be retried (a retry
+    would queue the same edit again)."""
+    if job.status is JobStatus.ERROR:
+        status, message = 500, f"the edit failed: {job.error}"
+    elif job.status is JobStatus.CANCELLED:
+        status, message = 409, f"job {job.id} was cancelled before it finished"
+    else:
+        status = 504
+        message = (
+            f"job {job.id} did not finish within {waited:g} seconds; it goes on (it is {job.status}): "
+            f"follow it at {job_url(job.id)}"
+        )
+    return JSONResponse(error_body(status, message, path), status_code=status, headers={"x-should-retry": "false"})
