@@ -14,4 +14,4 @@ app = typer.Typer(
 )
 
 # Each command lives in its own module and registers itself on `app`.
-from qwen_image_editor.cli import cleanup, doctor, edit, keys, serve, tiny  # noqa: E402,F401
+from qwen_image_editor.cli import cleanup, doctor, edit, keys, remote, serve, tiny  # noqa: E402,F401
