@@ -6,6 +6,7 @@ import io
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -215,10 +216,12 @@ class _WaitingBlobs(LocalBlobStore):
         self.next_edit_started = next_edit_started
         self.overlapped: list[bool] = []
 
-    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1) -> str:
+    def save_output(
+        self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1, settings: Any = None
+    ) -> str:
         if not self.overlapped:
             self.overlapped.append(self.next_edit_started.wait(10))
-        return super().save_output(job_id, image, output_format, index)
+        return super().save_output(job_id, image, output_format, index, settings)
 
 
 def test_the_next_job_is_claimed_before_and_finished_after_the_model_runs_it(tmp_path: Path) -> None:

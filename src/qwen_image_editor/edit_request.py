@@ -175,3 +175,21 @@ class EditRequest(BaseModel):
 
 MIN_IMAGE_SIDE = 16  # smaller inputs carry too little for the model's 16-pixel latent patches
 MAX_ASPECT_RATIO = 8.0  # beyond this the ~1 MP output would be a sliver a few patches wide
+
+
+SETTINGS_FORMAT = "qie-settings/1"
+
+
+def embedded_settings(request: EditRequest, *, seed: int, model: str) -> dict[str, Any]:
+    """What a result file records of how it was made (README, "Settings in the file"): one JSON shape."""
+    return {
+        "format": SETTINGS_FORMAT,
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "seed": seed,
+        "steps": request.num_inference_steps,
+        "guidance": request.true_cfg_scale,
+        "model": model,
+        "loras": [{"name": choice.name, "weight": choice.weight} for choice in request.loras],
+        "lightning": request.lightning,
+    }

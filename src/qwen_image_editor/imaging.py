@@ -7,14 +7,16 @@ before any pixel is decoded, and Pillow's decompression-bomb warning is raised a
 from __future__ import annotations
 
 import io
+import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from PIL import Image, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.errors import InvalidImage
@@ -163,17 +165,58 @@ def side_by_side(images: Sequence[Image.Image]) -> Image.Image:
     return canvas
 
 
-def encode_image(image: Image.Image, output_format: OutputFormat) -> bytes:
-    """Encode with our own settings and no metadata (no EXIF, no text chunks)."""
+SETTINGS_KEY = "qie-settings"  # the PNG text chunk holding the settings JSON
+_EXIF_IFD, _USER_COMMENT = 0x8769, 0x9286
+_ASCII_COMMENT = b"ASCII\0\0\0"  # EXIF's character-code prefix of a UserComment
+
+
+def encode_image(image: Image.Image, output_format: OutputFormat, settings: Mapping[str, Any] | None = None) -> bytes:
+    """Encode with our own settings and no metadata carried over from anywhere: only `settings`, when given
+    (PNG: an iTXt chunk `qie-settings` with the JSON and an A1111-style `parameters` text; JPEG and WebP: the
+    JSON as the EXIF UserComment)."""
     buffer = io.BytesIO()
     clean = to_rgb(image)
     if output_format is OutputFormat.PNG:
-        clean.save(buffer, format="PNG", compress_level=6)
-    elif output_format is OutputFormat.JPEG:
-        clean.save(buffer, format="JPEG", quality=95, subsampling=0)
+        extra: dict[str, Any] = {}
+        if settings is not None:
+            info = PngInfo()
+            info.add_itxt(SETTINGS_KEY, json.dumps(settings, ensure_ascii=False))
+            info.add_itxt("parameters", _parameters_text(settings))
+            extra["pnginfo"] = info
+        clean.save(buffer, format="PNG", compress_level=6, **extra)
     else:
-        clean.save(buffer, format="WEBP", quality=95, method=4)
+        extra = {}
+        if settings is not None:
+            exif = Image.Exif()
+            exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _ASCII_COMMENT + json.dumps(settings).encode("ascii")
+            extra["exif"] = exif.tobytes()
+        if output_format is OutputFormat.JPEG:
+            clean.save(buffer, format="JPEG", quality=95, subsampling=0, **extra)
+        else:
+            clean.save(buffer, format="WEBP", quality=95, method=4, **extra)
     return buffer.getvalue()
+
+
+def read_embedded_settings(source: str | Path | BinaryIO) -> dict[str, Any] | None:
+    """The settings a result file carries (see `encode_image`), or None."""
+    with Image.open(source, formats=ACCEPTED_FORMATS) as opened:
+        text = opened.info.get(SETTINGS_KEY) if opened.format == "PNG" else None
+        if text is None:
+            comment = opened.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
+            if isinstance(comment, bytes) and comment.startswith(_ASCII_COMMENT):
+                text = comment[len(_ASCII_COMMENT) :].decode("ascii")
+        found = json.loads(text) if isinstance(text, str) else None
+        return found if isinstance(found, dict) else None
+
+
+def _parameters_text(settings: Mapping[str, Any]) -> str:
+    """The "parameters" text other image tools (A1111, ComfyUI viewers, Civitai) read."""
+    loras = "".join(f" <lora:{lora['name']}:{lora['weight']:g}>" for lora in settings.get("loras", []))
+    return (
+        f"{settings['prompt']}{loras}\nNegative prompt: {settings['negative_prompt'].strip()}\n"
+        f"Steps: {settings['steps']}, CFG scale: {settings['guidance']:g}, Seed: {settings['seed']}, "
+        f"Model: {settings['model']}" + (", Lightning: true" if settings.get("lightning") else "")
+    )
 
 
 def encode_stored_input(image: Image.Image) -> bytes:

@@ -113,7 +113,7 @@ def build_access(settings: Settings) -> Access:
 def build_services(settings: Settings, *, engine: EditEngine | None = None, store: JobStore | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = store or build_store(settings.resolved_database_url)
-    blobs = LocalBlobStore(settings.jobs_dir)
+    blobs = LocalBlobStore(settings.jobs_dir, embed_settings=settings.embed_settings)
     events = LocalEventBus()
     lifecycle = JobLifecycle(store, events)
     engine = engine or build_engine(settings)

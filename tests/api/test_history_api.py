@@ -73,14 +73,14 @@ def test_variations_download_alone_or_all_in_a_zip(server: LiveServer) -> None:
     assert job["config"]["seed"] == 7 and job["config"]["num_images"] == 2
     first, second = (server.http.get(f"/api/jobs/{job_id}/download", params={"index": n}) for n in (1, 2))
     assert first.status_code == second.status_code == 200 and first.content != second.content
-    assert second.headers["content-disposition"] == f'attachment; filename="edited_{job_id}_2.png"'
+    assert second.headers["content-disposition"] == 'attachment; filename="make-the-sky-stormy_seed8.png"'
     missing = server.http.get(f"/api/jobs/{job_id}/download", params={"index": 3})
     assert missing.status_code == 404 and "no result 3" in missing.json()["detail"]
     archive = server.http.get(f"/api/jobs/{job_id}/download.zip")
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
-        assert opened.namelist() == [f"edited_{job_id}.png", f"edited_{job_id}_2.png"]
-        assert opened.read(f"edited_{job_id}_2.png") == second.content
+        assert opened.namelist() == ["make-the-sky-stormy_seed7.png", "make-the-sky-stormy_seed8.png"]
+        assert opened.read("make-the-sky-stormy_seed8.png") == second.content
     # the second variation is its seed made alone
     alone = submit(server.http, num_inference_steps=2, seed=8).json()["job_id"]
     wait_for(server.http, alone, {"complete"})

@@ -100,7 +100,7 @@ def test_result_downloads_as_often_as_wanted(server: LiveServer) -> None:
     second = server.http.get(f"/api/jobs/{job_id}/download")
     assert first.status_code == second.status_code == 200
     assert first.content == second.content and first.content.startswith(b"\x89PNG")
-    assert first.headers["content-disposition"] == f'attachment; filename="edited_{job_id}.png"'
+    assert first.headers["content-disposition"] == 'attachment; filename="make-the-sky-stormy_seed9.png"'
     assert first.headers["x-content-type-options"] == "nosniff"
     assert first.headers["content-type"] == "image/png"
     for url in job["inputs"] + job["outputs"] + [job["thumbnail"]]:

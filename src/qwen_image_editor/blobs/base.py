@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from PIL import Image
 
@@ -33,8 +34,16 @@ class BlobStore(Protocol):
         """The job's inputs, in order."""
         ...
 
-    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1) -> str:
-        """Write result number `index` (and, for the first, the job's thumbnail) atomically; returns its name."""
+    def save_output(
+        self,
+        job_id: str,
+        image: Image.Image,
+        output_format: OutputFormat,
+        index: int = 1,
+        settings: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Write result number `index` (and, for the first, the job's thumbnail) atomically; returns its name.
+        `settings` (how it was made) go into the file unless the store was made not to embed them."""
         ...
 
     def path_of(self, job_id: str, name: str) -> Path:

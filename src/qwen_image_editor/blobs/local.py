@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -17,7 +19,8 @@ from qwen_image_editor.jobs.ids import checked_job_id
 
 
 class LocalBlobStore:
-    def __init__(self, jobs_dir: Path) -> None:
+    def __init__(self, jobs_dir: Path, *, embed_settings: bool = True) -> None:
+        self.embed_settings = embed_settings
         self.root = Path(jobs_dir).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -41,13 +44,20 @@ class LocalBlobStore:
                 images.append(stored.convert("RGB"))
         return images
 
-    def save_output(self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1) -> str:
+    def save_output(
+        self,
+        job_id: str,
+        image: Image.Image,
+        output_format: OutputFormat,
+        index: int = 1,
+        settings: Mapping[str, Any] | None = None,
+    ) -> str:
         folder = self._job_dir(job_id)
         folder.mkdir(exist_ok=True)
         name = output_name(index, output_format)
         if index == 1:
             write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image))
-        write_atomic(folder / name, encode_image(image, output_format))
+        write_atomic(folder / name, encode_image(image, output_format, settings if self.embed_settings else None))
         return name
 
     def path_of(self, job_id: str, name: str) -> Path:

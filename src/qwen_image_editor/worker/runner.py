@@ -26,6 +26,7 @@ from PIL import Image
 
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.base import BlobStore
+from qwen_image_editor.edit_request import embedded_settings
 from qwen_image_editor.engine.base import EditEngine, EditResult, ModelState, StepProgress
 from qwen_image_editor.errors import EditCancelled, InvalidRequest, InvalidTransition, ModelUnavailable, OutOfMemory
 from qwen_image_editor.jobs.events import Preview
@@ -376,7 +377,13 @@ class Worker:
             saving = _progress(ProgressStage.SAVING, "Saving the result" + ("s" if len(results) > 1 else ""), 98)
             self.lifecycle.progress(job.id, self.worker_id, saving)
             names = [
-                self.blobs.save_output(job.id, result.image, job.request.output_format, index)
+                self.blobs.save_output(
+                    job.id,
+                    result.image,
+                    job.request.output_format,
+                    index,
+                    embedded_settings(job.request, seed=result.seed, model=self.engine.model_id),
+                )
                 for index, result in enumerate(results, start=1)
             ]
             self.lifecycle.complete(job.id, self.worker_id, names)

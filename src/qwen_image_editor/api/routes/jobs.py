@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
 import zipfile
 from typing import Annotated
 
@@ -18,6 +20,7 @@ router = APIRouter(prefix="/api", tags=["jobs"])
 
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse}}
 _MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+MAX_SLUG_CHARS = 60
 _SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
 
 
@@ -110,8 +113,18 @@ def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Respo
 
 
 def _download_name(job: Job, index: int, name: str) -> str:
-    extension = name.rsplit(".", 1)[1]
-    return f"edited_{job.id}.{extension}" if index == 1 else f"edited_{job.id}_{index}.{extension}"
+    """`make-the-sky-stormy_seed42.png`: what and which seed, safe on every filesystem (ASCII letters,
+    digits and dashes, at most ~70 characters)."""
+    seed = job.request.image_seeds()[index - 1]
+    return f"{prompt_slug(job.request.prompt)}_seed{seed}.{name.rsplit('.', 1)[1]}"
+
+
+def prompt_slug(prompt: str, max_chars: int = MAX_SLUG_CHARS) -> str:
+    ascii_text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")
+    if len(slug) > max_chars:
+        slug = slug[:max_chars].rsplit("-", 1)[0] if "-" in slug[:max_chars] else slug[:max_chars]
+    return slug or "edited"
 
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse, responses=_NOT_FOUND)
