@@ -105,7 +105,7 @@ def test_upload_edit_watch_download_and_edit_the_result(
     with page.expect_download() as download_info:
         page.get_by_test_id("download").click()
     download = download_info.value
-    assert download.suggested_filename == f"edited_{job_id}.png"
+    assert download.suggested_filename == f"make-the-sky-stormy_seed{job['config']['seed']}.png"  # what and which
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     data = saved.read_bytes()

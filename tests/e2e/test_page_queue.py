@@ -45,7 +45,7 @@ def test_variations_pick_one_and_download_all(
     expect(page.get_by_test_id("picked-seed")).to_have_text("1002")  # seed, seed+1, seed+2
     with page.expect_download() as one:
         page.get_by_test_id("download").click()
-    assert one.value.suggested_filename == f"edited_{job_id}_3.png"
+    assert one.value.suggested_filename == "four-takes-on-a-stormy-sky_seed1002.png"  # the picked one's own seed
 
     with page.expect_download() as every:
         page.get_by_test_id("download-all").click()

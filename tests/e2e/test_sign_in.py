@@ -104,7 +104,7 @@ def test_sign_in_edit_download_and_sign_out(
     with page.expect_download() as download_info:
         page.get_by_test_id("download").click()
     download = download_info.value
-    assert download.suggested_filename == f"edited_{job_id}.png"
+    assert download.suggested_filename == f"make-the-sky-stormy_seed{job['config']['seed']}.png"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     assert saved.read_bytes().startswith(PNG_SIGNATURE)
