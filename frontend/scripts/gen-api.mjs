@@ -1,16 +1,22 @@
 // Regenerates src/api/schema.d.ts from openapi.json. Like the openapi-typescript CLI, except that
 // upload parts (`contentMediaType: application/octet-stream`, OpenAPI 3.1's "binary") become Blob
-// rather than string, so the multipart submit can be typed without casting a File.
+// rather than string, so the multipart submit can be typed without casting a File; and fixed-length
+// number arrays (`prefixItems`, e.g. `output_size: [width, height]`) become number[], because
+// openapi-fetch's response types (Readable<T>) turn every tuple into an array, and a job's config read
+// from one answer could then never be sent back as a request.
 import { readFile, writeFile } from "node:fs/promises";
 import openapiTS, { astToString } from "openapi-typescript";
 import ts from "typescript";
 
 const BLOB = ts.factory.createTypeReferenceNode(ts.factory.createIdentifier("Blob"));
+const NUMBERS = ts.factory.createArrayTypeNode(ts.factory.createKeywordTypeNode(ts.SyntaxKind.NumberKeyword));
+const isNumeric = (item) => item && (item.type === "integer" || item.type === "number");
 
 const schema = JSON.parse(await readFile(new URL("../openapi.json", import.meta.url), "utf8"));
 const ast = await openapiTS(schema, {
   transform(schemaObject) {
     if (schemaObject.contentMediaType === "application/octet-stream" || schemaObject.format === "binary") return BLOB;
+    if (Array.isArray(schemaObject.prefixItems) && schemaObject.prefixItems.every(isNumeric)) return NUMBERS;
     return undefined;
   },
 });

@@ -120,8 +120,10 @@ describe("App form", () => {
       seed: null,
       output_format: "png",
       keep_input_size: false,
+      output_size: null,
       num_images: 1,
       lightning: false,
+      loras: [],
     });
     expect(window.location.search).toBe("?job=new-job");
     expect(window.localStorage.getItem("qie.currentJob")).toBe("new-job");

@@ -19,7 +19,8 @@ import { useNow } from "./hooks/useNow";
 import { useFinishNotifications, usePageTitle, useShortcuts } from "./hooks/usePageSignals";
 import { usePasteImages } from "./hooks/usePasteImages";
 import { useRecall } from "./hooks/useRecall";
-import { useLimits } from "./hooks/useServerStatus";
+import { useLimits, useLoras } from "./hooks/useServerStatus";
+import { newerPreview } from "./lib/jobState";
 
 interface Props {
   healthError: string | null;
@@ -38,7 +39,8 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
   const limits = useLimits();
   const [jobId, setJobId] = useCurrentJob();
   const inputs = useImageInputs(limits);
-  const form = useEditForm(limits, inputs.images);
+  const loras = useLoras();
+  const form = useEditForm(limits, inputs.images, loras.loras);
   const watch = useJobWatcher(jobId);
   const history = useHistory();
   const now = useNow();
@@ -137,6 +139,9 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
                 onAddImageUrl={(url) => void recall.addUrl(url)}
                 onRemoveImage={inputs.remove}
                 onMoveImage={inputs.move}
+                loras={loras.loras}
+                lorasError={loras.error}
+                onLorasOpen={loras.refresh}
               />
             ) : (
               <p className="py-10 text-center text-sm text-zinc-600 dark:text-zinc-400" role="status">
@@ -150,7 +155,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
           <JobPanel
             view={watch}
             offline={offline}
-            preview={jobId ? (activity.previews[jobId] ?? null) : null}
+            preview={jobId ? (newerPreview(watch.preview, activity.previews[jobId])?.url ?? null) : null}
             deleted={deletedOpen !== null && history.pending.some((p) => p.job.job_id === deletedOpen)}
             cancelling={actions.cancelling}
             actionError={actionError}

@@ -23,6 +23,7 @@ from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditEngine, EditResult, ModelState, StepCallback, StepProgress
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
 from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.engine.loras import LoraInfo
 from qwen_image_editor.services import build_services
 from qwen_image_editor.settings import Settings
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
@@ -89,6 +90,9 @@ class SlowSteps:
 
     def load(self) -> None:
         self.inner.load()
+
+    def loras(self) -> list[LoraInfo]:
+        return self.inner.loras()
 
     def edit(
         self,

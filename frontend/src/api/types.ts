@@ -22,6 +22,8 @@ export type ProgressMessage = Schemas["ProgressMessage"];
 export type ActiveJobsMessage = Schemas["ActiveJobsMessage"];
 export type ActivityMessage = Schemas["ActivityMessage"];
 export type RequeueReason = Schemas["RequeueReason"];
+export type LoraView = Schemas["LoraView"];
+export type LoraChoice = Schemas["LoraChoice"];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["complete", "error", "cancelled"];
 

@@ -1,8 +1,9 @@
 import { useId, type FormEvent } from "react";
-import type { Limits } from "../api/types";
+import type { Limits, LoraView } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
-import { MAX_VARIATIONS, type FormValues } from "../lib/validation";
+import type { FormValues } from "../lib/validation";
 import { ImagePicker } from "./ImagePicker";
+import { LoraPicker } from "./LoraPicker";
 import { DiceIcon } from "./icons";
 import { Button, inputClass } from "./ui";
 
@@ -29,6 +30,10 @@ interface Props {
   onAddImageUrl: (url: string) => void;
   onRemoveImage: (id: string) => void;
   onMoveImage: (index: number, delta: number) => void;
+  /** The server's LoRA files (null until listed), why listing them failed, and a way to list them again. */
+  loras: readonly LoraView[] | null;
+  lorasError: string | null;
+  onLorasOpen: () => void;
 }
 
 const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
@@ -53,7 +58,10 @@ export function EditForm(props: Props) {
     keep: useId(),
     reason: useId(),
     count: useId(),
+    fast: useId(),
+    fastNote: useId(),
   };
+  const fast = values.lightning;
   const disabled = problem !== null || submitting;
 
   const submit = (event: FormEvent) => {
@@ -110,6 +118,39 @@ export function EditForm(props: Props) {
         </div>
       </div>
 
+      <div className="space-y-3 rounded-xl border border-zinc-200 px-3 py-3 dark:border-zinc-800">
+        <div className="flex items-start gap-3">
+          <input
+            id={ids.fast}
+            type="checkbox"
+            role="switch"
+            data-testid="fast"
+            checked={fast}
+            aria-describedby={ids.fastNote}
+            className="mt-0.5 size-4 shrink-0 accent-indigo-600"
+            onChange={(e) => onChange("lightning", e.target.checked)}
+          />
+          <div className="space-y-0.5">
+            <label htmlFor={ids.fast} className="text-sm font-medium">
+              Fast
+            </label>
+            <p id={ids.fastNote} data-testid="fast-note" className="text-xs text-zinc-600 dark:text-zinc-400">
+              {fast
+                ? `Lightning: ${values.fastSteps} steps, guidance off. Several times quicker, a little less detail.`
+                : `Lightning: ${limits.lightning_steps.join(" or ")} steps without guidance instead of ${values.steps}, several times quicker, a little less detail.`}
+            </p>
+          </div>
+        </div>
+        <LoraPicker
+          limits={limits}
+          available={props.loras}
+          error={props.lorasError}
+          picked={values.loras}
+          onChange={(next) => onChange("loras", next)}
+          onOpen={props.onLorasOpen}
+        />
+      </div>
+
       <details className="group rounded-xl border border-zinc-200 dark:border-zinc-800">
         <summary className="cursor-pointer select-none rounded-xl px-3 py-2 text-sm font-medium focus-visible:outline-2 focus-visible:outline-indigo-500">
           Advanced settings
@@ -132,7 +173,8 @@ export function EditForm(props: Props) {
 
           <div className="space-y-1">
             <label htmlFor={ids.cfg} className="text-sm" title="True classifier-free guidance: how strongly to follow the instruction">
-              Guidance <span className="text-zinc-600 dark:text-zinc-400">{limits.min_cfg}–{limits.max_cfg}</span>
+              Guidance{" "}
+              <span className="text-zinc-600 dark:text-zinc-400">{fast ? "off with Fast" : `${limits.min_cfg}–${limits.max_cfg}`}</span>
             </label>
             <input
               id={ids.cfg}
@@ -142,30 +184,49 @@ export function EditForm(props: Props) {
               step={0.5}
               min={limits.min_cfg}
               max={limits.max_cfg}
-              value={values.cfg}
-              aria-invalid={rangeInvalid(values.cfg, limits.min_cfg, limits.max_cfg, false)}
-              className={inputClass}
+              // With Fast, what runs: guidance 1 (off); the typed value comes back when Fast is turned off.
+              value={fast ? "1" : values.cfg}
+              disabled={fast}
+              aria-invalid={!fast && rangeInvalid(values.cfg, limits.min_cfg, limits.max_cfg, false)}
+              className={`${inputClass} disabled:opacity-60`}
               onChange={(e) => onChange("cfg", e.target.value)}
             />
           </div>
 
           <div className="space-y-1">
             <label htmlFor={ids.steps} className="text-sm">
-              Steps <span className="text-zinc-600 dark:text-zinc-400">{limits.min_steps}–{limits.max_steps}</span>
+              Steps{" "}
+              <span className="text-zinc-600 dark:text-zinc-400">{fast ? "with Fast" : `${limits.min_steps}–${limits.max_steps}`}</span>
             </label>
-            <input
-              id={ids.steps}
-              data-testid="steps"
-              type="number"
-              inputMode="numeric"
-              step={1}
-              min={limits.min_steps}
-              max={limits.max_steps}
-              value={values.steps}
-              aria-invalid={rangeInvalid(values.steps, limits.min_steps, limits.max_steps, true)}
-              className={inputClass}
-              onChange={(e) => onChange("steps", e.target.value)}
-            />
+            {fast ? (
+              <select
+                id={ids.steps}
+                data-testid="fast-steps"
+                value={values.fastSteps}
+                className={inputClass}
+                onChange={(e) => onChange("fastSteps", e.target.value)}
+              >
+                {limits.lightning_steps.map((n) => (
+                  <option key={n} value={String(n)}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+            ) : (
+              <input
+                id={ids.steps}
+                data-testid="steps"
+                type="number"
+                inputMode="numeric"
+                step={1}
+                min={limits.min_steps}
+                max={limits.max_steps}
+                value={values.steps}
+                aria-invalid={rangeInvalid(values.steps, limits.min_steps, limits.max_steps, true)}
+                className={inputClass}
+                onChange={(e) => onChange("steps", e.target.value)}
+              />
+            )}
           </div>
 
           <div className="space-y-1 sm:col-span-2">
@@ -242,7 +303,7 @@ export function EditForm(props: Props) {
             title="Each gets its own seed (seed, seed+1, …) so any one can be made again alone"
             onChange={(e) => onChange("numImages", e.target.value)}
           >
-            {Array.from({ length: MAX_VARIATIONS }, (_, i) => String(i + 1)).map((n) => (
+            {Array.from({ length: limits.max_num_images }, (_, i) => String(i + 1)).map((n) => (
               <option key={n} value={n}>
                 {n}
               </option>

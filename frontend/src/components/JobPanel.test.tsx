@@ -10,7 +10,7 @@ import { JobPanel } from "./JobPanel";
 
 function panel(job: Partial<Job> | null, view: Partial<JobWatch> = {}) {
   const handlers = { onCancel: vi.fn(), onEditResult: vi.fn(), onReuse: vi.fn(), onClose: vi.fn() };
-  const watch: JobWatch = { jobId: "job-1", job: job && makeJob(job), connection: "live", notFound: false, ...view };
+  const watch: JobWatch = { jobId: "job-1", job: job && makeJob(job), connection: "live", notFound: false, preview: null, ...view };
   render(<JobPanel view={watch} cancelling={false} actionError={null} {...handlers} />);
   return handlers;
 }

@@ -22,11 +22,23 @@ interface Props {
   onClose: () => void;
 }
 
+/** "style 0.8, ink 1.2", or "(none)". */
+function lorasLabel(config: Pick<EditRequest, "loras">): string {
+  const loras = config.loras ?? [];
+  return loras.length ? loras.map(({ name, weight }) => `${name} ${weight}`).join(", ") : "(none)";
+}
+
+/** Settings rows with a test id of their own. */
+const ROW_IDS: Record<string, string> = { Seed: "result-seed", Fast: "result-fast", LoRAs: "result-loras" };
+
 function Settings({ config }: { config: EditRequest }) {
+  // A Lightning job's stored steps and guidance are what ran (the server rewrote them).
   const rows: [string, string][] = [
     ["Prompt", config.prompt],
     ["Negative prompt", config.negative_prompt.trim() || "(none)"],
-    ["Guidance", String(config.true_cfg_scale)],
+    ["Fast", config.lightning ? `Lightning, ${config.num_inference_steps} steps` : "off"],
+    ["LoRAs", lorasLabel(config)],
+    ["Guidance", config.lightning ? `${config.true_cfg_scale} (off)` : String(config.true_cfg_scale)],
     ["Steps", String(config.num_inference_steps)],
     ["Seed", config.seed === null ? "random" : String(config.seed)],
     ["Images", String(config.num_images)],
@@ -38,7 +50,7 @@ function Settings({ config }: { config: EditRequest }) {
       {rows.map(([k, v]) => (
         <div key={k} className="contents">
           <dt className="text-zinc-600 dark:text-zinc-400">{k}</dt>
-          <dd className="min-w-0 break-words" data-testid={k === "Seed" ? "result-seed" : undefined}>
+          <dd className="min-w-0 break-words" data-testid={ROW_IDS[k]}>
             {v}
           </dd>
         </div>

@@ -8,6 +8,25 @@ interface Props {
   preview: string | null;
 }
 
+/**
+ * The live preview, in a box of fixed height from the moment the job runs, so nothing below moves when the
+ * first picture arrives or as it changes. Until then, the image being edited, faded.
+ */
+function PreviewBox({ preview, placeholder }: { preview: string | null; placeholder: string | null }) {
+  return (
+    <div className="relative flex h-64 w-full items-center justify-center overflow-hidden rounded-lg bg-zinc-100 dark:bg-zinc-800/60">
+      {preview ? (
+        <img data-testid="preview" src={preview} alt="Live preview of the result as it forms" className="size-full object-contain" />
+      ) : (
+        <>
+          {placeholder && <img src={placeholder} alt="" className="size-full object-contain opacity-25 blur-sm" />}
+          <span className="absolute px-3 text-center text-xs text-zinc-700 dark:text-zinc-300">A preview shows here as the result forms</span>
+        </>
+      )}
+    </div>
+  );
+}
+
 /** A queued job's place, a running job's step, bar, time left (or "finishing…") and preview. */
 export function JobProgress({ job, offline, preview }: Props) {
   const { progress } = job;
@@ -54,9 +73,7 @@ export function JobProgress({ job, offline, preview }: Props) {
           {progress && progress.step !== null && progress.message && progress.message !== progressLabel(progress) && (
             <p className="text-xs text-zinc-600 dark:text-zinc-400">{progress.message}</p>
           )}
-          {preview && (
-            <img data-testid="preview" src={preview} alt="Preview of the result as it forms" className="checker max-h-64 rounded-lg" />
-          )}
+          <PreviewBox preview={preview} placeholder={job.inputs.at(-1) ?? null} />
         </div>
       )}
     </div>

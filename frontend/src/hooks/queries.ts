@@ -4,7 +4,7 @@
  */
 import { keepPreviousData, QueryClient, queryOptions } from "@tanstack/react-query";
 import { getSession } from "../api/session";
-import { getHealth, getLimits } from "../api/system";
+import { getHealth, getLimits, listLoras } from "../api/system";
 import { getJob, listJobs } from "../api/jobs";
 import type { Job, JobList, Session } from "../api/types";
 import { ALL_JOBS, isHistoryFilter, matchesFilter, mergeList, queryOfFilter, removeJob, upsertJob, type HistoryFilter } from "../lib/jobList";
@@ -48,6 +48,17 @@ export const limitsQuery = queryOptions({
   staleTime: Infinity,
   retry: true,
   retryDelay: LIMITS_RETRY_MS,
+});
+
+export const LORAS_STALE_MS = 30_000;
+
+/** The operator's LoRA files: they change only when someone adds one on the server (and `matches` once the
+ * model has loaded), so read again when stale and the picker is looked at (window focus, the picker's focus). */
+export const lorasQuery = queryOptions({
+  queryKey: ["loras"],
+  queryFn: ({ signal }) => listLoras(signal),
+  staleTime: LORAS_STALE_MS,
+  retry: 1,
 });
 
 /** Every history page, whatever its filter: the prefix of their keys. */

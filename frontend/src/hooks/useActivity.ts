@@ -10,7 +10,7 @@ import { useEffect, useRef, useState } from "react";
 import { reportUnauthorised } from "../api/client";
 import { activitySocketUrl, parseActivityMessage, WS_NOT_AUTHORISED } from "../api/socket";
 import type { Job, JobMessage } from "../api/types";
-import { applyProgress, jobOf } from "../lib/jobState";
+import { applyProgress, jobOf, previewOf, type Preview } from "../lib/jobState";
 import { jobQuery, writeJob } from "./queries";
 import { reconnectDelay, type SocketLike } from "./useJobWatcher";
 
@@ -22,7 +22,7 @@ export interface Activity {
   /** "down" once a connection failed or dropped, until the next one opens. */
   state: "connecting" | "live" | "down";
   /** The latest small picture of each running job, by id (only over the socket, never stored). */
-  previews: Record<string, string>;
+  previews: Record<string, Preview>;
 }
 
 const IDLE: Activity = { jobs: null, queueLength: null, state: "connecting", previews: {} };
@@ -100,7 +100,7 @@ export function useActivity(
         }
         if (message.type === "progress") {
           client.setQueryData(jobQuery(message.job_id).queryKey, (current) => applyProgress(current, message));
-          const { preview } = message;
+          const preview = previewOf(message);
           setActivity((a) => ({
             ...a,
             jobs: a.jobs?.map((j) => (j.job_id === message.job_id ? (applyProgress(j, message) ?? j) : j)) ?? null,

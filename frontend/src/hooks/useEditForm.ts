@@ -1,24 +1,35 @@
 /** The edit settings as typed by the user (strings, so half-typed numbers can be shown as invalid). */
 import { useCallback, useMemo, useState } from "react";
-import type { EditRequest, Limits } from "../api/types";
+import type { EditRequest, Limits, LoraView } from "../api/types";
 import { defaultFormValues, formProblem, isOutputFormat, randomSeed, type FormValues } from "../lib/validation";
 import type { InputImage } from "./useImageInputs";
 
-/** The form's values for a job's settings (Reuse). */
-export function valuesOf(config: EditRequest): FormValues {
+/**
+ * The form's values for a job's settings (Reuse). A Lightning job's stored steps and guidance are
+ * Lightning's own (8 or 4, guidance 1): they become Fast's steps, and the ordinary steps and guidance stay
+ * as they were in `base` (for when Fast is turned off again).
+ */
+export function valuesOf(config: EditRequest, base: FormValues | null = null): FormValues {
+  const steps = String(config.num_inference_steps);
+  const cfg = String(config.true_cfg_scale);
+  const fast = config.lightning;
   return {
     prompt: config.prompt,
     negativePrompt: config.negative_prompt,
-    cfg: String(config.true_cfg_scale),
-    steps: String(config.num_inference_steps),
+    cfg: fast && base ? base.cfg : cfg,
+    steps: fast && base ? base.steps : steps,
     seed: config.seed === null ? "" : String(config.seed),
     outputFormat: config.output_format,
     keepInputSize: config.keep_input_size,
     numImages: String(config.num_images),
+    lightning: fast,
+    fastSteps: fast ? steps : (base?.fastSteps ?? "8"),
+    loras: (config.loras ?? []).map(({ name, weight }) => ({ name, weight: String(weight) })),
   };
 }
 
-export function useEditForm(limits: Limits | null, images: readonly Pick<InputImage, "file">[]) {
+/** `loras`: the server's LoRA files once listed (a picked one that is gone or does not fit is refused). */
+export function useEditForm(limits: Limits | null, images: readonly Pick<InputImage, "file">[], loras: readonly LoraView[] | null = null) {
   // Null until the user changes something: until then the defaults that came with the limits apply.
   const [typed, setTyped] = useState<FormValues | null>(null);
   const defaults = useMemo(() => (limits ? defaultFormValues(limits) : null), [limits]);
@@ -41,27 +52,32 @@ export function useEditForm(limits: Limits | null, images: readonly Pick<InputIm
             values,
             images.map((img) => img.file.size),
             limits,
+            loras,
           )
         : "Waiting for the server…",
-    [limits, values, images],
+    [limits, values, images, loras],
   );
 
   const toRequest = useCallback((): EditRequest | null => {
     if (!values || !limits || problem || !isOutputFormat(values.outputFormat, limits)) return null;
+    const fast = values.lightning;
     return {
       prompt: values.prompt.trim(),
       negative_prompt: values.negativePrompt,
-      true_cfg_scale: Number(values.cfg),
-      num_inference_steps: Number(values.steps),
+      // What runs: the server rewrites a Lightning job's to these anyway (and stores them so).
+      true_cfg_scale: fast ? 1 : Number(values.cfg),
+      num_inference_steps: Number(fast ? values.fastSteps : values.steps),
       seed: values.seed.trim() === "" ? null : Number(values.seed),
       output_format: values.outputFormat,
       keep_input_size: values.keepInputSize,
+      output_size: null,
       num_images: Number(values.numImages),
-      lightning: false,
+      lightning: fast,
+      loras: values.loras.map(({ name, weight }) => ({ name, weight: Number(weight) })),
     };
   }, [values, limits, problem]);
 
-  const reuse = useCallback((config: EditRequest) => setTyped(valuesOf(config)), []);
+  const reuse = useCallback((config: EditRequest) => setTyped((prev) => valuesOf(config, prev ?? defaults)), [defaults]);
 
   /** Values saved earlier (a draft from before a reload); fields it lacks keep their defaults. */
   const restore = useCallback(
@@ -84,6 +100,8 @@ const EMPTY: EditRequest = {
   seed: null,
   output_format: "png",
   keep_input_size: false,
+  output_size: null,
   num_images: 1,
   lightning: false,
+  loras: [],
 };

@@ -10,7 +10,7 @@ import { ApiError, reportUnauthorised } from "../api/client";
 import { getJob } from "../api/jobs";
 import { jobSocketUrl, parseWsMessage, WS_NOT_AUTHORISED, WS_UNKNOWN_JOB } from "../api/socket";
 import { isTerminal, type Job } from "../api/types";
-import { applyProgress, jobOf, mergeJob, type Connection, type JobWatch } from "../lib/jobState";
+import { applyProgress, jobOf, mergeJob, previewOf, type Connection, type JobWatch, type Preview } from "../lib/jobState";
 import { jobQuery, writeJob } from "./queries";
 
 /** The part of WebSocket we use, so tests can hand in a fake. */
@@ -60,6 +60,8 @@ const finished = (query: { state: { data: Job | undefined; error: unknown } }) =
 export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultWatcherDeps): JobWatch {
   const client = useQueryClient();
   const [socketState, setSocketState] = useState<SocketState>({ jobId, state: "connecting", gone: false });
+  // Tagged with its job like the socket's state, so another job never shows this one's picture.
+  const [latestPreview, setLatestPreview] = useState<{ jobId: string; preview: Preview } | null>(null);
   const socket: SocketState = socketState.jobId === jobId ? socketState : { jobId, state: "connecting", gone: false };
   const down = jobId !== null && socket.state === "down" && !socket.gone;
 
@@ -121,6 +123,8 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
         if (message.type === "progress") {
           // Small and frequent: only the job's view changes, the history entry does not need it.
           client.setQueryData(queryKey, (current) => applyProgress(current, message));
+          const preview = previewOf(message);
+          if (preview) setLatestPreview({ jobId: id, preview });
           return;
         }
         writeJob(client, jobOf(message));
@@ -154,5 +158,6 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
   }, [jobId, stopped, deps, client]);
 
   const connection: Connection = stopped ? "idle" : socket.state === "down" ? "polling" : socket.state;
-  return { jobId, job, connection, notFound };
+  const preview = latestPreview && latestPreview.jobId === jobId ? latestPreview.preview : null;
+  return { jobId, job, connection, notFound, preview };
 }

@@ -23,9 +23,28 @@ export interface JobWatch {
   connection: Connection;
   /** The job does not exist (GET 404 / close 4404). */
   notFound: boolean;
+  /** The latest live preview its socket carried (while denoising); null before one arrives. */
+  preview: Preview | null;
 }
 
-export const noJob: JobWatch = { jobId: null, job: null, connection: "idle", notFound: false };
+export const noJob: JobWatch = { jobId: null, job: null, connection: "idle", notFound: false, preview: null };
+
+/** A small picture of the result as it forms (a `data:` URL), and the time of the progress it came with. */
+export interface Preview {
+  url: string;
+  at: string;
+}
+
+/** The preview a progress message carries, if any. */
+export function previewOf(message: ProgressMessage): Preview | null {
+  return message.preview ? { url: message.preview, at: message.progress.updated_at } : null;
+}
+
+/** The later of two previews of one job (both sockets carry them): by the time of their progress. */
+export function newerPreview(a: Preview | null | undefined, b: Preview | null | undefined): Preview | null {
+  if (!a || !b) return a ?? b ?? null;
+  return Date.parse(b.at) > Date.parse(a.at) ? b : a;
+}
 
 const STAGE_ORDER: Record<ProgressStage, number> = {
   loading_model: 0,
@@ -109,6 +128,7 @@ export function formatEta(seconds: number | null): string | null {
 export function requeueNote(job: Pick<Job, "requeue_reason" | "status">): string | null {
   if (!job.requeue_reason || isTerminal(job.status)) return null;
   if (job.requeue_reason === "lease_expired") return "Requeued: its worker stopped answering";
+  if (job.requeue_reason === "shutdown") return "Requeued: its worker shut down";
   return "Requeued after a server restart";
 }
 

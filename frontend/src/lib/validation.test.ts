@@ -112,6 +112,32 @@ describe("formProblem", () => {
     const l = makeLimits({ max_prompt_chars: 5 });
     expect(formProblem({ ...valid, prompt: "123456" }, [10], l)).toMatch(/longer than 5/);
   });
+  it("Fast needs one of lightning_steps, and ignores the ordinary steps and guidance", () => {
+    const l = makeLimits({ lightning_steps: [4, 8] });
+    const fast = { ...valid, lightning: true, steps: "", cfg: "99" };
+    expect(defaultFormValues(l).fastSteps).toBe("8");
+    expect(defaultFormValues(makeLimits({ lightning_steps: [4] })).fastSteps).toBe("4");
+    expect(formProblem({ ...fast, fastSteps: "8" }, [10], l)).toBeNull();
+    expect(formProblem({ ...fast, fastSteps: "6" }, [10], l)).toBe("Fast runs 4 or 8 steps.");
+  });
+  it("checks LoRAs: at most max_loras, distinct, weights in range, listed and fitting", () => {
+    const l = makeLimits({ max_loras: 2, min_lora_weight: -1, max_lora_weight: 2 });
+    const listed = [
+      { name: "a", size_bytes: 1, matches: true, reason: null },
+      { name: "b", size_bytes: 1, matches: null, reason: null },
+      { name: "c", size_bytes: 1, matches: false, reason: "wrong shapes" },
+    ];
+    const picks = (...p: [string, string][]) => ({ ...valid, loras: p.map(([name, weight]) => ({ name, weight })) });
+    expect(formProblem(picks(["a", "0.8"], ["b", "-1"]), [10], l, listed)).toBeNull();
+    expect(formProblem(picks(["a", "1"], ["b", "1"], ["x", "1"]), [10], l)).toBe("Use at most 2 LoRAs.");
+    expect(formProblem(picks(["a", "1"], ["a", "1"]), [10], l)).toMatch(/picked twice/);
+    expect(formProblem(picks(["a", "2.5"]), [10], l)).toBe("The weight of a must be between -1 and 2.");
+    expect(formProblem(picks(["a", ""]), [10], l)).toMatch(/weight of a/);
+    expect(formProblem(picks(["x", "1"]), [10], l, listed)).toMatch(/x is not on the server/);
+    expect(formProblem(picks(["c", "1"]), [10], l, listed)).toBe("The LoRA c does not fit the loaded model: wrong shapes; remove it.");
+    // Not listed yet: the server decides.
+    expect(formProblem(picks(["x", "1"]), [10], l, null)).toBeNull();
+  });
 });
 
 describe("randomSeed", () => {

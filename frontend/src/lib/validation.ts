@@ -1,5 +1,5 @@
 /** Checks the browser can make before uploading; every limit comes from GET /api/limits. */
-import type { Limits, OutputFormat } from "../api/types";
+import type { Limits, LoraView, OutputFormat } from "../api/types";
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -64,8 +64,11 @@ export function checkCount(current: number, incoming: number, limits: Limits): {
   };
 }
 
-/** Images one job may make (variations, seeds seed, seed+1, ...): the server's MAX_NUM_IMAGES. */
-export const MAX_VARIATIONS = 4;
+/** A LoRA picked in the form: its name as GET /api/loras lists it, and its weight as typed. */
+export interface LoraPick {
+  name: string;
+  weight: string;
+}
 
 export interface FormValues {
   prompt: string;
@@ -75,8 +78,36 @@ export interface FormValues {
   seed: string;
   outputFormat: string;
   keepInputSize: boolean;
-  /** How many images to make, 1 to MAX_VARIATIONS. */
+  /** How many images to make, 1 to `max_num_images`. */
   numImages: string;
+  /** "Fast": the Lightning LoRA, at `fastSteps` steps without guidance (steps and cfg are then unused). */
+  lightning: boolean;
+  /** Fast's steps, one of `lightning_steps`. */
+  fastSteps: string;
+  /** Up to `max_loras` of the server's LoRA files, in the order picked. */
+  loras: LoraPick[];
+}
+
+/** Lightning's usual step count: 8 when the server offers it, else its longest. */
+export function defaultFastSteps(limits: Limits): number {
+  const offered = limits.lightning_steps;
+  return offered.includes(8) ? 8 : (offered.at(-1) ?? 8);
+}
+
+/** The steps a Lightning job runs at, as the server rewrites them: `steps` when offered, else the usual. */
+export function fastStepsOf(steps: number, limits: Limits): number {
+  return limits.lightning_steps.includes(steps) ? steps : defaultFastSteps(limits);
+}
+
+/** The weight a newly picked LoRA starts at: 1, within the server's range. */
+export function defaultLoraWeight(limits: Limits): number {
+  return Math.min(limits.max_lora_weight, Math.max(limits.min_lora_weight, 1));
+}
+
+/** Why a LoRA of the server's list cannot be picked (it does not fit the loaded model), or null. */
+export function loraUnfit(lora: Pick<LoraView, "matches" | "reason">): string | null {
+  if (lora.matches !== false) return null;
+  return lora.reason ? `does not fit the loaded model: ${lora.reason}` : "does not fit the loaded model";
 }
 
 export function defaultFormValues(limits: Limits): FormValues {
@@ -89,6 +120,9 @@ export function defaultFormValues(limits: Limits): FormValues {
     outputFormat: limits.output_formats[0] ?? "png",
     keepInputSize: false,
     numImages: "1",
+    lightning: false,
+    fastSteps: String(defaultFastSteps(limits)),
+    loras: [],
   };
 }
 
@@ -98,8 +132,14 @@ function parseNumber(text: string): number | null {
   return Number.isFinite(n) ? n : null;
 }
 
-/** The first reason the form cannot be submitted, or null when it can. `imageSizes`: bytes per image. */
-export function formProblem(values: FormValues, imageSizes: readonly number[], limits: Limits): string | null {
+/** The first reason the form cannot be submitted, or null when it can. `imageSizes`: bytes per image;
+ * `available`: the server's LoRA files, when known (a picked one that is gone or does not fit is refused). */
+export function formProblem(
+  values: FormValues,
+  imageSizes: readonly number[],
+  limits: Limits,
+  available: readonly LoraView[] | null = null,
+): string | null {
   const imageCount = imageSizes.length;
   if (imageCount < 1) return "Add at least one image.";
   if (imageCount > limits.max_images) return `Use at most ${limits.max_images} images.`;
@@ -110,22 +150,49 @@ export function formProblem(values: FormValues, imageSizes: readonly number[], l
   if (prompt.length > limits.max_prompt_chars) return `The prompt is longer than ${limits.max_prompt_chars} characters.`;
   if (values.negativePrompt.length > limits.max_negative_prompt_chars)
     return `The negative prompt is longer than ${limits.max_negative_prompt_chars} characters.`;
-  const cfg = parseNumber(values.cfg);
-  if (cfg === null || cfg < limits.min_cfg || cfg > limits.max_cfg)
-    return `Guidance must be between ${limits.min_cfg} and ${limits.max_cfg}.`;
-  const steps = parseNumber(values.steps);
-  if (steps === null || !Number.isInteger(steps) || steps < limits.min_steps || steps > limits.max_steps)
-    return `Steps must be a whole number from ${limits.min_steps} to ${limits.max_steps}.`;
+  if (values.lightning) {
+    // Fast runs its own steps without guidance: the ordinary steps and guidance are not sent.
+    if (!limits.lightning_steps.includes(Number(values.fastSteps)))
+      return `Fast runs ${limits.lightning_steps.join(" or ")} steps.`;
+  } else {
+    const cfg = parseNumber(values.cfg);
+    if (cfg === null || cfg < limits.min_cfg || cfg > limits.max_cfg)
+      return `Guidance must be between ${limits.min_cfg} and ${limits.max_cfg}.`;
+    const steps = parseNumber(values.steps);
+    if (steps === null || !Number.isInteger(steps) || steps < limits.min_steps || steps > limits.max_steps)
+      return `Steps must be a whole number from ${limits.min_steps} to ${limits.max_steps}.`;
+  }
   if (values.seed.trim() !== "") {
     const seed = parseNumber(values.seed);
     if (seed === null || !Number.isInteger(seed) || seed < 0 || seed > limits.max_seed)
       return `Seed must be a whole number from 0 to ${limits.max_seed}, or empty for random.`;
   }
   const count = parseNumber(values.numImages);
-  if (count === null || !Number.isInteger(count) || count < 1 || count > MAX_VARIATIONS)
-    return `Images to make must be a whole number from 1 to ${MAX_VARIATIONS}.`;
+  if (count === null || !Number.isInteger(count) || count < 1 || count > limits.max_num_images)
+    return `Images to make must be a whole number from 1 to ${limits.max_num_images}.`;
+  const loraProblem = lorasProblem(values.loras, limits, available);
+  if (loraProblem) return loraProblem;
   if (!isOutputFormat(values.outputFormat, limits))
     return `Output format must be one of ${limits.output_formats.join(", ")}.`;
+  return null;
+}
+
+function lorasProblem(picked: readonly LoraPick[], limits: Limits, available: readonly LoraView[] | null): string | null {
+  if (picked.length > limits.max_loras) return `Use at most ${limits.max_loras} LoRAs.`;
+  const names = new Set<string>();
+  for (const { name, weight } of picked) {
+    if (names.has(name)) return `The LoRA ${name} is picked twice.`;
+    names.add(name);
+    const w = parseNumber(weight);
+    if (w === null || w < limits.min_lora_weight || w > limits.max_lora_weight)
+      return `The weight of ${name} must be between ${limits.min_lora_weight} and ${limits.max_lora_weight}.`;
+    if (available) {
+      const listed = available.find((lora) => lora.name === name);
+      if (!listed) return `The LoRA ${name} is not on the server (any more); remove it.`;
+      const unfit = loraUnfit(listed);
+      if (unfit) return `The LoRA ${name} ${unfit}; remove it.`;
+    }
+  }
   return null;
 }
 

@@ -3,7 +3,7 @@ import type { QueryClient } from "@tanstack/react-query";
 import { render, screen } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { vi } from "vitest";
-import type { Health, Job, Limits, Session } from "../api/types";
+import type { Health, Job, Limits, LoraView, Session } from "../api/types";
 import { App } from "../App";
 import { FakeWebSocket } from "./FakeWebSocket";
 import { fakeServer, formText, json, type Route } from "./fakeServer";
@@ -34,6 +34,8 @@ export interface AppWorld {
   limits: Limits;
   /** What GET /api/jobs answers. */
   history: Job[];
+  /** What GET /api/loras answers. */
+  loras: LoraView[];
   /** Answers tried before the defaults (health, limits, list, submit). */
   extra: Route;
   server: ReturnType<typeof fakeServer>;
@@ -51,6 +53,7 @@ export function setUpApp(): AppWorld {
     session: openSession,
     limits: makeLimits({ max_steps: 30, default_steps: 20, min_cfg: 1, max_cfg: 10, default_cfg: 3, max_images: 2, max_image_bytes: 10_000 }),
     history: [],
+    loras: [],
     extra: () => undefined,
     client: testQueryClient(),
     server: fakeServer(async (req) => {
@@ -59,6 +62,7 @@ export function setUpApp(): AppWorld {
       if (req.path === "/api/health") return json(world.health);
       if (req.path === "/api/session" && req.method === "GET") return json(world.session);
       if (req.path === "/api/limits") return json(world.limits);
+      if (req.path === "/api/loras") return json({ loras: world.loras });
       if (req.path === "/api/jobs" && req.method === "GET") return json({ jobs: world.history, total: world.history.length });
       if (req.path === "/api/edit" && req.method === "POST") {
         const config: unknown = JSON.parse(formText(req.form, "config"));
