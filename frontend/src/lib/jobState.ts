@@ -128,7 +128,8 @@ export function formatEta(seconds: number | null): string | null {
 export function requeueNote(job: Pick<Job, "requeue_reason" | "status">): string | null {
   if (!job.requeue_reason || isTerminal(job.status)) return null;
   if (job.requeue_reason === "lease_expired") return "Requeued: its worker stopped answering";
-  if (job.requeue_reason === "shutdown") return "Requeued: its worker shut down";
+  // `shutdown` (its worker stopped on purpose, as a server does when it is stopped and started again) reads
+  // the same to whoever watches the page.
   return "Requeued after a server restart";
 }
 
