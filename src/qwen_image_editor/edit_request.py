@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from enum import StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -25,6 +26,7 @@ DEFAULT_LIGHTNING_STEPS = 8
 MAX_LORAS = 3
 MIN_LORA_WEIGHT = -2.0
 MAX_LORA_WEIGHT = 2.0
+MAX_WEBHOOK_URL_CHARS = 2048
 LORA_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a file name's stem: no path, no hidden files
 
 
@@ -124,6 +126,14 @@ class EditRequest(BaseModel):
         max_length=MAX_LORAS,
         description=f"Up to {MAX_LORAS} LoRA files to apply, each with its weight; names must differ.",
     )
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=MAX_WEBHOOK_URL_CHARS,
+        description="An http(s) URL the server POSTs the job view to, signed, when the job ends (README, "
+        "Webhooks). Loopback, private and link-local addresses are refused unless the operator sets "
+        "QIE_WEBHOOK_ALLOW_PRIVATE=1.",
+        json_schema_extra=_optional_in_clients,
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -153,6 +163,22 @@ class EditRequest(BaseModel):
             raise ValueError(f"each side must be {MIN_IMAGE_SIDE} to {MAX_OUTPUT_SIDE} pixels, got {width}x{height}")
         if max(value) / min(value) > MAX_ASPECT_RATIO:
             raise ValueError(f"at most {MAX_ASPECT_RATIO:g}:1, got {width}x{height}")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as exc:
+            raise ValueError(f"webhook_url is not a valid URL: {exc}") from exc
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"webhook_url must be an http:// or https:// URL with a host, got {value!r}")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("webhook_url may not carry a user name or password; check the signature instead")
         return value
 
     @field_validator("negative_prompt")

@@ -14,16 +14,19 @@ from qwen_image_editor.application.cleanup import Cleanup, RetentionSweeper
 from qwen_image_editor.application.jobs import JobService
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.application.quotas import KeyQuotas
+from qwen_image_editor.application.webhooks import WebhookSender, WebhookThread, WebhookTiming
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.blobs.local import LocalBlobStore
 from qwen_image_editor.engine.base import EditEngine
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.events.local import LocalEventBus
+from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.keys import SqlKeyStore
 from qwen_image_editor.store.notify import JobNotifications, can_notify
+from qwen_image_editor.store.webhooks import SqlWebhookStore
 from qwen_image_editor.worker.identity import WorkerName, claim_worker_name
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
 from qwen_image_editor.worker.thread import WorkerThread
@@ -42,12 +45,16 @@ class Services:
     access: Access
     cleanup: Cleanup
     worker: Worker
-    _background: list[WorkerThread | RetentionSweeper] = field(default_factory=list)
+    webhooks: WebhookSender
+    _background: list[WorkerThread | RetentionSweeper | WebhookThread] = field(default_factory=list)
     _worker_name: WorkerName | None = None
     _notifications: JobNotifications | None = None
 
     def start_background(self) -> None:
-        """The in-process worker, the retention sweep, and (with --preload) loading the model."""
+        """The in-process worker, the retention sweep, the webhook sender, and (with --preload) loading the model.
+
+        Webhooks are sent by API nodes (`qie serve`), whichever process ended the job: a `qie worker` only
+        records them. Two API nodes never send one delivery at once (a claim with a lease)."""
         if self.settings.worker_enabled:
             self.prepare_worker()
             thread = WorkerThread(self.worker)
@@ -59,6 +66,10 @@ class Services:
             )
             sweeper.start()
             self._background.append(sweeper)
+        sender = WebhookThread(self.webhooks)
+        self.jobs.lifecycle.when_finished(sender.wake)
+        sender.start()
+        self._background.append(sender)
         if self.settings.preload:
             threading.Thread(target=self._preload, name="qie-preload", daemon=True).start()
 
@@ -89,6 +100,8 @@ class Services:
             self._notifications.stop()
         if self._worker_name is not None:
             self._worker_name.release()
+        self.webhooks.close()
+        self.webhooks.webhooks.close()
         self.store.close()
         self.access.keys.close()
         self.jobs.decoder.close()
@@ -107,6 +120,29 @@ def build_access(settings: Settings) -> Access:
         session_lifetime=timedelta(hours=settings.session_hours),
         failed_sign_ins=FailedSignIns(settings.failed_sign_ins_per_minute, window=60.0),
         always_require_keys=not is_loopback(settings.host) and not settings.insecure_no_auth,
+    )
+
+
+def build_webhooks(settings: Settings, store: JobStore) -> WebhookSender:
+    """The webhook sender; `qie webhook-secret` reads its secret on the same settings as `qie serve`."""
+
+    def render(job: Job) -> bytes:
+        from qwen_image_editor.api.views import job_view  # the body is the job view, exactly as the API shows it
+
+        return job_view(job, None, retention_hours=settings.retention_hours).model_dump_json().encode()
+
+    timing = WebhookTiming(
+        timeout_seconds=settings.webhook_timeout_seconds,
+        first_retry_seconds=settings.webhook_first_retry_seconds,
+        max_retry_seconds=settings.webhook_max_retry_seconds,
+        give_up_seconds=settings.webhook_give_up_seconds,
+    )
+    return WebhookSender(
+        SqlWebhookStore(settings.resolved_database_url),
+        store,
+        render,
+        timing,
+        allow_private=settings.webhook_allow_private,
     )
 
 
@@ -140,8 +176,10 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
             max_queued=settings.max_queue,
             max_concurrent_decodes=settings.max_concurrent_decodes,
             decode_wait_seconds=settings.decode_wait_seconds,
+            allow_private_webhooks=settings.webhook_allow_private,
         ),
         access=build_access(settings),
         cleanup=Cleanup(store, blobs),
         worker=worker,
+        webhooks=build_webhooks(settings, store),
     )

@@ -22,6 +22,9 @@ def counting_queries() -> Iterator[list[str]]:
     statements: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        # the webhook sender's own polling runs in its thread meanwhile; it is not the listing's
+        if "FROM webhook_deliveries" in statement:
+            return
         if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA")):
             statements.append(statement)
 

@@ -210,3 +210,31 @@ def test_a_version_1_database_is_migrated_and_keeps_its_jobs(sqlite_url: str) ->
         assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
         tables = {row[0] for row in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert {"api_keys", "sessions"} <= tables
+
+
+def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
+    store = SqlJobStore(sqlite_url)
+    old = store.create_job(str(uuid.uuid4()), EditRequest(prompt="before webhooks", seed=1), 1)
+    store.close()
+    with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # back to what version 4 wrote
+        raw.execute("DROP TABLE webhook_deliveries")
+        raw.execute("DROP TABLE server_secrets")
+        raw.execute("UPDATE schema_version SET version = 4")  # a new database records its version alone
+    store = SqlJobStore(sqlite_url)
+    try:
+        assert store.get_job(old.id).webhook is None
+        job = store.create_job(
+            str(uuid.uuid4()), EditRequest(prompt="hooked", seed=1, webhook_url="https://example.com/h"), 1
+        )
+        claimed = store.claim_next_job("w", 30)
+        assert claimed is not None and claimed.id == old.id
+        store.complete_job(old.id, "w", ["output_1.png"])
+        assert store.get_job(old.id).webhook is None  # no webhook_url: no delivery
+        cancelled = store.request_cancel(job.id)  # a job that ends any way gets its delivery
+        assert cancelled.webhook is not None and cancelled.webhook.url == "https://example.com/h"
+        assert cancelled.webhook.status == "pending" and cancelled.webhook.attempts == 0
+    finally:
+        store.close()
+    with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (5,)
+        assert raw.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (1,)

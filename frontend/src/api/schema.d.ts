@@ -452,6 +452,11 @@ export interface components {
              * @default 4
              */
             true_cfg_scale: number;
+            /**
+             * Webhook Url
+             * @description An http(s) URL the server POSTs the job view to, signed, when the job ends (README, Webhooks). Loopback, private and link-local addresses are refused unless the operator sets QIE_WEBHOOK_ALLOW_PRIVATE=1.
+             */
+            webhook_url?: string | null;
         };
         /** ErrorResponse */
         ErrorResponse: {
@@ -590,6 +595,8 @@ export interface components {
              * @enum {string}
              */
             type: "cancelled" | "complete" | "error" | "snapshot" | "status";
+            /** @description Its webhook, when the request has a `webhook_url`. */
+            webhook: components["schemas"]["WebhookView"] | null;
         };
         /**
          * JobStatus
@@ -656,6 +663,8 @@ export interface components {
              * @description URL of a small WebP of the result, once complete.
              */
             thumbnail: string | null;
+            /** @description Its webhook, when the request has a `webhook_url`. */
+            webhook: components["schemas"]["WebhookView"] | null;
         };
         /**
          * LimitsResponse
@@ -992,6 +1001,39 @@ export interface components {
              * @description URL of a small WebP of the result, once complete.
              */
             thumbnail: string | null;
+            /** @description Its webhook, when the request has a `webhook_url`. */
+            webhook: components["schemas"]["WebhookView"] | null;
+        };
+        /**
+         * WebhookStatus
+         * @description Where a job's webhook is.
+         * @enum {string}
+         */
+        WebhookStatus: "pending" | "retrying" | "delivered" | "failed";
+        /**
+         * WebhookView
+         * @description A job's webhook: where it goes and how its delivery went (README, "Webhooks").
+         */
+        WebhookView: {
+            /**
+             * Attempts
+             * @description Deliveries tried so far.
+             */
+            attempts: number;
+            /**
+             * Last Error
+             * @description Why the last attempt failed; null once delivered.
+             */
+            last_error: string | null;
+            /**
+             * Last Status
+             * @description The receiver's HTTP status at the last attempt; null if none.
+             */
+            last_status: number | null;
+            /** @description `pending` (not tried yet; the job may still be running), `retrying` (failed, tried again later), `delivered` (the receiver answered 2xx), `failed` (given up). */
+            status: components["schemas"]["WebhookStatus"];
+            /** Url */
+            url: string;
         };
         /** @description A message on WS /ws/{job_id}: the whole job first (`snapshot`), a small `progress` message per stage and step, the whole job at every change of state, and the whole job last (`complete`, `error` or `cancelled`), after which the server closes. */
         WsMessage: components["schemas"]["JobMessage"] | components["schemas"]["ProgressMessage"];

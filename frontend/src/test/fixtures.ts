@@ -69,6 +69,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     kept_until: null,
     thumbnail: null,
     requeue_reason: null,
+    webhook: null,
     ...overrides,
   };
 }

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.jobs.events import JobEventKind
-from qwen_image_editor.jobs.records import Progress, RequeueReason
+from qwen_image_editor.jobs.records import Progress, RequeueReason, WebhookStatus
 from qwen_image_editor.jobs.states import JobStatus
 
 
@@ -55,6 +55,19 @@ class LimitsResponse(BaseModel):
     max_lora_weight: float
 
 
+class WebhookView(BaseModel):
+    """A job's webhook: where it goes and how its delivery went (README, "Webhooks")."""
+
+    url: str
+    status: WebhookStatus = Field(
+        description="`pending` (not tried yet; the job may still be running), `retrying` (failed, tried again "
+        "later), `delivered` (the receiver answered 2xx), `failed` (given up)."
+    )
+    attempts: int = Field(description="Deliveries tried so far.")
+    last_status: int | None = Field(description="The receiver's HTTP status at the last attempt; null if none.")
+    last_error: str | None = Field(description="Why the last attempt failed; null once delivered.")
+
+
 class JobView(BaseModel):
     """What a client sees of a job: `GET /api/jobs/{id}`, history entries and the WebSocket's job messages."""
 
@@ -81,6 +94,7 @@ class JobView(BaseModel):
         'restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). '
         "Null if it never did."
     )
+    webhook: WebhookView | None = Field(description="Its webhook, when the request has a `webhook_url`.")
 
 
 class SubmitResponse(JobView):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 from typing import Literal
 
-from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage
+from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage, WebhookView
 from qwen_image_editor.blobs.base import THUMBNAIL_NAME, input_name
 from qwen_image_editor.jobs.events import JobEventKind, JobProgressed
-from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.records import Job, WebhookStatus
 from qwen_image_editor.jobs.retention import kept_until
 from qwen_image_editor.jobs.states import JobStatus
 
@@ -48,6 +48,25 @@ def job_view(job: Job, queue_position: int | None, *, retention_hours: float) ->
         starred=job.starred,
         kept_until=kept_until(job, retention_hours),
         requeue_reason=job.requeue_reason,
+        webhook=webhook_view(job),
+    )
+
+
+def webhook_view(job: Job) -> WebhookView | None:
+    """The delivery the store read with the job; before the job ends (no delivery yet), a pending one."""
+    if job.webhook is not None:
+        state = job.webhook
+        return WebhookView(
+            url=state.url,
+            status=state.status,
+            attempts=state.attempts,
+            last_status=state.last_status,
+            last_error=state.last_error,
+        )
+    if job.request.webhook_url is None:
+        return None
+    return WebhookView(
+        url=job.request.webhook_url, status=WebhookStatus.PENDING, attempts=0, last_status=None, last_error=None
     )
 
 

@@ -10,6 +10,7 @@ from typing import BinaryIO
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.application.uploads import UploadDecoder
+from qwen_image_editor.application.webhooks import checked_addresses
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
 from qwen_image_editor.engine.validation import validate_sizes
@@ -33,10 +34,12 @@ class JobService:
         max_queued: int,
         max_concurrent_decodes: int = 2,
         decode_wait_seconds: float = 5.0,
+        allow_private_webhooks: bool = False,
     ) -> None:
         self.store, self.blobs, self.lifecycle, self.quotas = store, blobs, lifecycle, quotas
         self.max_image_pixels = max_image_pixels
         self.max_queued = max_queued
+        self.allow_private_webhooks = allow_private_webhooks
         self.decoder = UploadDecoder(
             max_pixels=max_image_pixels, max_concurrent=max_concurrent_decodes, wait_seconds=decode_wait_seconds
         )
@@ -49,6 +52,8 @@ class JobService:
         check_queue_room(self.store.count_by_status()[JobStatus.QUEUED], self.max_queued)
         if owner is not None:  # open mode (no keys) has no one to count against
             self.quotas.check(owner)
+        if request.webhook_url is not None:  # checked again before every attempt: DNS answers change
+            checked_addresses(request.webhook_url, allow_private=self.allow_private_webhooks)
         # Stored reduced (see imaging.STORED_INPUT_PIXELS); the sizes as sent are kept for exact-size output.
         decoded = [self.decoder.decode(upload, f"image{number}") for number, upload in enumerate(uploads, start=1)]
         validate_sizes([upload.original_size for upload in decoded])

@@ -24,12 +24,19 @@ class JobLifecycle:
     def __init__(self, store: JobStore, events: EventBus) -> None:
         self.store, self.events = store, events
         self._on_queued: list[Callable[[], None]] = []
+        self._on_finished: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
 
     def when_queued(self, callback: Callable[[], None]) -> None:
         """Call `callback` (quick, from any thread) whenever a job is queued or requeued: wakes idle workers."""
         with self._listeners_lock:
             self._on_queued.append(callback)
+
+    def when_finished(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (quick, from any thread) whenever a job ends: wakes the webhook sender (the store
+        recorded the delivery in the same transaction as the end, so nothing is lost if this never runs)."""
+        with self._listeners_lock:
+            self._on_finished.append(callback)
 
     # -- from the job service -------------------------------------------------------------------
     def create(
@@ -101,9 +108,9 @@ class JobLifecycle:
             _seconds_in_previous_state(previous, job),
         )
         self.events.publish(JobChanged(kind=kind, previous=previous, job=job))
-        if job.status is JobStatus.QUEUED:
+        if job.status is JobStatus.QUEUED or job.status.is_terminal:
             with self._listeners_lock:
-                listeners = list(self._on_queued)
+                listeners = list(self._on_queued if job.status is JobStatus.QUEUED else self._on_finished)
             for listener in listeners:
                 listener()
         return job

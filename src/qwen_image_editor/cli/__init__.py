@@ -1,4 +1,4 @@
-"""The `qie` command line: serve, worker, edit, cleanup, keys, make-tiny-model, doctor."""
+"""The `qie` command line: serve, worker, edit, cleanup, keys, webhook-secret, make-tiny-model, doctor."""
 
 from __future__ import annotations
 
@@ -14,4 +14,4 @@ app = typer.Typer(
 )
 
 # Each command lives in its own module and registers itself on `app`.
-from qwen_image_editor.cli import cleanup, doctor, edit, keys, remote, serve, tiny  # noqa: E402,F401
+from qwen_image_editor.cli import cleanup, doctor, edit, keys, remote, serve, tiny, webhooks  # noqa: E402,F401

@@ -30,6 +30,26 @@ class RequeueReason(StrEnum):
     SHUTDOWN = "shutdown"  # its worker shut down mid-job and handed it back
 
 
+class WebhookStatus(StrEnum):
+    """Where a job's webhook is."""
+
+    PENDING = "pending"  # not tried yet (the job has not ended, or it just did)
+    RETRYING = "retrying"  # tried and failed; tried again later
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # given up: still failing QIE_WEBHOOK_GIVE_UP_SECONDS after the job ended
+
+
+@dataclass(frozen=True)
+class WebhookState:
+    """A job's webhook delivery as the store records it."""
+
+    url: str
+    status: WebhookStatus
+    attempts: int = 0
+    last_status: int | None = None  # the receiver's last HTTP status; None if none answered
+    last_error: str | None = None
+
+
 class Progress(BaseModel):
     stage: ProgressStage
     message: str
@@ -64,3 +84,5 @@ class Job:
     starred: bool = False  # kept whatever the retention
     # why it went back to the queue last (kept through its next run); None if it never did
     requeue_reason: RequeueReason | None = None
+    # its webhook's delivery, once it ended with a `webhook_url` (job views show a pending one before)
+    webhook: WebhookState | None = None

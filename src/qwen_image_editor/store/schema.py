@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from qwen_image_editor.errors import QieError
 from qwen_image_editor.store.engine import write_transaction
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 class SchemaVersionError(QieError, RuntimeError):
@@ -118,6 +118,34 @@ sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# One row per job that ended with a `webhook_url` (since version 5), written in the same transaction as the
+# job's end, so a crash cannot lose it. `next_attempt_at` doubles as the claim's lease: a sender pushes it
+# past its timeout before sending, so a sender that dies leaves the row due again, and no two send at once.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the X-QIE-Delivery header: receivers deduplicate on it
+    Column("job_id", String(36), nullable=False, unique=True),  # no foreign key: it outlives a deleted job
+    Column("url", Text, nullable=False),
+    Column("body", Text, nullable=True),  # the job view as first sent (JSON), so every retry sends the same bytes
+    Column("created_at", UTCDateTime, nullable=False),  # when the job ended: give-up time counts from here
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("last_status", Integer, nullable=True),  # the receiver's last HTTP status; NULL if none answered
+    Column("last_error", Text, nullable=True),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("given_up_at", UTCDateTime, nullable=True),
+)
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.delivered_at, webhook_deliveries.c.next_attempt_at)
+
+# Values made once per database and shared by every node (since version 5): the webhook signing secret.
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -151,7 +179,17 @@ def _to_version_4(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE jobs ADD COLUMN requeue_reason VARCHAR(16)"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _to_version_2, 2: _to_version_3, 3: _to_version_4}
+def _to_version_5(conn: Connection) -> None:
+    """Jobs may carry a webhook: its deliveries and the secret that signs them."""
+    metadata.create_all(conn, tables=[webhook_deliveries, server_secrets])
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    1: _to_version_2,
+    2: _to_version_3,
+    3: _to_version_4,
+    4: _to_version_5,
+}
 
 # Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.
 _PG_MIGRATION_LOCK = 0x51E0001

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, select, text, update
+from sqlalchemy import Connection, RowMapping, Select, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.errors import JobNotFound
-from qwen_image_editor.jobs.records import Job, Progress, RequeueReason
+from qwen_image_editor.jobs.records import Job, Progress, RequeueReason, WebhookState, WebhookStatus
 from qwen_image_editor.jobs.states import TERMINAL_STATES, JobStatus, check_transition
 from qwen_image_editor.store import rules
 from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
 from qwen_image_editor.store.notify import JOBS_CHANNEL
-from qwen_image_editor.store.schema import jobs, migrate
+from qwen_image_editor.store.schema import jobs, migrate, webhook_deliveries
 
 # Serialises queue-cap checks on PostgreSQL, whose READ COMMITTED would let two inserts both see room.
 _PG_QUEUE_CAP_LOCK = 0x51E0002
@@ -26,6 +27,23 @@ _PG_QUEUE_CAP_LOCK = 0x51E0002
 # FIFO: oldest first; equal timestamps are broken by insertion order.
 _FIFO = (jobs.c.created_at.asc(), jobs.c.seq.asc())
 _NEWEST_FIRST = (jobs.c.created_at.desc(), jobs.c.seq.desc())
+
+# A job's webhook delivery rides along every job read (one row per job at most), so a page of jobs with
+# their webhooks is still one query.
+_WEBHOOK_COLUMNS = (
+    webhook_deliveries.c.url.label("webhook_url"),
+    webhook_deliveries.c.attempts.label("webhook_attempts"),
+    webhook_deliveries.c.last_status.label("webhook_last_status"),
+    webhook_deliveries.c.last_error.label("webhook_last_error"),
+    webhook_deliveries.c.delivered_at.label("webhook_delivered_at"),
+    webhook_deliveries.c.given_up_at.label("webhook_given_up_at"),
+)
+
+
+def _select_jobs() -> Select[Any]:
+    return select(jobs, *_WEBHOOK_COLUMNS).select_from(
+        jobs.outerjoin(webhook_deliveries, webhook_deliveries.c.job_id == jobs.c.id)
+    )
 
 
 class SqlJobStore:
@@ -70,7 +88,7 @@ class SqlJobStore:
         with read_transaction(self._engine) as conn:
             total = conn.execute(select(func.count()).select_from(jobs).where(*conditions)).scalar_one()
             rows = conn.execute(
-                select(jobs).where(*conditions).order_by(*_NEWEST_FIRST).limit(limit).offset(offset)
+                _select_jobs().where(*conditions).order_by(*_NEWEST_FIRST).limit(limit).offset(offset)
             ).mappings()
             return [_to_job(row) for row in rows], total
 
@@ -115,7 +133,7 @@ class SqlJobStore:
         cutoff = rules.require_aware(cutoff)
         with read_transaction(self._engine) as conn:
             rows = conn.execute(
-                select(jobs)
+                _select_jobs()
                 .where(
                     jobs.c.status.in_([s.value for s in TERMINAL_STATES]),
                     jobs.c.finished_at < cutoff,
@@ -259,6 +277,7 @@ class SqlJobStore:
                     lease_expires_at=None,
                     updated_at=now,
                 )
+                self._record_webhook(conn, row, now)
             else:  # processing: the worker sees the flag at its next step and calls mark_cancelled
                 self._set(conn, job_id, cancel_requested=True, updated_at=now)
             return _to_job(self._row(conn, job_id))
@@ -296,6 +315,7 @@ class SqlJobStore:
                     changes: dict[str, Any] = {"started_at": None, "progress": None, "requeue_reason": reason.value}
                 else:
                     changes = {"finished_at": now, "error": error}
+                    self._record_webhook(conn, self._row(conn, job_id), now)
                 self._set(
                     conn,
                     job_id,
@@ -335,12 +355,14 @@ class SqlJobStore:
             self._set(
                 conn, job_id, status=target.value, finished_at=now, lease_expires_at=None, updated_at=now, **values
             )
+            self._record_webhook(conn, row, now)
             return _to_job(self._row(conn, job_id))
 
     def _row_or_none(self, conn: Connection, job_id: str, *, lock: bool = False) -> RowMapping | None:
-        query = select(jobs).where(jobs.c.id == job_id)
+        query = _select_jobs().where(jobs.c.id == job_id)
         if lock:
-            query = query.with_for_update()  # a row lock on PostgreSQL; SQLite already holds the write lock
+            # a row lock on PostgreSQL (the job's row: the joined side may be absent); SQLite holds the write lock
+            query = query.with_for_update(of=jobs)
         return conn.execute(query).mappings().one_or_none()
 
     def _row(self, conn: Connection, job_id: str, *, owner: str | None = None, lock: bool = False) -> RowMapping:
@@ -349,6 +371,18 @@ class SqlJobStore:
         if row is None or (owner is not None and row["owner"] != owner):
             raise JobNotFound(f"no job {job_id}")
         return row
+
+    @staticmethod
+    def _record_webhook(conn: Connection, row: RowMapping, now: datetime) -> None:
+        """A job that asked for a webhook has ended: its delivery is due now, recorded in the same
+        transaction as the end, so no crash can lose it (GUARANTEES.md, "Accepted means not lost")."""
+        url = json.loads(row["request"]).get("webhook_url")
+        if url:
+            conn.execute(
+                webhook_deliveries.insert().values(
+                    id=str(uuid.uuid4()), job_id=row["id"], url=url, created_at=now, attempts=0, next_attempt_at=now
+                )
+            )
 
     def _notify_queued(self, conn: Connection) -> None:
         """Wake listening workers once this transaction commits (PostgreSQL; SQLite workers poll)."""
@@ -381,4 +415,23 @@ def _to_job(row: RowMapping) -> Job:
         original_sizes=[(int(w), int(h)) for w, h in json.loads(row["original_sizes"] or "[]")],
         starred=bool(row["starred"]),
         requeue_reason=RequeueReason(row["requeue_reason"]) if row["requeue_reason"] else None,
+        webhook=_to_webhook(row),
+    )
+
+
+def _to_webhook(row: RowMapping) -> WebhookState | None:
+    if row["webhook_url"] is None:
+        return None
+    if row["webhook_delivered_at"] is not None:
+        status = WebhookStatus.DELIVERED
+    elif row["webhook_given_up_at"] is not None:
+        status = WebhookStatus.FAILED
+    else:
+        status = WebhookStatus.RETRYING if row["webhook_attempts"] else WebhookStatus.PENDING
+    return WebhookState(
+        url=row["webhook_url"],
+        status=status,
+        attempts=row["webhook_attempts"],
+        last_status=row["webhook_last_status"],
+        last_error=row["webhook_last_error"],
     )
