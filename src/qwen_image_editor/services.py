@@ -13,6 +13,7 @@ from qwen_image_editor.application.access import Access, FailedSignIns, is_loopb
 from qwen_image_editor.application.cleanup import Cleanup, RetentionSweeper
 from qwen_image_editor.application.jobs import JobService
 from qwen_image_editor.application.lifecycle import JobLifecycle
+from qwen_image_editor.application.metrics import Metrics
 from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.application.webhooks import WebhookSender, WebhookThread, WebhookTiming
 from qwen_image_editor.blobs.base import BlobStore
@@ -46,6 +47,7 @@ class Services:
     cleanup: Cleanup
     worker: Worker
     webhooks: WebhookSender
+    metrics: Metrics
     _background: list[WorkerThread | RetentionSweeper | WebhookThread] = field(default_factory=list)
     _worker_name: WorkerName | None = None
     _notifications: JobNotifications | None = None
@@ -88,6 +90,22 @@ class Services:
             self.engine.load()
         except Exception:
             log.exception("preloading %s failed; jobs will report why", self.engine.model_id)
+
+    def readiness_problems(self) -> list[str]:
+        """Why this node cannot serve now (empty when it can): the database or the job files unreachable.
+        Short reasons, since anyone may read them; the full error goes to the log."""
+        problems = []
+        try:
+            self.store.ping()
+        except Exception as exc:
+            log.warning("readiness: the database is unreachable", exc_info=True)
+            problems.append(f"the database is unreachable ({type(exc).__name__})")
+        try:
+            self.blobs.check_writable()
+        except Exception as exc:
+            log.warning("readiness: job files cannot be written", exc_info=True)
+            problems.append(f"job files cannot be written in the data directory ({type(exc).__name__})")
+        return problems
 
     @property
     def worker_alive(self) -> bool:
@@ -151,8 +169,10 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
     store = store or build_store(settings.resolved_database_url)
     blobs = LocalBlobStore(settings.jobs_dir, embed_settings=settings.embed_settings)
     events = LocalEventBus()
-    lifecycle = JobLifecycle(store, events)
+    metrics = Metrics()
+    lifecycle = JobLifecycle(store, events, metrics)
     engine = engine or build_engine(settings)
+    metrics.watch(store, engine)
     timing = WorkerTiming(
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,
@@ -182,4 +202,5 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         cleanup=Cleanup(store, blobs),
         worker=worker,
         webhooks=build_webhooks(settings, store),
+        metrics=metrics,
     )

@@ -64,6 +64,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/health/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Ready
+         * @description Readiness for a load balancer: 200 when the database and the job files are reachable, else 503.
+         */
+        get: operations["ready_api_health_ready_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs": {
         parameters: {
             query?: never;
@@ -907,6 +927,19 @@ export interface components {
          * @enum {string}
          */
         ProgressStage: "loading_model" | "preparing" | "denoising" | "decoding" | "saving";
+        /** ReadinessResponse */
+        ReadinessResponse: {
+            /**
+             * Problems
+             * @description Why not, when not ready (empty when ready).
+             */
+            problems: string[];
+            /**
+             * Ready
+             * @description True when the database and the job files are reachable: send traffic here.
+             */
+            ready: boolean;
+        };
         /**
          * RequeueReason
          * @description Why a job went back to the queue after it had started.
@@ -1180,6 +1213,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HealthResponse"];
+                };
+            };
+        };
+    };
+    ready_api_health_ready_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadinessResponse"];
+                };
+            };
+            /** @description Not ready */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadinessResponse"];
                 };
             };
         };

@@ -1,8 +1,8 @@
 """Every request and WebSocket passes here first: who is calling, and may a web page from its origin ask.
 
 A middleware rather than a per-route dependency so that access fails closed: a route added later is
-protected without anyone remembering to protect it. Only the health check, the sign-in and the page's own
-files are public.
+protected without anyone remembering to protect it. Only the health and readiness checks, the sign-in and the
+page's own files are public.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from qwen_image_editor.errors import Forbidden, NotAuthenticated, QuotaExceeded
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "qie_session"
-PUBLIC_PATHS = frozenset({"/", "/api/health", "/api/session"})
+# /metrics is deliberately absent: when keys are required a scraper sends one (any key; Prometheus's
+# `authorization: {credentials: ...}`), since it shows every user's job counts and the workers' host names, and
+# an admin key would be more power than a scraper's config file should hold. Add it here to make it public.
+PUBLIC_PATHS = frozenset({"/", "/api/health", "/api/health/ready", "/api/session"})
 PUBLIC_PREFIXES = ("/assets/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -18,7 +18,18 @@ from qwen_image_editor.api.access import AccessMiddleware
 from qwen_image_editor.api.body_limit import BodyLimitMiddleware
 from qwen_image_editor.api.errors import install_error_handlers
 from qwen_image_editor.api.openapi import install_openapi
-from qwen_image_editor.api.routes import activity, cleanup, edit, health, jobs, loras, openai_images, session, ws
+from qwen_image_editor.api.routes import (
+    activity,
+    cleanup,
+    edit,
+    health,
+    jobs,
+    loras,
+    metrics,
+    openai_images,
+    session,
+    ws,
+)
 from qwen_image_editor.api.security_headers import SecurityHeadersMiddleware
 from qwen_image_editor.services import Services, build_services
 from qwen_image_editor.settings import Settings
@@ -68,7 +79,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.add_middleware(SecurityHeadersMiddleware)
     install_error_handlers(app)
-    for module in (health, session, edit, jobs, loras, cleanup, activity, ws, openai_images):
+    for module in (health, session, edit, jobs, loras, cleanup, activity, ws, openai_images, metrics):
         app.include_router(module.router)
     install_openapi(app)
     _serve_web_ui(app)

@@ -14,6 +14,11 @@ from qwen_image_editor.jobs.records import Progress, RequeueReason, WebhookStatu
 from qwen_image_editor.jobs.states import JobStatus
 
 
+class ReadinessResponse(BaseModel):
+    ready: bool = Field(description="True when the database and the job files are reachable: send traffic here.")
+    problems: list[str] = Field(description="Why not, when not ready (empty when ready).")
+
+
 class HealthResponse(BaseModel):
     status: Literal["online"] = "online"
     version: str

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from qwen_image_editor.application.metrics import Metrics
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.events.base import EventBus
 from qwen_image_editor.jobs.events import JobChanged, JobProgressed, Preview, change_kind
@@ -21,8 +22,9 @@ log = logging.getLogger("qwen_image_editor.jobs")
 class JobLifecycle:
     """The store's state changes, each followed by one event on the bus and one INFO line in the log."""
 
-    def __init__(self, store: JobStore, events: EventBus) -> None:
+    def __init__(self, store: JobStore, events: EventBus, metrics: Metrics | None = None) -> None:
         self.store, self.events = store, events
+        self.metrics = metrics or Metrics()
         self._on_queued: list[Callable[[], None]] = []
         self._on_finished: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
@@ -108,6 +110,7 @@ class JobLifecycle:
             _seconds_in_previous_state(previous, job),
         )
         self.events.publish(JobChanged(kind=kind, previous=previous, job=job))
+        self.metrics.job_changed(previous, job)
         if job.status is JobStatus.QUEUED or job.status.is_terminal:
             with self._listeners_lock:
                 listeners = list(self._on_queued if job.status is JobStatus.QUEUED else self._on_finished)

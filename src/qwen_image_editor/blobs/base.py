@@ -30,6 +30,10 @@ class BlobStore(Protocol):
         """Re-encode an input as PNG (no metadata) at its role name; returns the name."""
         ...
 
+    def check_writable(self) -> None:
+        """Raise OSError unless a job file could be written now (the readiness check)."""
+        ...
+
     def load_inputs(self, job_id: str, count: int) -> list[Image.Image]:
         """The job's inputs, in order."""
         ...

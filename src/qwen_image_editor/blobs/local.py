@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,11 @@ class LocalBlobStore:
         name = input_name(index)
         write_atomic(folder / name, encode_stored_input(image))
         return name
+
+    def check_writable(self) -> None:
+        # A real write: permission bits say nothing to root, and a vanished mount may still look like a folder.
+        with tempfile.NamedTemporaryFile(dir=self.root, prefix=".ready-"):
+            pass
 
     def load_inputs(self, job_id: str, count: int) -> list[Image.Image]:
         images = []

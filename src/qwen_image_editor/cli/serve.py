@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -22,6 +23,9 @@ from qwen_image_editor.cli.common import (
     resolve_path,
 )
 from qwen_image_editor.settings import DEFAULT_PORT, Settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 
 @app.command()
@@ -83,12 +87,28 @@ def _refuse_an_open_public_server(settings: Settings) -> None:
         )
 
 
+def _serve_metrics(registry: CollectorRegistry, host: str, port: int) -> None:
+    from prometheus_client import start_http_server
+
+    try:
+        start_http_server(port, addr=host, registry=registry)  # a daemon thread; ends with the process
+    except OSError as exc:
+        fail(f"cannot serve metrics on {host}:{port}: {exc}", EXIT_BAD_INPUT)
+    console.print(f"Metrics on http://{host}:{port}/metrics")
+
+
 @app.command()
 def worker(
     model: str | None = ModelOption,
     data_dir: Path | None = DataDirOption,
     database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL of the shared job database."),
     burst: bool = typer.Option(False, "--burst", help="Run what is queued, then exit."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics."
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address of --metrics-port (unauthenticated: keep it on a private network)."
+    ),
 ) -> None:
     """Run queued jobs in this process (for more GPU workers behind one API sharing a database)."""
     from qwen_image_editor.services import build_services
@@ -105,6 +125,8 @@ def worker(
         except WorkerNameInUse as exc:
             fail(str(exc), EXIT_BAD_INPUT)
         console.print(f"Worker {services.worker.worker_id} using {services.engine.model_id}")
+        if metrics_port is not None:
+            _serve_metrics(services.metrics.registry, metrics_host, metrics_port)
         if burst:
             console.print(f"Ran {services.worker.run_until_idle()} jobs")
             return

@@ -54,6 +54,10 @@ class JobStore(Protocol):
         first): what per-key quotas are checked against."""
         ...
 
+    def ping(self) -> None:
+        """Raise if the database cannot answer a trivial query now (the readiness check)."""
+        ...
+
     def count_by_status(self) -> dict[JobStatus, int]:
         """How many jobs are in each state (every state present, zero when none)."""
         ...

@@ -115,6 +115,10 @@ class SqlJobStore:
             ).scalars()
             return int(queued), list(recent)
 
+    def ping(self) -> None:
+        with read_transaction(self._engine) as conn:
+            conn.execute(text("SELECT 1"))
+
     def count_by_status(self) -> dict[JobStatus, int]:
         counts = dict.fromkeys(JobStatus, 0)
         with read_transaction(self._engine) as conn:

@@ -18,6 +18,7 @@ import functools
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -52,8 +53,11 @@ class WorkerTiming:
 class _Heartbeat:
     """Renews the job's lease in the background; notices when the lease was lost to another worker."""
 
-    def __init__(self, store: JobStore, job_id: str, worker_id: str, timing: WorkerTiming) -> None:
+    def __init__(
+        self, store: JobStore, job_id: str, worker_id: str, timing: WorkerTiming, on_beat: Callable[[], None]
+    ) -> None:
         self._store, self._job_id, self._worker_id, self._timing = store, job_id, worker_id, timing
+        self._on_beat = on_beat
         self._stop = threading.Event()
         self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id[:8]}", daemon=True)
@@ -73,6 +77,7 @@ class _Heartbeat:
                 if not self._store.renew_lease(self._job_id, self._worker_id, self._timing.lease_seconds):
                     self.lost.set()
                     return
+                self._on_beat()
             except Exception:  # a database hiccup; the lease has slack for the next beat
                 log.warning("lease renewal for job %s failed", self._job_id, exc_info=True)
 
@@ -225,6 +230,7 @@ class Worker:
         timing: WorkerTiming = WorkerTiming(),
     ) -> None:
         self.store, self.blobs, self.engine, self.lifecycle = store, blobs, engine, lifecycle
+        self.metrics = lifecycle.metrics  # one registry per process: the lifecycle's
         self.worker_id = worker_id
         # Stable across restarts once `take_name` was called; what lets a restart recover its own jobs.
         self.name: str | None = None
@@ -233,6 +239,7 @@ class Worker:
         self.shutting_down = threading.Event()
         self._wake = threading.Event()
         self._stages: _Stages | None = None
+        self._last_step: tuple[str, int, float] | None = None  # job id, step, when: for step durations
 
     def take_name(self, name: str, run: str) -> None:
         """Run as `<name>/<run>`: `name` stays the same across restarts, `run` is new each time."""
@@ -259,7 +266,7 @@ class Worker:
         self.recover_previous_run()
         count = 0
         with self._running() as stages:
-            while not self.shutting_down.is_set() and (prepared := stages.next_job()) is not None:
+            while not self.shutting_down.is_set() and (prepared := self._poll(stages)) is not None:
                 self._run_model(prepared, stages)
                 count += 1
         return count
@@ -273,7 +280,7 @@ class Worker:
             while not stop.is_set() and not self.shutting_down.is_set():
                 self._wake.clear()  # before looking, so a job queued meanwhile wakes the wait below
                 try:
-                    prepared = stages.next_job()
+                    prepared = self._poll(stages)
                 except Exception:  # the store is unreachable or similar: keep the worker alive and retry
                     log.exception("worker %s: polling failed", self.worker_id)
                     prepared = None
@@ -281,6 +288,10 @@ class Worker:
                     self._run_model(prepared, stages)
                     continue
                 self._wake.wait(self.timing.poll_seconds)
+
+    def _poll(self, stages: _Stages) -> _Prepared | None:
+        self.metrics.heartbeat(self.worker_id)
+        return stages.next_job()
 
     @contextlib.contextmanager
     def _running(self) -> Iterator[_Stages]:
@@ -295,16 +306,21 @@ class Worker:
     def _claim_and_prepare(self) -> _Prepared | None:
         """Requeue dead workers' jobs, then claim the oldest queued job and read its inputs."""
         self.lifecycle.recover_expired_leases(self.timing.max_attempts)
+        started = time.perf_counter()
         job = self.lifecycle.claim_next(self.worker_id, self.timing.lease_seconds)
         if job is None:
             return None
-        heartbeat = _Heartbeat(self.store, job.id, self.worker_id, self.timing).start()
+        worker_id = self.worker_id
+        beat = functools.partial(self.metrics.heartbeat, worker_id)
+        heartbeat = _Heartbeat(self.store, job.id, worker_id, self.timing, beat).start()
         try:
             preparing = _progress(ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
             self.lifecycle.progress(job.id, self.worker_id, preparing)
             return _Prepared(job, heartbeat, self.blobs.load_inputs(job.id, job.input_count))
         except Exception as exc:  # recorded as the job's failure by the model stage, in order
             return _Prepared(job, heartbeat, error=exc)
+        finally:
+            self.metrics.stage_duration.labels("prepare").observe(time.perf_counter() - started)
 
     # -- model ----------------------------------------------------------------------------------
     def _run_model(self, prepared: _Prepared, stages: _Stages) -> None:
@@ -314,6 +330,7 @@ class Worker:
         def should_stop() -> bool:
             return heartbeat.lost.is_set() or self.shutting_down.is_set() or self.store.is_cancel_requested(job.id)
 
+        started = time.perf_counter()
         try:
             if prepared.error is not None:
                 raise prepared.error
@@ -341,6 +358,8 @@ class Worker:
             stages.conclude(heartbeat, functools.partial(self._fail, job, describe_failure(exc), exc))
         else:
             stages.finish(heartbeat, functools.partial(self._finish, job, heartbeat, results))
+        finally:
+            self.metrics.stage_duration.labels("model").observe(time.perf_counter() - started)
 
     def _on_step(self, job: Job, step: StepProgress) -> None:
         """`step` counts across all of the job's images (see `_across_images`)."""
@@ -348,6 +367,7 @@ class Worker:
         per_image = step.total // count
         image, step_in_image = divmod(step.step - 1, per_image)
         done = step_in_image + 1 == per_image
+        self._observe_step(job.id, step.step, first_of_image=step_in_image == 0)
         eta = step.eta_seconds
         progress = _progress(
             ProgressStage.DECODING if done else ProgressStage.DENOISING,
@@ -365,11 +385,19 @@ class Worker:
         if near_the_end and not self.shutting_down.is_set():
             stages.prefetcher.request()
 
+    def _observe_step(self, job_id: str, step: int, *, first_of_image: bool) -> None:
+        """A step's duration is the time since the previous one (the first of an image also encodes)."""
+        now = time.perf_counter()
+        last, self._last_step = self._last_step, (job_id, step, now)
+        if last is not None and not first_of_image and last[:2] == (job_id, step - 1):
+            self.metrics.step_duration.observe(now - last[2])
+
     # -- finish (on the finisher thread) ----------------------------------------------------------
     def _finish(self, job: Job, heartbeat: _Heartbeat, results: list[EditResult]) -> None:
         if heartbeat.lost.is_set():
             log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
             return
+        started = time.perf_counter()
         try:
             if self.store.is_cancel_requested(job.id):  # cancelled during its last step: nobody wants it
                 self.lifecycle.cancelled(job.id, self.worker_id)
@@ -391,6 +419,8 @@ class Worker:
             log.warning("job %s changed hands while finishing; leaving it to its new owner", job.id, exc_info=True)
         except Exception as exc:
             self._fail(job, describe_failure(exc), exc)
+        finally:
+            self.metrics.stage_duration.labels("finish").observe(time.perf_counter() - started)
 
     def _stopped(self, job: Job, heartbeat: _Heartbeat) -> None:
         """The edit stopped at a step: lease lost, shutting down (back to the queue) or cancelled."""

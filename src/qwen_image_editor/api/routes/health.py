@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from qwen_image_editor import __version__
 from qwen_image_editor import edit_request as limits
 from qwen_image_editor.api.deps import ServicesDep
-from qwen_image_editor.api.schemas import HealthResponse, LimitsResponse
+from qwen_image_editor.api.schemas import HealthResponse, LimitsResponse, ReadinessResponse
 from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES
 from qwen_image_editor.jobs.states import JobStatus
 
@@ -28,6 +28,15 @@ def health(services: ServicesDep) -> HealthResponse:
         keys_required=services.access.keys_required,
         warning=_warning(services),
     )
+
+
+@router.get("/health/ready", responses={503: {"model": ReadinessResponse, "description": "Not ready"}})
+def ready(services: ServicesDep, response: Response) -> ReadinessResponse:
+    """Readiness for a load balancer: 200 when the database and the job files are reachable, else 503."""
+    problems = services.readiness_problems()
+    if problems:
+        response.status_code = 503
+    return ReadinessResponse(ready=not problems, problems=problems)
 
 
 def _warning(services: ServicesDep) -> str | None:

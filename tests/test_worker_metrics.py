@@ -1,0 +1,38 @@
+"""`qie worker --metrics-port`: a worker process serves its own Prometheus metrics."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.live_server import free_port
+
+
+def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
+    port = free_port()
+    qie = Path(sys.executable).parent / "qie"
+    env = {**os.environ, "QIE_MODEL": "fake", "QIE_POLL_SECONDS": "0.05"}
+    command = [qie, "worker", "--data-dir", str(tmp_path), "--metrics-port", str(port)]
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert worker.stdout is not None
+        for line in worker.stdout:
+            if "Waiting for jobs" in line:
+                break
+        deadline = time.monotonic() + 10
+        while "qie_worker_last_heartbeat_timestamp_seconds{" not in (
+            body := httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        ):
+            assert time.monotonic() < deadline, body
+            time.sleep(0.05)
+        assert 'qie_jobs{status="queued"} 0.0' in body
+        assert "qie_queue_depth 0.0" in body
+        assert 'qie_model_state{model="fake",state="not_loaded"} 1.0' in body
+    finally:
+        worker.terminate()
+        worker.wait(20)
