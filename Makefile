@@ -7,16 +7,21 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-fast lint pytest ui-test bench bench-load bench-gpu setup ui browser openapi clean
+.PHONY: run test test-fast pytest-fast lint pytest ui-test bench bench-load bench-gpu setup ui browser openapi clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
 
 test: setup ui browser lint ui-test pytest
 
-# The inner loop: lint, the UI's unit tests, and every Python test but the browser and ~1 MP ones.
-test-fast: setup lint ui-test
-	$(BIN)/pytest -m "not slow and not browser and not real_model"
+# The inner loop: lint, the UI's unit tests, and the Python unit and API tests (on the fake engine, in one
+# process). `make test` adds the tiny diffusers model, the tests that start processes, and the browser.
+# The Python tests mostly wait on sockets, so the UI's checks run beside them (-O keeps each one's output whole).
+test-fast: setup $(STAMPS)/ui-deps
+	@$(MAKE) --no-print-directory -j2 -O lint ui-test pytest-fast
+
+pytest-fast: setup
+	$(BIN)/pytest -m "not slow and not browser and not real_model and not model and not process"
 
 setup: $(STAMPS)/venv
 

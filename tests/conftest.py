@@ -73,3 +73,15 @@ def fast_area(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         )
     monkeypatch.setattr(pipeline_qwenimage_edit_plus, "VAE_IMAGE_SIZE", FAST_AREA)
     yield FAST_AREA
+
+
+# Any test that needs one of these runs the tiny diffusers pipeline: it is a `model` test (make test-fast skips it).
+MODEL_FIXTURES = frozenset(
+    {"models_dir", "edit_plus_engine", "edit_plus_2509_engine", "edit_engine", "engine", "fast_area"}
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.model)

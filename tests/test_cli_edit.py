@@ -126,6 +126,7 @@ def test_doctor_reports_what_auto_would_choose(data_dir: Path) -> None:
         assert expected in result.output
 
 
+@pytest.mark.process
 def test_the_installed_command_explains_itself() -> None:
     qie = Path(sys.executable).parent / "qie"
     top = subprocess.run([qie, "--help"], capture_output=True, text=True, check=True).stdout

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
 from qwen_image_editor.cli import app
@@ -61,6 +62,7 @@ def serve(data_dir: Path, *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
+@pytest.mark.process
 def test_an_open_server_on_a_public_address_is_refused_with_both_fixes(tmp_path: Path) -> None:
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(free_port()))
     output, _ = process.communicate(timeout=50)
@@ -69,6 +71,7 @@ def test_an_open_server_on_a_public_address_is_refused_with_both_fixes(tmp_path:
     assert "qie keys create NAME --admin" in flat and "--insecure-no-auth" in flat
 
 
+@pytest.mark.process
 def test_insecure_no_auth_starts_and_says_so_at_start_and_in_health(tmp_path: Path) -> None:
     port = free_port()
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(port), "--insecure-no-auth")
@@ -88,6 +91,7 @@ def test_insecure_no_auth_starts_and_says_so_at_start_and_in_health(tmp_path: Pa
     assert "NO authentication" in " ".join(output.split())
 
 
+@pytest.mark.process
 def test_with_a_key_a_public_address_is_served(tmp_path: Path) -> None:
     assert keys(tmp_path, "create", "root", "--admin")[0] == 0
     port = free_port()

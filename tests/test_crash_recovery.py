@@ -14,9 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api.conftest import submit
 from tests.live_server import free_port
+
+pytestmark = pytest.mark.process
 
 
 @contextmanager

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api.conftest import submit, wait_for
 from tests.live_server import free_port
 from tests.test_crash_recovery import server_process
+
+pytestmark = pytest.mark.process
 
 PROMPT = "make the private sky stormy"
 

@@ -22,6 +22,8 @@ from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
 from tests.store.conftest import postgres_unreachable
 
+pytestmark = pytest.mark.process
+
 ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 

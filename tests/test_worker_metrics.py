@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.live_server import free_port
+
+pytestmark = pytest.mark.process
 
 
 def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:

@@ -9,10 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.live_server import live_server
+
+pytestmark = pytest.mark.process
 
 SEED = "20261124"
 

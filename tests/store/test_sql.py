@@ -98,6 +98,7 @@ print(json.dumps(claimed))
 """
 
 
+@pytest.mark.process
 def test_sqlite_separate_processes_never_take_a_job_twice(sqlite_url: str) -> None:
     store = SqlJobStore(sqlite_url)
     made = {store.create_job(str(uuid.uuid4()), EditRequest(prompt="p"), 1).id for _ in range(40)}
