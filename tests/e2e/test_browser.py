@@ -295,7 +295,10 @@ def test_screenshots_and_time_to_interactive(
         page.get_by_test_id("prompt").fill("Make the sky stormy at sunset")
         wait_for_result(page, job_id)
         expect(page.get_by_test_id("history-item")).to_have_count(1)
+        # History thumbnails load lazily: bring them into view first, or a tall phone page may never ask.
+        page.get_by_test_id("history-item").first.scroll_into_view_if_needed()
         page.wait_for_function("() => [...document.images].every(img => img.complete && img.naturalWidth > 0)")
+        page.evaluate("window.scrollTo(0, 0)")
         if name == "phone":
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"the page scrolls sideways on a phone by {overflow}px"
