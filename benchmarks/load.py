@@ -24,8 +24,6 @@ import json
 import os
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,6 +38,8 @@ import numpy as np
 from PIL import Image
 from rich.console import Console
 from rich.table import Table
+
+from benchmarks.serving import qie_serve
 
 console = Console(width=200)
 CONFIG = json.dumps({"prompt": "make the sky stormy", "num_inference_steps": 4, "seed": 1})
@@ -56,50 +56,20 @@ class Server:
     http: httpx.Client
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def server(**env_overrides: str) -> Iterator[Server]:
-    port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         data_dir, log = Path(folder) / "data", Path(folder) / "server.log"
         env = {
-            **os.environ,
             "QIE_MODEL": "fake",
             "QIE_MAX_QUEUE": "10000",
             "QIE_WORKER_ENABLED": "false",
             "QIE_RETENTION_HOURS": "0",
             **env_overrides,
         }
-        qie = Path(sys.executable).parent / "qie"
-        with log.open("wb") as log_file:
-            process = subprocess.Popen(
-                [qie, "serve", "--data-dir", str(data_dir), "--port", str(port)],
-                env=env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
-            try:
-                for _ in range(600):
-                    try:
-                        http.get("/api/health")
-                        break
-                    except httpx.TransportError:
-                        time.sleep(0.1)
-                yield Server(f"http://127.0.0.1:{port}", port, process.pid, data_dir, log, http)
-            finally:
-                http.close()
-                process.terminate()
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:  # still busy with connections it failed to let go
-                    process.kill()
-                    process.wait(15)
+        with log.open("wb") as log_file, qie_serve(data_dir, env, output=log_file, timeout=120) as running:
+            process, port, http = running
+            yield Server(f"http://127.0.0.1:{port}", port, process.pid, data_dir, log, http)
 
 
 def proc_status(pid: int, field: str) -> float:

@@ -16,10 +16,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -36,6 +33,7 @@ from rich.table import Table
 
 from benchmarks import pipeline
 from benchmarks.engine_speed import engine_timings
+from benchmarks.serving import qie_serve
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.engine.fake import FakeEngine
@@ -56,44 +54,16 @@ def png(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def server(model: str, data_dir: Path) -> Iterator[tuple[httpx.Client, int]]:
-    port = free_port()
     env = {
-        **os.environ,
         "QIE_MODEL": model,
         "QIE_FAKE_STEP_SECONDS": str(FAKE_STEP_SECONDS),
         "QIE_POLL_SECONDS": "0.05",
         "QIE_MAX_QUEUE": "1000",
     }
-    qie = Path(sys.executable).parent / "qie"
-    process = subprocess.Popen(
-        [qie, "serve", "--data-dir", str(data_dir), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-    try:
-        for _ in range(600):
-            try:
-                client.get("/api/health")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    with qie_serve(data_dir, env) as (process, _, client):
         yield client, process.pid
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(30)
 
 
 def submit(client: httpx.Client, seed: int, steps: int = STEPS) -> str:

@@ -1,0 +1,52 @@
+"""A real `qie serve` subprocess on a free port, for the benchmarks that measure what a client sees."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def qie_serve(
+    data_dir: Path, env: dict[str, str], *, output: IO[bytes] | int = subprocess.DEVNULL, timeout: float = 60
+) -> Iterator[tuple[subprocess.Popen[bytes], int, httpx.Client]]:
+    """The server process, its port and a client for it, once `/api/health` answers; stopped on exit."""
+    port = free_port()
+    process = subprocess.Popen(
+        [Path(sys.executable).parent / "qie", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        env={**os.environ, **env},
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=timeout)
+    try:
+        for _ in range(600):
+            try:
+                client.get("/api/health")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield process, port, client
+    finally:
+        client.close()
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:  # still busy with connections it failed to let go
+            process.kill()
+            process.wait(15)
