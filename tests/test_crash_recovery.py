@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,18 +23,22 @@ pytestmark = pytest.mark.process
 
 
 @contextmanager
-def server_process(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def server_process(
+    data_dir: Path, port: int, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`qie serve` on the fake engine (more options in `args`, more settings in `env`), once it answers."""
     env = {
         **os.environ,
         "QIE_MODEL": "fake",
         "QIE_FAKE_STEP_SECONDS": "0.1",
         # The default 30 s lease: recovery may not wait for it to expire.
         "QIE_RETENTION_HOURS": "0",
+        **(env or {}),
     }
     qie = Path(sys.executable).parent / "qie"
     log = open(data_dir.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [qie, "serve", "--data-dir", str(data_dir), "--port", str(port)], env=env, stdout=log, stderr=log
+        [qie, "serve", "--data-dir", str(data_dir), "--port", str(port), *args], env=env, stdout=log, stderr=log
     )
     try:
         deadline = time.monotonic() + 60

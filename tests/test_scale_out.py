@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -11,16 +12,20 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
+from websockets.sync.client import connect
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import build_services
-from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
+from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit
 from tests.conftest import noise_image
+from tests.live_server import free_port
 from tests.store.conftest import postgres_unreachable
+from tests.test_crash_recovery import server_process
 
 pytestmark = pytest.mark.process
 
@@ -113,3 +118,34 @@ def test_an_idle_worker_process_is_woken_by_the_database_when_a_job_is_queued(
         worker.terminate()
         worker.wait(20)
         services.close()
+
+
+def test_a_watcher_on_an_api_node_sees_every_step_of_a_job_a_worker_process_runs(
+    tmp_path: Path, database_url: str
+) -> None:
+    """The API node runs no worker; the job's steps reach its watcher only through PostgreSQL (re-reading the
+    job, every 2 s without news, would show one or two of the twelve)."""
+    data_dir, port = tmp_path / "shared", free_port()
+    env = {"QIE_DATABASE_URL": database_url, "QIE_FAKE_OUTPUT_PIXELS": str(SMALL_OUTPUT_PIXELS)}
+    qie = Path(sys.executable).parent / "qie"
+    worker = subprocess.Popen(
+        [qie, "worker", "--data-dir", str(data_dir)],
+        env={**os.environ, **env, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with (
+            server_process(data_dir, port, "--no-worker", env=env),
+            httpx.Client(base_url=f"http://127.0.0.1:{port}") as http,
+        ):
+            assert http.get("/api/health").json()["worker_alive"] is False
+            job_id = submit(http, num_inference_steps=12).json()["job_id"]
+            with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=10) as watcher:
+                messages = [json.loads(message) for message in watcher]
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]
+    assert steps == list(range(steps[0], 13)) and steps[0] <= 2, steps  # every step after it was watched
+    assert messages[-1]["type"] == "complete" and messages[-1]["event"] == "complete"

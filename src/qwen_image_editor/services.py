@@ -21,6 +21,7 @@ from qwen_image_editor.blobs.local import LocalBlobStore
 from qwen_image_editor.engine.base import EditEngine
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.events.local import LocalEventBus
+from qwen_image_editor.events.postgres import PostgresEventBus
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
@@ -41,7 +42,7 @@ class Services:
     store: JobStore
     blobs: BlobStore
     engine: EditEngine
-    events: LocalEventBus
+    events: LocalEventBus | PostgresEventBus
     jobs: JobService
     access: Access
     cleanup: Cleanup
@@ -57,6 +58,8 @@ class Services:
 
         Webhooks are sent by API nodes (`qie serve`), whichever process ended the job: a `qie worker` only
         records them. Two API nodes never send one delivery at once (a claim with a lease)."""
+        if isinstance(self.events, PostgresEventBus):  # an API node hears every process's job events
+            self.events.start(listen=True)
         if self.settings.worker_enabled:
             self.prepare_worker()
             thread = WorkerThread(self.worker)
@@ -77,13 +80,16 @@ class Services:
 
     def prepare_worker(self) -> None:
         """Before the worker runs: give it its lasting name (so that it recovers its previous run's jobs as
-        it starts) and, on PostgreSQL, wake it whenever any process queues a job (it polls as well)."""
+        it starts) and, on PostgreSQL, wake it whenever any process queues a job (it polls as well) and
+        send its job events to the API nodes' watchers."""
         if self._worker_name is None:
             self._worker_name = claim_worker_name(self.settings.data_dir, self.settings.worker_name)
             self.worker.take_name(self._worker_name.name, self._worker_name.run)
         url = self.settings.resolved_database_url
         if self._notifications is None and can_notify(url):
             self._notifications = JobNotifications(url, self.worker.wake).start()
+        if isinstance(self.events, PostgresEventBus):
+            self.events.start(listen=False)
 
     def _preload(self) -> None:
         try:
@@ -116,6 +122,8 @@ class Services:
             part.stop()
         if self._notifications is not None:
             self._notifications.stop()
+        if isinstance(self.events, PostgresEventBus):
+            self.events.stop()  # after the worker: its last events (a job handed back) still go out
         if self._worker_name is not None:
             self._worker_name.release()
         self.webhooks.close()
@@ -168,7 +176,9 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = store or build_store(settings.resolved_database_url)
     blobs = LocalBlobStore(settings.jobs_dir, embed_settings=settings.embed_settings)
-    events = LocalEventBus()
+    url = settings.resolved_database_url
+    # On PostgreSQL, processes share their job events: watchers on any API node follow jobs run anywhere.
+    events = PostgresEventBus(url) if can_notify(url) else LocalEventBus()
     metrics = Metrics()
     lifecycle = JobLifecycle(store, events, metrics)
     engine = engine or build_engine(settings)

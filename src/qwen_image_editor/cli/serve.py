@@ -40,6 +40,12 @@ def serve(
         "--insecure-no-auth",
         help="Serve a non-loopback address with no API keys: anyone who reaches it can use it.",
     ),
+    worker: bool | None = typer.Option(
+        None,
+        "--worker/--no-worker",
+        help="Run queued jobs in this process too, or (an API node behind which `qie worker` processes run "
+        "the jobs) not. Default: $QIE_WORKER_ENABLED or on.",
+    ),
 ) -> None:
     """Run the web service: the API, the web UI at /, and a worker that runs queued jobs one at a time."""
     import uvicorn
@@ -54,6 +60,7 @@ def serve(
         data_dir=resolve_path(data_dir),
         preload=preload,
         insecure_no_auth=insecure_no_auth,
+        worker_enabled=worker,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _refuse_an_open_public_server(settings)

@@ -27,15 +27,19 @@ def can_notify(url: str) -> bool:
     return normalise_url(url).get_backend_name() == "postgresql"
 
 
+def postgres_conninfo(url: str) -> str:
+    """The libpq connection string for a PostgreSQL SQLAlchemy URL (which names a driver, as libpq does not)."""
+    if not can_notify(url):
+        raise ValueError(f"{make_url(url).get_backend_name()} cannot notify; only PostgreSQL can")
+    return normalise_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 class JobNotifications:
     """Calls `on_queued` (from its own thread) whenever a job is queued in the PostgreSQL database at `url`,
     and once after each (re)connection, for anything queued while it was not listening."""
 
     def __init__(self, url: str, on_queued: Callable[[], None]) -> None:
-        if not can_notify(url):
-            raise ValueError(f"{make_url(url).get_backend_name()} cannot notify; only PostgreSQL can")
-        # libpq reads the same URL without SQLAlchemy's driver suffix.
-        self._conninfo = normalise_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._conninfo = postgres_conninfo(url)
         self._on_queued = on_queued
         self._stop = threading.Event()
         self.listening = threading.Event()  # set while a LISTEN connection is open

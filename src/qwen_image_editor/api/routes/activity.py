@@ -22,7 +22,8 @@ router = APIRouter()
 
 ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
 MAX_ACTIVE_LISTED = 200  # per-key queues are capped far below this; admins see the first 200
-# Without events for this long, tell the client the current state again (other processes' workers).
+# Without events for this long, tell the client the current state again (an event from another process
+# is lost while the database connection is down).
 RESYNC_SECONDS = 5.0
 
 

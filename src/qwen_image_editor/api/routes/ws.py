@@ -28,8 +28,8 @@ router = APIRouter()
 
 CLOSE_UNKNOWN_JOB = 4404
 CLOSE_NOT_AUTHORISED = 1008  # policy violation: no valid key or session, or a page from a foreign origin
-# Without events for this long, re-read the job: events are hints (a worker in another process sends
-# none yet), and a queued job's position changes without events of its own.
+# Without events for this long, re-read the job: events are hints (one from another process is lost while
+# the database connection is down), and a queued job's position changes without events of its own.
 RESYNC_SECONDS = 2.0
 # A watcher whose message has not left for this long (its socket's bounded send buffer stayed full: it
 # stopped reading) is dropped, so it holds no more than that buffer. Others never wait for it: each socket

@@ -1,0 +1,165 @@
+"""Job events across processes: what crosses PostgreSQL comes out equal, once, in order, and after a lost
+connection the listener comes back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+
+from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.events import postgres as postgres_events
+from qwen_image_editor.events.postgres import EVENTS_CHANNEL, PART_CHARS, PostgresEventBus, Reassembler, decode, encode
+from qwen_image_editor.events.postgres import split as split_payload
+from qwen_image_editor.jobs.events import JobChanged, JobEvent, JobEventKind, JobProgressed, Preview
+from qwen_image_editor.jobs.ids import new_job_id
+from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, RequeueReason, WebhookState, WebhookStatus
+from qwen_image_editor.jobs.states import JobStatus
+from tests.store.conftest import POSTGRES_URL, postgres_unreachable
+
+
+def _progress(step: int) -> Progress:
+    return Progress(
+        stage=ProgressStage.DENOISING,
+        message=f"Step {step} of 8",
+        progress=10 + step,
+        step=step,
+        total_steps=8,
+        eta_seconds=1.5,
+        updated_at=datetime.now(UTC),
+    )
+
+
+def _job(job_id: str) -> Job:
+    now = datetime.now(UTC)
+    return Job(
+        id=job_id,
+        status=JobStatus.PROCESSING,
+        request=EditRequest(prompt="make the sky stormy ☁", num_inference_steps=8, seed=7, num_images=2),
+        input_count=2,
+        created_at=now,
+        owner="key-1",
+        progress=_progress(3),
+        started_at=now,
+        attempts=2,
+        claimed_by="gpu0",
+        lease_expires_at=now,
+        output_names=["output_1.png"],
+        original_sizes=[(4000, 3000), (640, 480)],
+        starred=True,
+        requeue_reason=RequeueReason.LEASE_EXPIRED,
+        webhook=WebhookState(url="https://example.com/hook", status=WebhookStatus.PENDING),
+    )
+
+
+# A preview bigger than one NOTIFY payload (8000 bytes), with every byte value.
+BIG_PREVIEW = Preview(media_type="image/webp", data=bytes(range(256)) * 60)
+
+
+def test_events_cross_the_wire_unchanged() -> None:
+    events: list[JobEvent] = [
+        JobChanged(kind=JobEventKind.STARTED, previous=JobStatus.QUEUED, job=_job(new_job_id())),
+        JobChanged(kind=JobEventKind.QUEUED, previous=None, job=_job(new_job_id())),
+        JobProgressed(job_id=new_job_id(), progress=_progress(4)),
+        JobProgressed(job_id=new_job_id(), progress=_progress(5), preview=BIG_PREVIEW),
+    ]
+    for event in events:
+        reassembler = Reassembler()
+        parts = split_payload("m1", encode("origin-a", event))
+        assert all(len(part.encode()) < 8000 for part in parts)
+        whole = [reassembler.add(part) for part in parts]
+        assert whole[:-1] == [None] * (len(parts) - 1)
+        assert whole[-1] is not None
+        assert decode(whole[-1]) == ("origin-a", event)
+    assert len(split_payload("m2", encode("o", events[-1]))) > 1  # the big one really went in parts
+
+
+def test_an_event_with_a_lost_part_is_dropped_not_garbled() -> None:
+    payload = encode("o", JobProgressed(job_id=new_job_id(), progress=_progress(1), preview=BIG_PREVIEW))
+    first, *rest = split_payload("m1", payload)
+    assert rest and len(first) > PART_CHARS
+    reassembler = Reassembler()
+    assert reassembler.add(first) is None
+    # The next event's parts arrive, its first part first: the broken one is forgotten, the new one is whole.
+    follow = encode("o", JobProgressed(job_id=new_job_id(), progress=_progress(2)))
+    assert reassembler.add(rest[-1]) is None  # the last part of "m1" without its middle: dropped
+    assert [reassembler.add(part) for part in split_payload("m2", follow)] == [follow]
+
+
+@pytest.fixture
+def buses() -> Iterator[tuple[PostgresEventBus, PostgresEventBus]]:
+    if problem := postgres_unreachable():
+        pytest.skip(problem)
+    worker, api_node = PostgresEventBus(POSTGRES_URL), PostgresEventBus(POSTGRES_URL)
+    worker.start(listen=True)  # it also listens, to show that a process never hears its own events twice
+    api_node.start(listen=True)
+    assert worker.listening.wait(10) and api_node.listening.wait(10)
+    yield worker, api_node
+    worker.stop()
+    api_node.stop()
+
+
+async def _collect(bus: PostgresEventBus, job_id: str, count: int, publish: object) -> list[JobEvent]:
+    async with bus.subscribe(job_id) as subscription:
+        assert callable(publish)
+        publish()
+        received = []
+        while len(received) < count:
+            event = await subscription.next_event(5.0)
+            assert event is not None, f"only {len(received)} of {count} events arrived"
+            received.append(event)
+        assert await subscription.next_event(0.5) is None  # and nothing more (no echo of its own)
+        return received
+
+
+def test_another_process_hears_every_event_once_in_order(buses: tuple[PostgresEventBus, PostgresEventBus]) -> None:
+    worker, api_node = buses
+    job_id = new_job_id()
+    sent: list[JobEvent] = [
+        JobChanged(kind=JobEventKind.STARTED, previous=JobStatus.QUEUED, job=_job(job_id)),
+        *[JobProgressed(job_id=job_id, progress=_progress(step), preview=BIG_PREVIEW) for step in range(1, 6)],
+        JobChanged(kind=JobEventKind.COMPLETE, previous=JobStatus.PROCESSING, job=_job(job_id)),
+    ]
+
+    def publish() -> None:
+        for event in sent:
+            worker.publish(event)
+
+    async def both() -> tuple[list[JobEvent], list[JobEvent]]:
+        # The API node hears them through PostgreSQL; the worker's own subscriber, in process, once each.
+        async with api_node.subscribe(job_id) as remote:
+            local = await _collect(worker, job_id, len(sent), publish)
+            heard = []
+            while len(heard) < len(sent):
+                event = await remote.next_event(5.0)
+                assert event is not None, f"the API node heard only {len(heard)} of {len(sent)} events"
+                heard.append(event)
+            return local, heard
+
+    local, heard = asyncio.run(both())
+    assert local == sent
+    assert heard == sent
+
+
+def test_the_listener_comes_back_after_its_connection_is_cut(
+    buses: tuple[PostgresEventBus, PostgresEventBus], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, api_node = buses
+    monkeypatch.setattr(postgres_events, "_RECONNECT_SECONDS", 0.2)
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+        cut = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'test' AND query = %s",
+            (f"LISTEN {EVENTS_CHANNEL}",),
+        ).fetchall()
+    assert cut, "no listening connection was found to cut"
+    deadline = time.monotonic() + 10
+    while api_node.listening.is_set() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert api_node.listening.wait(10), "the listener did not reconnect"
+    job_id = new_job_id()
+    event = JobProgressed(job_id=job_id, progress=_progress(1))
+    assert asyncio.run(_collect(api_node, job_id, 1, lambda: worker.publish(event))) == [event]
