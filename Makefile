@@ -7,7 +7,7 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-fast pytest-fast lint pytest ui-test bench bench-load bench-gpu setup ui browser openapi clean
+.PHONY: run test test-fast pytest-fast lint pytest ui-test bench bench-load bench-gpu bench-scale setup ui browser openapi clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
@@ -69,6 +69,11 @@ bench-gpu: setup
 # What abuse costs the server: huge uploads at once, a camera photo, stalled bodies, WebSocket churn.
 bench-load: setup
 	$(BIN)/python -m benchmarks.load
+
+# Many GPU workers: 1, 2 and 4 fake-GPU worker processes behind two API nodes on PostgreSQL, step latency
+# across processes, and one worker SIGKILLed mid-run (BENCH_SCALE_ARGS=--s3 keeps job files in moto's S3).
+bench-scale: setup
+	$(BIN)/python -m benchmarks.scale $(BENCH_SCALE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(STAMPS) frontend/node_modules src/qwen_image_editor/static

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -23,12 +23,18 @@ def free_port() -> int:
 
 @contextmanager
 def qie_serve(
-    data_dir: Path, env: dict[str, str], *, output: IO[bytes] | int = subprocess.DEVNULL, timeout: float = 60
+    data_dir: Path,
+    env: dict[str, str],
+    *,
+    output: IO[bytes] | int = subprocess.DEVNULL,
+    timeout: float = 60,
+    args: Sequence[str] = (),
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, httpx.Client]]:
-    """The server process, its port and a client for it, once `/api/health` answers; stopped on exit."""
+    """The server process (`args` add to its command line), its port and a client for it, once `/api/health`
+    answers; stopped on exit."""
     port = free_port()
     process = subprocess.Popen(
-        [Path(sys.executable).parent / "qie", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        [Path(sys.executable).parent / "qie", "serve", "--data-dir", str(data_dir), "--port", str(port), *args],
         env={**os.environ, **env},
         stdout=output,
         stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else subprocess.DEVNULL,

@@ -16,6 +16,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from qwen_image_editor.engine.devices import plan_device
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
 from qwen_image_editor.engine.models import resolve_model
+from tests.s3_server import S3_ENV, S3_ENV_UNSET, S3Server, start_s3_server
 
 FAST_AREA = 256 * 256
 
@@ -75,13 +76,43 @@ def fast_area(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
     yield FAST_AREA
 
 
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """A real S3-compatible server (moto) for the whole run; each test makes its own bucket (`s3_bucket`)."""
+    try:
+        server = start_s3_server(tmp_path_factory.mktemp("s3"))
+    except (RuntimeError, OSError) as exc:
+        pytest.skip(f"the object-store tests need moto's S3 server, which could not be started here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    return s3_server.new_bucket()
+
+
+@pytest.fixture
+def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's boto3 sees the test credentials, and nothing of the machine's own AWS setup."""
+    for name in S3_ENV_UNSET:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in S3_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
 # Any test that needs one of these runs the tiny diffusers pipeline: it is a `model` test (make test-fast skips it).
 MODEL_FIXTURES = frozenset(
     {"models_dir", "edit_plus_engine", "edit_plus_2509_engine", "edit_engine", "engine", "fast_area"}
 )
+# And these start a process of their own (the S3 server): `process` tests.
+PROCESS_FIXTURES = frozenset({"s3_server", "s3_bucket"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if MODEL_FIXTURES & fixtures:
             item.add_marker(pytest.mark.model)
+        if PROCESS_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.process)

@@ -71,7 +71,7 @@ def test_status_reports_counts_and_disk_use(jobs: Jobs) -> None:
     rows = {row[0]: row[1] for row in cells if len(row) == 2}
     counts = {status: rows[status] for status in ("queued", "processing", "complete", "error", "cancelled")}
     assert counts == {"queued": "1", "processing": "1", "complete": "2", "error": "1", "cancelled": "0"}
-    assert re.fullmatch(r"\d+(\.\d+)? (KiB|MiB)", rows["disk used"]) and rows["folders without a record"] == "0"
+    assert re.fullmatch(r"\d+(\.\d+)? (KiB|MiB)", rows["job files"]) and rows["jobs with files but no record"] == "0"
 
 
 def test_list_shows_every_job(jobs: Jobs) -> None:

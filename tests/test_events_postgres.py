@@ -19,7 +19,9 @@ from qwen_image_editor.jobs.events import JobChanged, JobEvent, JobEventKind, Jo
 from qwen_image_editor.jobs.ids import new_job_id
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, RequeueReason, WebhookState, WebhookStatus
 from qwen_image_editor.jobs.states import JobStatus
-from tests.store.conftest import POSTGRES_URL, postgres_unreachable
+from tests.store.conftest import postgres_unreachable
+
+TEST_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _progress(step: int) -> Progress:
@@ -94,7 +96,7 @@ def test_an_event_with_a_lost_part_is_dropped_not_garbled() -> None:
 def buses() -> Iterator[tuple[PostgresEventBus, PostgresEventBus]]:
     if problem := postgres_unreachable():
         pytest.skip(problem)
-    worker, api_node = PostgresEventBus(POSTGRES_URL), PostgresEventBus(POSTGRES_URL)
+    worker, api_node = PostgresEventBus(TEST_DATABASE), PostgresEventBus(TEST_DATABASE)
     worker.start(listen=True)  # it also listens, to show that a process never hears its own events twice
     api_node.start(listen=True)
     assert worker.listening.wait(10) and api_node.listening.wait(10)
@@ -150,7 +152,7 @@ def test_the_listener_comes_back_after_its_connection_is_cut(
 ) -> None:
     worker, api_node = buses
     monkeypatch.setattr(postgres_events, "_RECONNECT_SECONDS", 0.2)
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as admin:
+    with psycopg.connect(TEST_DATABASE, autocommit=True) as admin:
         cut = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'test' AND query = %s",
             (f"LISTEN {EVENTS_CHANNEL}",),

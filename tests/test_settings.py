@@ -48,3 +48,17 @@ def test_unsafe_combinations_are_refused_with_the_fix() -> None:
         Settings(lease_seconds=10, heartbeat_seconds=8)
     with pytest.raises(ValidationError, match="cannot exceed QIE_MAX_UPLOAD_BYTES"):
         Settings(max_upload_bytes=10_000, max_image_bytes=20_000)
+
+
+def test_job_files_live_in_a_folder_or_an_s3_bucket_and_nothing_else() -> None:
+    with pytest.raises(ValidationError, match=r"QIE_BLOBS is a folder or s3://bucket/prefix; gs:// is not supported"):
+        Settings(blobs="gs://bucket/jobs")
+    with pytest.raises(ValidationError, match="needs a bucket name"):
+        Settings(blobs="s3:///jobs")
+    assert Settings(blobs="s3://my-bucket/site/jobs/").s3_blobs == ("my-bucket", "site/jobs")
+    assert Settings(blobs="s3://my-bucket").s3_blobs == ("my-bucket", "")
+    assert Settings(blobs="/srv/qie-jobs").jobs_dir == Path("/srv/qie-jobs")
+    assert Settings(blobs="/srv/qie-jobs").s3_blobs is None
+    assert Settings(data_dir=Path("d")).jobs_dir == Path("d") / "jobs"
+    with pytest.raises(ValidationError):
+        Settings(s3_presign_seconds=-1)

@@ -60,7 +60,7 @@ def test_jobs_run_in_the_order_they_were_queued(setup: Setup) -> None:
     assert all(job.status is JobStatus.COMPLETE for job in finished)
     started = [job.started_at for job in finished]
     assert started == sorted(started)  # type: ignore[type-var]
-    assert all((setup.blobs.path_of(job.id, "output_1.png")).is_file() for job in finished)
+    assert all(setup.blobs.open_file(job.id, "output_1.png").size > 0 for job in finished)
 
 
 def test_a_cancelled_queued_job_never_runs(setup: Setup) -> None:
@@ -392,8 +392,31 @@ def test_variations_have_consecutive_seeds_and_each_equals_its_seed_made_alone(s
     assert done.status is JobStatus.COMPLETE
     assert done.output_names == ["output_1.png", "output_2.png", "output_3.png"]
     for index, single in enumerate(alone, start=1):
-        made_alone = setup.blobs.path_of(single.id, "output_1.png").read_bytes()
-        assert setup.blobs.path_of(job_id, f"output_{index}.png").read_bytes() == made_alone
+        made_alone = setup.blobs.read_bytes(single.id, "output_1.png")
+        assert setup.blobs.read_bytes(job_id, f"output_{index}.png") == made_alone
     variation_steps = [(step, total) for step, total, _ in steps if total == 6]
     assert variation_steps == [(n, 6) for n in range(1, 7)]  # counted across the three images
     assert "Image 2 of 3: step 1 of 2" in [message for _, _, message in steps]
+
+
+def test_the_next_jobs_steps_go_out_while_the_previous_result_is_still_being_saved(setup: Setup) -> None:
+    """Saving a ~1 MP result takes a second or more: the next job's watchers must not wait for it."""
+    first, second = setup.queue(steps=3), setup.queue(steps=3)
+    seen_while_saving = threading.Event()
+    original_save, original_publish = setup.blobs.save_output, setup.events.publish
+
+    def slow_save(job_id: str, *args: Any, **kwargs: Any) -> str:
+        if job_id == first.id:  # the first result is stored only once the second job's steps have gone out
+            assert seen_while_saving.wait(5), "the next job's progress waited behind this save"
+        return original_save(job_id, *args, **kwargs)
+
+    def publish(event: Any) -> None:
+        if isinstance(event, JobProgressed) and event.job_id == second.id and event.progress.step == 3:
+            seen_while_saving.set()
+        original_publish(event)
+
+    setup.blobs.save_output = slow_save  # type: ignore[method-assign]
+    setup.events.publish = publish  # type: ignore[method-assign]
+    assert setup.worker.run_until_idle() == 2
+    assert seen_while_saving.is_set()
+    assert setup.status(first) is JobStatus.COMPLETE and setup.status(second) is JobStatus.COMPLETE

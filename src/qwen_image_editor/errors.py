@@ -16,6 +16,8 @@ QieError                      base of everything we raise on purpose
 ├── NotAuthenticated          the server needs a key and none (or a wrong one) was sent (HTTP 401)
 ├── Forbidden                 the caller is known but may not do this (HTTP 403)
 ├── StorageFull               the disk is full (HTTP 507)
+├── StorageUnavailable        the object store holding job files cannot be reached or refuses us (HTTP 503,
+│                             Retry-After)
 └── OutOfMemory               the device ran out of memory during an edit
 """
 
@@ -92,6 +94,15 @@ class ServerBusy(QieError):
 
 class StorageFull(QieError):
     """There is no space left on the data directory's disk."""
+
+
+class StorageUnavailable(QieError):
+    """The object store that holds the job files is unreachable, or refuses our requests. `reason` says why, for
+    anyone to read (no endpoint or credentials in it: those go to the log); the message adds what to do."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"job files cannot be stored or read now: {reason}; try again in a minute")
+        self.reason = reason
 
 
 class OutOfMemory(QieError):

@@ -17,7 +17,7 @@ from qwen_image_editor.application.metrics import Metrics
 from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.application.webhooks import WebhookSender, WebhookThread, WebhookTiming
 from qwen_image_editor.blobs.base import BlobStore
-from qwen_image_editor.blobs.local import LocalBlobStore
+from qwen_image_editor.blobs.factory import build_blob_store
 from qwen_image_editor.engine.base import EditEngine
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.events.local import LocalEventBus
@@ -27,7 +27,7 @@ from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.keys import SqlKeyStore
-from qwen_image_editor.store.notify import JobNotifications, can_notify
+from qwen_image_editor.store.notify import JobNotifications, can_notify, postgres_conninfo
 from qwen_image_editor.store.webhooks import SqlWebhookStore
 from qwen_image_editor.worker.identity import WorkerName, claim_worker_name
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
@@ -109,8 +109,9 @@ class Services:
         try:
             self.blobs.check_writable()
         except Exception as exc:
-            log.warning("readiness: job files cannot be written", exc_info=True)
-            problems.append(f"job files cannot be written in the data directory ({type(exc).__name__})")
+            log.warning("readiness: job files cannot be written in %s", self.blobs.description, exc_info=True)
+            cause = exc.__cause__ or exc  # the store's own error (e.g. EndpointConnectionError), not our wrapper
+            problems.append(f"job files cannot be written in {self.blobs.description} ({type(cause).__name__})")
         return problems
 
     @property
@@ -175,10 +176,10 @@ def build_webhooks(settings: Settings, store: JobStore) -> WebhookSender:
 def build_services(settings: Settings, *, engine: EditEngine | None = None, store: JobStore | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = store or build_store(settings.resolved_database_url)
-    blobs = LocalBlobStore(settings.jobs_dir, embed_settings=settings.embed_settings)
+    blobs = build_blob_store(settings)
     url = settings.resolved_database_url
     # On PostgreSQL, processes share their job events: watchers on any API node follow jobs run anywhere.
-    events = PostgresEventBus(url) if can_notify(url) else LocalEventBus()
+    events = PostgresEventBus(postgres_conninfo(url)) if can_notify(url) else LocalEventBus()
     metrics = Metrics()
     lifecycle = JobLifecycle(store, events, metrics)
     engine = engine or build_engine(settings)

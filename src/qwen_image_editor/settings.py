@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -12,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_MODEL = "Qwen/Qwen-Image-Edit-2511"
 DEFAULT_PORT = 8002
 _MEMORY_BY_OFFLOAD = {"model": "offload", "sequential": "low"}  # QIE_OFFLOAD, replaced by QIE_MEMORY
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class Settings(BaseSettings):
@@ -34,6 +36,26 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None, description="Any SQLAlchemy URL; default a SQLite file `qie.db` in the data directory."
+    )
+    blobs: str | None = Field(
+        default=None,
+        description="Where job files (inputs, results, thumbnails) live: a folder, or `s3://bucket/prefix` for an "
+        "S3-compatible object store that API nodes and GPU workers share (credentials and region from the usual "
+        "AWS_* variables). Default: `jobs` in the data directory.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None,
+        description="The S3 API's URL for S3-compatible stores (MinIO, Ceph, R2, ...), e.g. `http://minio:9000`; "
+        "default AWS S3 itself.",
+    )
+    s3_presign_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=7 * 24 * 3600,  # the longest a SigV4 URL may live
+        description="With QIE_BLOBS=s3://...: downloads (`/download`) answer 307 to a presigned URL of the object "
+        "valid this many seconds (after the API's access checks), so their bytes skip the API; clients must reach "
+        "the store. What the page shows inline always comes through the API. 0, the default, streams every file "
+        "through the API.",
     )
     host: str = Field(
         default="127.0.0.1",
@@ -215,6 +237,24 @@ class Settings(BaseSettings):
                 raise ValueError(f"host must be an IP address or 'localhost', got {value!r}") from exc
         return value
 
+    @field_validator("blobs")
+    @classmethod
+    def _blobs_is_a_folder_or_s3(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if "://" in value:
+            scheme = value.split("://", 1)[0]
+            if scheme != "s3":
+                raise ValueError(
+                    f"QIE_BLOBS is a folder or s3://bucket/prefix; {scheme}:// is not supported, not in {value!r}"
+                )
+            if not _BUCKET.fullmatch(value[len("s3://") :].split("/", 1)[0]):
+                raise ValueError(
+                    f"QIE_BLOBS={value!r} needs a bucket name (3-63 lower-case letters, digits, dots, dashes): "
+                    "s3://bucket or s3://bucket/prefix"
+                )
+        return value
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -244,8 +284,17 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def s3_blobs(self) -> tuple[str, str] | None:
+        """(bucket, key prefix) when job files live in an object store (QIE_BLOBS=s3://...), else None."""
+        if self.blobs is None or not self.blobs.startswith("s3://"):
+            return None
+        bucket, _, prefix = self.blobs[len("s3://") :].partition("/")
+        return bucket, prefix.strip("/")
+
+    @property
     def jobs_dir(self) -> Path:
-        return self.data_dir / "jobs"
+        """The folder of job files when they live on a filesystem: QIE_BLOBS, or `jobs` in the data directory."""
+        return Path(self.blobs) if self.blobs is not None and self.s3_blobs is None else self.data_dir / "jobs"
 
     @property
     def models_dir(self) -> Path:

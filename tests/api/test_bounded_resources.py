@@ -186,7 +186,7 @@ def test_a_large_upload_is_stored_reduced_and_exact_size_output_keeps_its_origin
     assert response.status_code == 202, response.text
     job_id = response.json()["job_id"]
     job = wait_for(server.http, job_id, {"complete"})
-    with Image.open(server.services.blobs.path_of(job_id, "input_1.png")) as stored:
+    with Image.open(io.BytesIO(server.services.blobs.read_bytes(job_id, "input_1.png"))) as stored:
         assert stored.width * stored.height <= STORED_INPUT_PIXELS and stored.width == 3 * stored.height
     assert server.services.store.get_job(job_id).original_sizes == [(3000, 1000)]
     with Image.open(io.BytesIO(server.http.get(job["outputs"][0]).content)) as output:

@@ -25,6 +25,7 @@ from qwen_image_editor.errors import (
     RequestTooLarge,
     ServerBusy,
     StorageFull,
+    StorageUnavailable,
 )
 
 RETRY_AFTER_SECONDS = "30"
@@ -44,7 +45,7 @@ def _status_of(exc: Exception) -> int:
         return 404
     if isinstance(exc, InvalidTransition):
         return 409
-    if isinstance(exc, QueueFull | ServerBusy):
+    if isinstance(exc, QueueFull | ServerBusy | StorageUnavailable):
         return 503
     if isinstance(exc, QuotaExceeded):
         return 429
@@ -137,6 +138,7 @@ def install_error_handlers(app: FastAPI) -> None:
         NotAuthenticated,
         Forbidden,
         StorageFull,
+        StorageUnavailable,
     ):
         app.add_exception_handler(error, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

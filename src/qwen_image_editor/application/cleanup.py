@@ -1,5 +1,6 @@
 """Retention and cleanup: remove finished jobs' records and files. Never touches a queued or running job,
-never acts outside the data directory (the blob store only derives paths from checked job UUIDs)."""
+never acts outside the job files' folder or bucket prefix (the blob store only derives paths and keys from checked
+job UUIDs and role names)."""
 
 from __future__ import annotations
 
@@ -32,8 +33,8 @@ class CleanupReport:
 @dataclass(frozen=True)
 class StorageStatus:
     counts: dict[JobStatus, int]
-    disk_bytes: int
-    orphan_folders: int
+    stored_bytes: int
+    orphans: int  # jobs with files but no record
 
 
 class Cleanup:
@@ -41,7 +42,7 @@ class Cleanup:
         self.store, self.blobs = store, blobs
 
     def older_than(self, hours: float, *, dry_run: bool = False) -> CleanupReport:
-        """Finished jobs older than `hours`, and job folders left without a record that long."""
+        """Finished jobs older than `hours`, and job files left without a record that long."""
         cutoff = datetime.now(UTC) - timedelta(hours=hours)
         report = self._remove(self.store.finished_before(cutoff), dry_run)
         self._remove_orphans(cutoff, report)
@@ -57,8 +58,8 @@ class Cleanup:
 
     def status(self) -> StorageStatus:
         known = {job.id for job in self._all_jobs(None)}
-        orphans = [job_id for job_id in self.blobs.job_ids_on_disk() if job_id not in known]
-        return StorageStatus(self.store.count_by_status(), self.blobs.disk_usage(), len(orphans))
+        orphans = [job_id for job_id in self.blobs.job_ids_stored() if job_id not in known]
+        return StorageStatus(self.store.count_by_status(), self.blobs.bytes_stored(), len(orphans))
 
     def _all_jobs(self, status: JobStatus | None) -> list[Job]:
         jobs: list[Job] = []
@@ -86,14 +87,16 @@ class Cleanup:
         return report
 
     def _remove_orphans(self, cutoff: datetime, report: CleanupReport) -> None:
-        for job_id in self.blobs.job_ids_on_disk():
+        for job_id in self.blobs.job_ids_stored():
             try:
                 self.store.get_job(job_id)
                 continue
             except JobNotFound:
                 pass
-            # A folder is briefly recordless while its upload is being stored: only old ones are orphans.
-            modified = self.blobs.folder_modified_at(job_id)
+            # A job's files are briefly recordless while its upload is being stored: only old ones are orphans.
+            # (Also where the files of a submit that failed half-way end up when the store was down even for
+            # deleting them.)
+            modified = self.blobs.last_modified(job_id)
             if modified is None or modified < cutoff:
                 report.deleted.append(job_id)
                 if not report.dry_run:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import time
 from collections.abc import Collection, Sequence
 from typing import BinaryIO
@@ -14,12 +15,14 @@ from qwen_image_editor.application.webhooks import checked_addresses
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
 from qwen_image_editor.engine.validation import validate_sizes
-from qwen_image_editor.errors import InvalidRequest, StorageFull
+from qwen_image_editor.errors import InvalidRequest, StorageFull, StorageUnavailable
 from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.rules import check_queue_room
+
+log = logging.getLogger(__name__)
 
 
 class JobService:
@@ -68,13 +71,21 @@ class JobService:
                 job_id, request, len(images), owner=owner, max_queued=self.max_queued, original_sizes=original_sizes
             )
         except OSError as exc:
-            self.blobs.delete_job_files(job_id)
+            self._forget_files(job_id)
             if exc.errno == errno.ENOSPC:
                 raise StorageFull("the server's disk is full; try again later") from exc
             raise
         except BaseException:
-            self.blobs.delete_job_files(job_id)
+            self._forget_files(job_id)
             raise
+
+    def _forget_files(self, job_id: str) -> None:
+        """Remove what a refused submit wrote, so no file outlives it (each is complete: writes are atomic).
+        Best effort when the store is down: what stays has no record, and cleanup removes it as an orphan."""
+        try:
+            self.blobs.delete_job_files(job_id)
+        except StorageUnavailable:
+            log.warning("job %s: its input files stay until cleanup finds them recordless (the store is down)", job_id)
 
     def get(self, job_id: str, *, owner: str | None = None) -> Job:
         return self.store.get_job(checked_job_id(job_id), owner=owner)
@@ -114,7 +125,10 @@ class JobService:
         if job.status is JobStatus.PROCESSING:
             job = self._wait_until_stopped(job.id)
         self.store.delete_job(job.id)
-        self.blobs.delete_job_files(job.id)
+        try:
+            self.blobs.delete_job_files(job.id)
+        except StorageUnavailable:  # the record is gone, so is the job; cleanup takes its files as orphans later
+            log.warning("job %s deleted; its files stay until cleanup finds them (the store is down)", job.id)
         return job
 
     def _wait_until_stopped(self, job_id: str, timeout: float = 30.0) -> Job:

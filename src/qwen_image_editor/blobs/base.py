@@ -1,9 +1,13 @@
-"""The blob store interface: job files by role name, never by a client-supplied path."""
+"""The blob store interface: job files by role name, never by a client-supplied path.
+
+Two backends: `local.py` (a folder, the default) and `s3.py` (an S3-compatible bucket, for API and GPU nodes
+on different machines). Nothing above this layer assumes a filesystem: files are opened as `StoredFile`s."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +19,7 @@ from qwen_image_editor.edit_request import OutputFormat
 # The only file names a job folder may hold.
 ROLE_NAME = re.compile(r"^(input_[1-3]\.png|output_[1-4]\.(png|jpg|webp)|thumbnail\.webp)$")
 THUMBNAIL_NAME = "thumbnail.webp"
+MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
 
 def input_name(index: int) -> str:
@@ -25,13 +30,45 @@ def output_name(index: int, output_format: OutputFormat) -> str:
     return f"output_{index}.{output_format.extension}"
 
 
+def checked_name(name: str) -> str:
+    """`name` if it is one of the role names; FileNotFoundError otherwise (a client never names a path)."""
+    if not ROLE_NAME.fullmatch(name):
+        raise FileNotFoundError(f"{name!r} is not a job file name")
+    return name
+
+
+def media_type_of(name: str) -> str:
+    return MEDIA_TYPES[name.rsplit(".", 1)[1]]
+
+
+@dataclass
+class StoredFile:
+    """One job file, opened for sending: its size and its bytes in chunks (read lazily, once). `path` is set
+    when it is a local file, so that a server can send it with sendfile and answer Range requests."""
+
+    name: str
+    size: int
+    chunks: Iterator[bytes]
+    path: Path | None = None
+
+    @property
+    def media_type(self) -> str:
+        return media_type_of(self.name)
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks)
+
+
 class BlobStore(Protocol):
+    # Where the files live, for messages anyone may read: "the data directory", "the object store".
+    description: str
+
     def save_input(self, job_id: str, index: int, image: Image.Image) -> str:
         """Re-encode an input as PNG (no metadata) at its role name; returns the name."""
         ...
 
     def check_writable(self) -> None:
-        """Raise OSError unless a job file could be written now (the readiness check)."""
+        """Raise (OSError, StorageUnavailable) unless a job file could be written now (the readiness check)."""
         ...
 
     def load_inputs(self, job_id: str, count: int) -> list[Image.Image]:
@@ -50,22 +87,32 @@ class BlobStore(Protocol):
         `settings` (how it was made) go into the file unless the store was made not to embed them."""
         ...
 
-    def path_of(self, job_id: str, name: str) -> Path:
-        """A job file's path, checked to be a role name under the data directory. FileNotFoundError if absent."""
+    def open_file(self, job_id: str, name: str) -> StoredFile:
+        """A job file by role name, opened for reading. FileNotFoundError if it is absent or not a role name."""
+        ...
+
+    def read_bytes(self, job_id: str, name: str) -> bytes:
+        """A job file's whole content. FileNotFoundError as for `open_file`."""
+        ...
+
+    def presigned_url(self, job_id: str, name: str, *, download_name: str | None = None) -> str | None:
+        """A short-lived URL from which a client may fetch the file itself (as an attachment named `download_name`
+        when given), or None when this store serves files only through the API. FileNotFoundError instead of
+        a URL to a file that is absent."""
         ...
 
     def delete_job_files(self, job_id: str) -> int:
-        """Remove the job's folder; returns the bytes freed (0 if there was none)."""
+        """Remove every file of the job; returns the bytes freed (0 if there was none)."""
         ...
 
-    def job_ids_on_disk(self) -> list[str]:
-        """Ids of the job folders present (to find folders left without a record)."""
+    def job_ids_stored(self) -> list[str]:
+        """Ids of the jobs that have files (to find files left without a record)."""
         ...
 
-    def folder_modified_at(self, job_id: str) -> datetime | None:
-        """When the job's folder last changed; None if it has none."""
+    def last_modified(self, job_id: str) -> datetime | None:
+        """When the job's files last changed; None if it has none."""
         ...
 
-    def disk_usage(self) -> int:
+    def bytes_stored(self) -> int:
         """Bytes used by all job files."""
         ...

@@ -5,21 +5,25 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from qwen_image_editor.blobs.base import ROLE_NAME, THUMBNAIL_NAME, input_name, output_name
+from qwen_image_editor.blobs.base import THUMBNAIL_NAME, StoredFile, checked_name, input_name, output_name
 from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.fileio import fsync_dir, write_atomic
 from qwen_image_editor.imaging import encode_image, encode_stored_input, make_thumbnail
 from qwen_image_editor.jobs.ids import checked_job_id
 
+CHUNK_BYTES = 256 * 1024
+
 
 class LocalBlobStore:
+    description = "the data directory"
+
     def __init__(self, jobs_dir: Path, *, embed_settings: bool = True) -> None:
         self.embed_settings = embed_settings
         self.root = Path(jobs_dir).resolve()
@@ -46,7 +50,7 @@ class LocalBlobStore:
     def load_inputs(self, job_id: str, count: int) -> list[Image.Image]:
         images = []
         for index in range(1, count + 1):
-            with Image.open(self.path_of(job_id, input_name(index)), formats=["PNG"]) as stored:
+            with Image.open(self._path_of(job_id, input_name(index)), formats=["PNG"]) as stored:
                 images.append(stored.convert("RGB"))
         return images
 
@@ -61,20 +65,29 @@ class LocalBlobStore:
         folder = self._job_dir(job_id)
         folder.mkdir(exist_ok=True)
         name = output_name(index, output_format)
-        if index == 1:
-            write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image))
         write_atomic(folder / name, encode_image(image, output_format, settings if self.embed_settings else None))
+        if index == 1:  # after the result: a thumbnail never stands for a result that is not there
+            write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image))
         return name
 
-    def path_of(self, job_id: str, name: str) -> Path:
-        if not ROLE_NAME.fullmatch(name):
-            raise FileNotFoundError(f"{name!r} is not a job file name")
-        path = self._job_dir(job_id) / name
+    def _path_of(self, job_id: str, name: str) -> Path:
+        """A job file's path, checked to be a role name under the data directory. FileNotFoundError if absent."""
+        path = self._job_dir(job_id) / checked_name(name)
         if path.is_symlink() or not path.is_file():
             raise FileNotFoundError(f"job {job_id} has no file {name}")
         if path.resolve().parent.parent != self.root:
             raise FileNotFoundError(f"job {job_id} has no file {name}")
         return path
+
+    def open_file(self, job_id: str, name: str) -> StoredFile:
+        path = self._path_of(job_id, name)
+        return StoredFile(name, path.stat().st_size, _chunks(path), path=path)
+
+    def read_bytes(self, job_id: str, name: str) -> bytes:
+        return self._path_of(job_id, name).read_bytes()
+
+    def presigned_url(self, job_id: str, name: str, *, download_name: str | None = None) -> str | None:
+        return None  # a folder has no URLs of its own: the API sends its files
 
     def delete_job_files(self, job_id: str) -> int:
         folder = self._job_dir(job_id)
@@ -85,7 +98,7 @@ class LocalBlobStore:
         fsync_dir(self.root)
         return freed
 
-    def job_ids_on_disk(self) -> list[str]:
+    def job_ids_stored(self) -> list[str]:
         ids = []
         for entry in os.scandir(self.root):
             if entry.is_dir(follow_symlinks=False):
@@ -95,13 +108,20 @@ class LocalBlobStore:
                     continue
         return ids
 
-    def folder_modified_at(self, job_id: str) -> datetime | None:
+    def last_modified(self, job_id: str) -> datetime | None:
         folder = self._job_dir(job_id)
         return datetime.fromtimestamp(folder.stat().st_mtime, UTC) if folder.is_dir() else None
 
-    def disk_usage(self) -> int:
+    def bytes_stored(self) -> int:
         total = 0
         for folder in os.scandir(self.root):
             if folder.is_dir(follow_symlinks=False):
                 total += sum(f.stat().st_size for f in os.scandir(folder.path) if f.is_file(follow_symlinks=False))
         return total
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    """The file's bytes, opened only when the first chunk is asked for (a StoredFile may never be read)."""
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK_BYTES):
+            yield chunk

@@ -1,4 +1,4 @@
-"""`qie cleanup`: see and reclaim the disk used by finished jobs."""
+"""`qie cleanup`: see and reclaim the space (disk or object store) used by finished jobs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from qwen_image_editor.application.cleanup import Cleanup, CleanupReport
-from qwen_image_editor.blobs.local import LocalBlobStore
+from qwen_image_editor.blobs.factory import build_blob_store
 from qwen_image_editor.cli import app
 from qwen_image_editor.cli.common import EXIT_BAD_INPUT, DataDirOption, console, fail, load_settings, resolve_path
 from qwen_image_editor.errors import JobNotFound
@@ -22,7 +22,7 @@ def _size(count: int) -> str:
 
 @app.command()
 def cleanup(
-    status: bool = typer.Option(False, "--status", help="Show disk use and job counts by state, delete nothing."),
+    status: bool = typer.Option(False, "--status", help="Show job counts and the space job files use, delete nothing."),
     list_jobs: bool = typer.Option(False, "--list", help="List jobs (newest first), delete nothing."),
     hours: float | None = typer.Option(None, "--hours", min=0, help="Delete finished jobs older than N hours."),
     job: list[str] = typer.Option([], "--job", help="Delete this job (repeatable); must be a job UUID."),
@@ -38,7 +38,7 @@ def cleanup(
     if not settings.data_dir.is_dir():
         fail(f"no data directory at {settings.data_dir.resolve()}; pass --data-dir or set QIE_DATA_DIR", EXIT_BAD_INPUT)
     store = build_store(settings.resolved_database_url)
-    cleaner = Cleanup(store, LocalBlobStore(settings.jobs_dir))
+    cleaner = Cleanup(store, build_blob_store(settings))
     try:
         if status:
             _print_status(cleaner)
@@ -64,8 +64,8 @@ def _print_status(cleaner: Cleanup) -> None:
     table = Table(title="Jobs", show_header=False)
     for job_status, count in state.counts.items():
         table.add_row(job_status.value, str(count))
-    table.add_row("disk used", _size(state.disk_bytes))
-    table.add_row("folders without a record", str(state.orphan_folders))
+    table.add_row("job files", _size(state.stored_bytes))
+    table.add_row("jobs with files but no record", str(state.orphans))
     console.print(table)
 
 

@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict
 from qwen_image_editor.events.base import Subscription
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.events import JobChanged, JobEvent, JobProgressed
-from qwen_image_editor.store.notify import postgres_conninfo
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +100,9 @@ class Reassembler:
 class PostgresEventBus:
     """The in-process bus for this process's subscribers, plus NOTIFY out and (on API nodes) LISTEN in."""
 
-    def __init__(self, url: str) -> None:
-        self._conninfo = postgres_conninfo(url)
+    def __init__(self, conninfo: str) -> None:
+        """`conninfo`: a libpq connection string or URL (`store.notify.postgres_conninfo` makes one)."""
+        self._conninfo = conninfo
         self.local = LocalEventBus()
         self.origin = uuid.uuid4().hex[:12]  # one per process: its own events come back to it, and are skipped
         self._outbox: collections.deque[JobEvent] = collections.deque(maxlen=OUTBOX_SIZE)

@@ -29,7 +29,14 @@ from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.edit_request import embedded_settings
 from qwen_image_editor.engine.base import EditEngine, EditResult, ModelState, StepProgress
-from qwen_image_editor.errors import EditCancelled, InvalidRequest, InvalidTransition, ModelUnavailable, OutOfMemory
+from qwen_image_editor.errors import (
+    EditCancelled,
+    InvalidRequest,
+    InvalidTransition,
+    ModelUnavailable,
+    OutOfMemory,
+    StorageUnavailable,
+)
 from qwen_image_editor.jobs.events import Preview
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage
 from qwen_image_editor.store.base import JobStore
@@ -93,17 +100,24 @@ class _Prepared:
 
 
 class _Finisher:
-    """One thread that does, in the order given, what the model thread hands it: progress updates and job
-    outcomes, and finishing results. At most one result waits or is being finished at a time."""
+    """One thread that does, in the order given, what the model thread hands it: job outcomes and finishing
+    results (or, as the worker's reporter, progress updates). At most one result waits or is being finished
+    at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "qie-finisher") -> None:
         self._tasks: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._room = threading.Semaphore(1)
-        self._thread = threading.Thread(target=self._run, name="qie-finisher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def submit(self, task: Callable[[], None]) -> None:
         self._tasks.put(task)
+
+    def flush(self) -> None:
+        """Wait until everything handed over so far is done."""
+        done = threading.Event()
+        self._tasks.put(done.set)
+        done.wait()
 
     def finish(self, task: Callable[[], None]) -> None:
         """Hand over a result's finishing; waits while the previous result is still being finished."""
@@ -186,6 +200,9 @@ class _Stages:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.finisher = _Finisher()
+        # Progress has a thread of its own: the next job's first steps reach watchers at once, not after the
+        # previous result has been encoded and stored. A job's outcome waits for its progress (`_after`).
+        self.reporter = _Finisher("qie-reporter")
         self.prefetcher = _Prefetcher(worker._claim_and_prepare)
 
     def next_job(self) -> _Prepared | None:
@@ -193,20 +210,28 @@ class _Stages:
 
     def report(self, job: Job, progress: Progress, preview: Preview | None = None) -> None:
         lifecycle, worker_id = self.worker.lifecycle, self.worker.worker_id
-        self.finisher.submit(lambda: lifecycle.progress(job.id, worker_id, progress, preview))
+        self.reporter.submit(lambda: lifecycle.progress(job.id, worker_id, progress, preview))
 
     def conclude(self, heartbeat: _Heartbeat, outcome: Callable[[], None]) -> None:
         """Record a job's outcome after its progress so far, then let its lease go."""
-        self.finisher.submit(_then_stop(outcome, heartbeat))
+        self.finisher.submit(_then_stop(self._after_progress(outcome), heartbeat))
 
     def finish(self, heartbeat: _Heartbeat, finishing: Callable[[], None]) -> None:
-        self.finisher.finish(_then_stop(finishing, heartbeat))
+        self.finisher.finish(_then_stop(self._after_progress(finishing), heartbeat))
+
+    def _after_progress(self, outcome: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            self.reporter.flush()  # the job's progress, handed over before its outcome, is recorded first
+            outcome()
+
+        return run
 
     def close(self) -> None:
         leftover = self.prefetcher.close()
         if leftover is not None:  # claimed ahead but never run: back to the queue, its place kept
             self.conclude(leftover.heartbeat, functools.partial(self.worker._hand_back, leftover.job))
-        self.finisher.close()
+        self.finisher.close()  # first: its outcomes wait for the reporter
+        self.reporter.close()
 
 
 def _then_stop(task: Callable[[], None], heartbeat: _Heartbeat) -> Callable[[], None]:
@@ -414,7 +439,14 @@ class Worker:
                 )
                 for index, result in enumerate(results, start=1)
             ]
+            # Only now, with every file in place, does the record name them: a failure above leaves no
+            # result referenced (files already written are complete, and go with the job).
             self.lifecycle.complete(job.id, self.worker_id, names)
+        except StorageUnavailable as exc:
+            # An error, not a requeue: the S3 client has retried already, and requeueing would run the whole edit
+            # again only to meet the same outage (its inputs sit in that store too), while `max_attempts` is
+            # kept for workers that die. The reason says so; submitting again is cheap once the store is back.
+            self._fail(job, f"could not store the result: {exc.reason}; submit the edit again once it is back", exc)
         except InvalidTransition:
             log.warning("job %s changed hands while finishing; leaving it to its new owner", job.id, exc_info=True)
         except Exception as exc:
@@ -487,6 +519,8 @@ def describe_failure(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return "the disk of the data directory is full; free space (e.g. `qie cleanup --hours 1`) and retry"
+    if isinstance(exc, StorageUnavailable):
+        return f"could not read the job's input files: {exc.reason}; submit the edit again once it is back"
     if isinstance(exc, FileNotFoundError):
         return f"the job's input files are missing ({exc}); submit the images again"
     return f"unexpected {type(exc).__name__}: {exc}"

@@ -7,7 +7,7 @@ import zipfile
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from qwen_image_editor.api.deps import CallerDep, ServicesDep
 from qwen_image_editor.api.schemas import DeleteResponse, ErrorResponse, JobListResponse, JobView
@@ -19,7 +19,6 @@ from qwen_image_editor.jobs.states import JobStatus
 router = APIRouter(prefix="/api", tags=["jobs"])
 
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": ErrorResponse}}
-_MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 MAX_SLUG_CHARS = 60
 _SAFE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
 
@@ -69,13 +68,28 @@ def get_job_status(services: ServicesDep, caller: CallerDep, job_id: str) -> Job
     return _job_view(services, caller, job_id)
 
 
-def _file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> FileResponse:
+def _file(
+    services: ServicesDep, caller: CallerDep, job_id: str, name: str, download_name: str | None = None
+) -> Response:
+    """The file, after the access check: for an attachment, a redirect to the store's short-lived URL where one
+    is configured (QIE_S3_PRESIGN_SECONDS); else its bytes, sent from disk (ranges, sendfile) or streamed from
+    the store. Only attachments redirect: they are plain links, while the page shows and fetches `/files/` from
+    its own origin (its CSP allows images and fetches from 'self' only, and a bucket then needs no CORS)."""
     job = services.jobs.get(job_id, owner=caller.sees)
     try:
-        path = services.blobs.path_of(job.id, name)
+        url = None if download_name is None else services.blobs.presigned_url(job.id, name, download_name=download_name)
+        if url is not None:
+            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
+        stored = services.blobs.open_file(job.id, name)
     except FileNotFoundError as exc:
         raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
-    return FileResponse(path, media_type=_MEDIA_TYPES[path.suffix.lstrip(".")], headers=_SAFE_HEADERS)
+    headers = dict(_SAFE_HEADERS)
+    if download_name is not None:
+        headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    if stored.path is not None:
+        return FileResponse(stored.path, media_type=stored.media_type, headers=headers)
+    headers["Content-Length"] = str(stored.size)
+    return StreamingResponse(stored.chunks, media_type=stored.media_type, headers=headers)
 
 
 @router.get("/jobs/{job_id}/download", response_class=FileResponse, responses=_NOT_FOUND)
@@ -84,15 +98,13 @@ def download_result(
     caller: CallerDep,
     job_id: str,
     index: Annotated[int, Query(ge=1, le=4, description="Which result, 1 = the first.")] = 1,
-) -> FileResponse:
+) -> Response:
     """One result as an attachment; download it as often as you like (it is kept until it is deleted)."""
     job = services.jobs.get(job_id, owner=caller.sees)
     if len(job.output_names) < index:
         raise JobNotFound(f"job {job.id} has no result {index} (it is {job.status}, with {len(job.output_names)})")
     name = job.output_names[index - 1]
-    response = _file(services, caller, job.id, name)
-    response.headers["Content-Disposition"] = f'attachment; filename="{_download_name(job, index, name)}"'
-    return response
+    return _file(services, caller, job.id, name, download_name=_download_name(job, index, name))
 
 
 @router.get("/jobs/{job_id}/download.zip", response_class=Response, responses=_NOT_FOUND)
@@ -104,7 +116,11 @@ def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Respo
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # images are compressed already
         for index, name in enumerate(job.output_names, start=1):
-            archive.write(services.blobs.path_of(job.id, name), arcname=_download_name(job, index, name))
+            try:
+                content = services.blobs.read_bytes(job.id, name)
+            except FileNotFoundError as exc:
+                raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
+            archive.writestr(_download_name(job, index, name), content)
     return Response(
         buffer.getvalue(),
         media_type="application/zip",
@@ -128,7 +144,7 @@ def prompt_slug(prompt: str, max_chars: int = MAX_SLUG_CHARS) -> str:
 
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse, responses=_NOT_FOUND)
-def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> FileResponse:
+def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> Response:
     """One of the job's files: input_N.png, output_N.<ext> or thumbnail.webp."""
     return _file(services, caller, job_id, name)
 

@@ -5,6 +5,7 @@ edit through this server. It queues a normal job (in the history, cancellable), 
 from __future__ import annotations
 
 import base64
+import io
 import re
 from typing import Any
 
@@ -167,13 +168,14 @@ def _field_value(name: str, value: str) -> Any:
 
 
 def _results(services: Services, job: Job, response_format: str, base_url: str) -> OpenAIImagesResponse:
-    paths = [services.blobs.path_of(job.id, name) for name in job.output_names]
-    with Image.open(paths[0]) as first:
-        width, height = first.size
+    first = services.blobs.read_bytes(job.id, job.output_names[0])
+    with Image.open(io.BytesIO(first)) as image:
+        width, height = image.size
     if response_format == "url":
         data = [OpenAIImage(url=absolute_url(base_url, file_url(job.id, name))) for name in job.output_names]
     else:
-        data = [OpenAIImage(b64_json=base64.b64encode(path.read_bytes()).decode()) for path in paths]
+        contents = [first, *(services.blobs.read_bytes(job.id, name) for name in job.output_names[1:])]
+        data = [OpenAIImage(b64_json=base64.b64encode(content).decode()) for content in contents]
     return OpenAIImagesResponse(
         created=int(job.created_at.timestamp()),
         data=data,
