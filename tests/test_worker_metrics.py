@@ -39,3 +39,21 @@ def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> 
     finally:
         worker.terminate()
         worker.wait(20)
+
+
+def test_a_worker_with_preload_has_its_model_ready_before_it_takes_a_job(tmp_path: Path) -> None:
+    port = free_port()
+    qie = Path(sys.executable).parent / "qie"
+    env = {**os.environ, "QIE_MODEL": "fake", "QIE_PRELOAD": "1"}
+    command = [qie, "worker", "--data-dir", str(tmp_path), "--metrics-port", str(port)]
+    worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert worker.stdout is not None
+        for line in worker.stdout:
+            if "Waiting for jobs" in line:
+                break
+        body = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert 'qie_model_state{model="fake",state="ready"} 1.0' in body
+    finally:
+        worker.terminate()
+        worker.wait(20)

@@ -110,6 +110,9 @@ def worker(
     data_dir: Path | None = DataDirOption,
     database: str | None = typer.Option(None, "--database", help="SQLAlchemy URL of the shared job database."),
     burst: bool = typer.Option(False, "--burst", help="Run what is queued, then exit."),
+    preload: bool | None = typer.Option(
+        None, "--preload/--lazy", help="Load the model before taking jobs, or with the first. Default: $QIE_PRELOAD."
+    ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", help="Serve this worker's Prometheus metrics at http://HOST:PORT/metrics."
     ),
@@ -121,7 +124,7 @@ def worker(
     from qwen_image_editor.services import build_services
     from qwen_image_editor.worker.identity import WorkerNameInUse
 
-    settings = load_settings(model=model, data_dir=resolve_path(data_dir), database_url=database)
+    settings = load_settings(model=model, data_dir=resolve_path(data_dir), database_url=database, preload=preload)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     services = build_services(settings)
     if services.engine.is_demo:
@@ -134,6 +137,12 @@ def worker(
         console.print(f"Worker {services.worker.worker_id} using {services.engine.model_id}")
         if metrics_port is not None:
             _serve_metrics(services.metrics.registry, metrics_host, metrics_port)
+        if settings.preload:  # before taking a job: a job claimed now would hold its lease through the load
+            console.print(f"Loading {services.engine.model_id} ...")
+            try:
+                services.engine.load()
+            except Exception:  # the first job tries again, and reports why it cannot
+                logging.getLogger(__name__).exception("loading %s failed", services.engine.model_id)
         if burst:
             console.print(f"Ran {services.worker.run_until_idle()} jobs")
             return
