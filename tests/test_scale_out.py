@@ -24,6 +24,7 @@ from qwen_image_editor.services import build_services
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit
 from tests.conftest import noise_image
 from tests.live_server import free_port
+from tests.s3_server import S3Server, s3_process_env
 from tests.store.conftest import postgres_unreachable
 from tests.test_crash_recovery import server_process
 
@@ -149,3 +150,40 @@ def test_a_watcher_on_an_api_node_sees_every_step_of_a_job_a_worker_process_runs
     steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]
     assert steps == list(range(steps[0], 13)) and steps[0] <= 2, steps  # every step after it was watched
     assert messages[-1]["type"] == "complete" and messages[-1]["event"] == "complete"
+
+
+def test_an_api_node_and_a_worker_on_other_machines_share_only_postgresql_and_the_bucket(
+    tmp_path: Path, database_url: str, s3_server: S3Server, s3_bucket: str
+) -> None:
+    """Separate data directories, as on two machines: the inputs reach the worker and the result reaches the
+    API node through the bucket alone, and the steps through PostgreSQL."""
+    env = s3_process_env(
+        QIE_DATABASE_URL=database_url,
+        QIE_BLOBS=f"s3://{s3_bucket}/jobs",
+        QIE_S3_ENDPOINT_URL=s3_server.endpoint_url,
+        QIE_FAKE_OUTPUT_PIXELS=str(SMALL_OUTPUT_PIXELS),
+    )
+    qie, port = Path(sys.executable).parent / "qie", free_port()
+    worker = subprocess.Popen(
+        [qie, "worker", "--data-dir", str(tmp_path / "gpu-machine")],
+        env={**env, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.05"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with (
+            server_process(tmp_path / "api-machine", port, "--no-worker", env=env),
+            httpx.Client(base_url=f"http://127.0.0.1:{port}") as http,
+        ):
+            job_id = submit(http, num_inference_steps=6).json()["job_id"]
+            with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=10) as watcher:
+                messages = [json.loads(message) for message in watcher]
+            download = http.get(f"/api/jobs/{job_id}/download")
+    finally:
+        worker.terminate()
+        worker.wait(20)
+    assert messages[-1]["type"] == "complete", messages[-1]
+    assert [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]][-1] == 6
+    stored = s3_server.objects(s3_bucket, f"jobs/{job_id}/")
+    assert download.status_code == 200 and download.content == stored[f"jobs/{job_id}/output_1.png"]
+    assert not list((tmp_path / "gpu-machine").glob("jobs/*")) and not list((tmp_path / "api-machine").glob("jobs/*"))
