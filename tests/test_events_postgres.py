@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -21,7 +23,14 @@ from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, Requeue
 from qwen_image_editor.jobs.states import JobStatus
 from tests.store.conftest import postgres_unreachable
 
+T = TypeVar("T")
 TEST_DATABASE = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` on a thread of its own: the browser tests' session keeps an event loop running in this one."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 
 def _progress(step: int) -> Progress:
@@ -142,7 +151,7 @@ def test_another_process_hears_every_event_once_in_order(buses: tuple[PostgresEv
                 heard.append(event)
             return local, heard
 
-    local, heard = asyncio.run(both())
+    local, heard = run_apart(both())
     assert local == sent
     assert heard == sent
 
@@ -164,4 +173,4 @@ def test_the_listener_comes_back_after_its_connection_is_cut(
     assert api_node.listening.wait(10), "the listener did not reconnect"
     job_id = new_job_id()
     event = JobProgressed(job_id=job_id, progress=_progress(1))
-    assert asyncio.run(_collect(api_node, job_id, 1, lambda: worker.publish(event))) == [event]
+    assert run_apart(_collect(api_node, job_id, 1, lambda: worker.publish(event))) == [event]
