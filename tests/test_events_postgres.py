@@ -110,8 +110,8 @@ def buses() -> Iterator[tuple[PostgresEventBus, PostgresEventBus]]:
     api_node.start(listen=True)
     assert worker.listening.wait(10) and api_node.listening.wait(10)
     yield worker, api_node
-    worker.stop()
-    api_node.stop()
+    with ThreadPoolExecutor(2) as stopping:  # each waits up to half a second for its listener to look up
+        list(stopping.map(PostgresEventBus.stop, (worker, api_node)))
 
 
 async def _collect(bus: PostgresEventBus, job_id: str, count: int, publish: object) -> list[JobEvent]:
