@@ -14,14 +14,15 @@ run: setup ui
 
 test: setup ui browser lint ui-test pytest
 
-# The inner loop: lint, the UI's unit tests, and the Python unit and API tests (on the fake engine, in one
-# process). `make test` adds the tiny diffusers model, the tests that start processes, and the browser.
-# The Python tests mostly wait on sockets, so the UI's checks run beside them (-O keeps each one's output whole).
+# The inner loop: lint, the UI's unit tests, and the Python unit and API tests (on the fake engine; none
+# starts a process of its own). `make test` adds the tiny diffusers model, the tests that start processes,
+# and the browser. The Python tests mostly wait on sockets, so two pytest workers (pytest-xdist) share them
+# and the UI's checks run beside them (-O keeps each one's output whole).
 test-fast: setup $(STAMPS)/ui-deps
 	@$(MAKE) --no-print-directory -j2 -O lint ui-test pytest-fast
 
 pytest-fast: setup
-	$(BIN)/pytest -m "not slow and not browser and not real_model and not model and not process"
+	$(BIN)/pytest -n 2 -m "not slow and not browser and not real_model and not model and not process"
 
 setup: $(STAMPS)/venv
 

@@ -109,6 +109,13 @@ MODEL_FIXTURES = frozenset(
 PROCESS_FIXTURES = frozenset({"s3_server", "s3_bucket"})
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist starts its workers with COLUMNS=80 and LINES=24; rich would fix the CLI's width at import
+    # from them, so tests that choose a terminal width (CliRunner's env) would get 80 whatever they asked.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))

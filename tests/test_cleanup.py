@@ -55,7 +55,8 @@ class Jobs:
         return {job.id: job.status for job in jobs}
 
     def cli(self, *args: str) -> tuple[int, str]:
-        result = runner.invoke(app, ["cleanup", "--data-dir", str(self.data_dir), *args], env={"COLUMNS": "200"})
+        # An 80-column terminal: the job ids must still come out whole.
+        result = runner.invoke(app, ["cleanup", "--data-dir", str(self.data_dir), *args], env={"COLUMNS": "80"})
         return result.exit_code, result.output
 
 

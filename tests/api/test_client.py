@@ -79,7 +79,9 @@ def test_qie_remote_edit_and_jobs(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.exit_code == 0, result.output
         assert (tmp_path / "out.png").is_file() and (tmp_path / "out_2.png").is_file()
-        listed = runner.invoke(app, ["remote", "jobs", "--server", url, "--key", key])
+        listed = runner.invoke(app, ["remote", "jobs", "--server", url, "--key", key], env={"COLUMNS": "120"})
         assert listed.exit_code == 0 and "make it snow" in listed.output
+        job_id = listed.output.split("\n")[3].split("│")[1].strip()  # the first row, whole on any terminal
+        assert len(job_id) == 36 and str(tmp_path) not in job_id
         refused = runner.invoke(app, ["remote", "jobs", "--server", url, "--key", "qie_wrong"])
         assert refused.exit_code == 2 and "key" in refused.output.lower()

@@ -10,7 +10,15 @@ from rich.table import Table
 from qwen_image_editor.application.cleanup import Cleanup, CleanupReport
 from qwen_image_editor.blobs.factory import build_blob_store
 from qwen_image_editor.cli import app
-from qwen_image_editor.cli.common import EXIT_BAD_INPUT, DataDirOption, console, fail, load_settings, resolve_path
+from qwen_image_editor.cli.common import (
+    EXIT_BAD_INPUT,
+    DataDirOption,
+    console,
+    fail,
+    job_id_column,
+    load_settings,
+    resolve_path,
+)
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.factory import build_store
@@ -70,7 +78,7 @@ def _print_status(cleaner: Cleanup) -> None:
 
 
 def _print_jobs(cleaner: Cleanup) -> None:
-    table = Table("job id", "status", "created", "prompt")
+    table = Table(job_id_column("job id"), "status", "created", "prompt")
     jobs, _ = cleaner.store.list_jobs(limit=200)
     for job in jobs:
         table.add_row(job.id, job.status.value, f"{job.created_at:%Y-%m-%d %H:%M}", job.request.prompt[:60])

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Column
 
 from qwen_image_editor.settings import Settings
 
@@ -54,3 +55,8 @@ def demo_warning(model_id: str) -> None:
 
 def resolve_path(path: Path | None) -> Path | None:
     return path.expanduser() if path is not None else None
+
+
+def job_id_column(header: str) -> Column:
+    """A table column of job ids: never wrapped or cut on a narrow terminal, since people copy them."""
+    return Column(header, no_wrap=True, min_width=36)

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from qwen_image_editor.cli import app
-from qwen_image_editor.cli.common import EXIT_BAD_INPUT, console, fail
+from qwen_image_editor.cli.common import EXIT_BAD_INPUT, console, fail, job_id_column
 from qwen_image_editor.client import Client, ServerError, result_path
 
 remote = typer.Typer(help="Use a running server: `qie remote edit`, `qie remote jobs`.", no_args_is_help=True)
@@ -100,7 +100,7 @@ def remote_jobs(
         fail(exc.message, EXIT_BAD_INPUT if 400 <= exc.status < 500 else 1)
     except httpx.HTTPError as exc:
         fail(f"cannot reach {server}: {exc}")
-    table = Table("job", "status", "created", "seed", "prompt")
+    table = Table(job_id_column("job"), "status", "created", "seed", "prompt")
     for job in jobs:
         config = job.view["config"]
         table.add_row(job.id, job.status, job.view["created_at"][:19], str(config["seed"]), config["prompt"])
