@@ -141,15 +141,24 @@ def test_a_watcher_on_an_api_node_sees_every_step_of_a_job_a_worker_process_runs
             httpx.Client(base_url=f"http://127.0.0.1:{port}") as http,
         ):
             assert http.get("/api/health").json()["worker_alive"] is False
-            job_id = submit(http, num_inference_steps=12).json()["job_id"]
-            with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=10) as watcher:
-                messages = [json.loads(message) for message in watcher]
+            # The page's activity feed (`/ws`, every job) too, open before the job exists.
+            with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as activity:
+                json.loads(activity.recv(timeout=10))  # the active jobs: none yet
+                job_id = submit(http, num_inference_steps=12).json()["job_id"]
+                with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=10) as watcher:
+                    messages = [json.loads(message) for message in watcher]
+                feed = [json.loads(activity.recv(timeout=10))]
+                while feed[-1].get("type") != "complete":
+                    feed.append(json.loads(activity.recv(timeout=10)))
     finally:
         worker.terminate()
         worker.wait(20)
     steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]
     assert steps == list(range(steps[0], 13)) and steps[0] <= 2, steps  # every step after it was watched
     assert messages[-1]["type"] == "complete" and messages[-1]["event"] == "complete"
+    heard = [m["progress"]["step"] for m in feed if m.get("type") == "progress" and m["progress"]["step"]]
+    assert heard == list(range(1, 13)), heard
+    assert feed[-1]["job_id"] == job_id
 
 
 def test_an_api_node_and_a_worker_on_other_machines_share_only_postgresql_and_the_bucket(
