@@ -131,7 +131,7 @@ def test_a_watcher_on_an_api_node_sees_every_step_of_a_job_a_worker_process_runs
     qie = Path(sys.executable).parent / "qie"
     worker = subprocess.Popen(
         [qie, "worker", "--data-dir", str(data_dir)],
-        env={**os.environ, **env, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.1"},
+        env={**os.environ, **env, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.1", "QIE_HEARTBEAT_SECONDS": "0.5"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -150,6 +150,12 @@ def test_a_watcher_on_an_api_node_sees_every_step_of_a_job_a_worker_process_runs
                 feed = [json.loads(activity.recv(timeout=10))]
                 while feed[-1].get("type") != "complete":
                     feed.append(json.loads(activity.recv(timeout=10)))
+            # The page's header on this node: the worker's model, loaded by the job it ran.
+            deadline = time.monotonic() + 10
+            while (health := http.get("/api/health").json())["model_state"] != "ready":
+                assert time.monotonic() < deadline, health
+                time.sleep(0.1)
+            assert health["workers"] == 1 and health["model"] == "fake" and health["warning"] is None
     finally:
         worker.terminate()
         worker.wait(20)

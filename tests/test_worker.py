@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.events import JobProgressed
 from qwen_image_editor.jobs.ids import new_job_id
-from qwen_image_editor.jobs.records import Job, Progress, RequeueReason
+from qwen_image_editor.jobs.records import Job, Progress, RequeueReason, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import build_services
 from qwen_image_editor.store.sql import SqlJobStore
@@ -420,3 +421,18 @@ def test_the_next_jobs_steps_go_out_while_the_previous_result_is_still_being_sav
     assert setup.worker.run_until_idle() == 2
     assert seen_while_saving.is_set()
     assert setup.status(first) is JobStatus.COMPLETE and setup.status(second) is JobStatus.COMPLETE
+
+
+def test_a_worker_tells_the_store_it_lives_and_what_its_model_is_doing(setup: Setup) -> None:
+    def presence() -> WorkerPresence:
+        (only,) = setup.store.workers_seen_since(datetime.now(UTC) - timedelta(minutes=1))
+        return only
+
+    setup.worker._alive("worker-a")  # an idle heartbeat, before any job
+    assert presence().worker_id == "worker-a" and presence().model == "fake"
+    assert presence().model_state == "not_loaded" and presence().device == setup.engine.device
+    setup.queue()
+    assert setup.worker.run_until_idle() == 1
+    setup.worker._announced_at = -float("inf")  # the next heartbeat interval has passed
+    setup.worker._alive("worker-a")
+    assert presence().model_state == "ready"

@@ -30,6 +30,13 @@ describe("App form", () => {
     expect(screen.getByTestId("model-status")).toHaveTextContent(/tiny.*ready.*cpu/);
   });
 
+  it("on an API node, shows the model of the GPU workers behind it", async () => {
+    world.health = { ...world.health, worker_alive: false, workers: 2, model: "Qwen/Qwen-Image-Edit-2511", device: "cuda:0" };
+    await renderApp(world);
+    expect(screen.getByTestId("model-status")).toHaveTextContent(/Qwen-Image-Edit-2511.*ready/);
+    expect(screen.getByTestId("device")).toHaveTextContent("2 GPU workers · cuda:0");
+  });
+
   it("says when the server cannot be reached", async () => {
     vi.stubGlobal("fetch", vi.fn(async () => Promise.reject(new TypeError("Failed to fetch"))));
     render(<App />, { wrapper: withClient(world.client) });

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.jobs.records import WorkerPresence
 from qwen_image_editor.services import build_services
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
@@ -47,6 +49,26 @@ def test_health_answers_and_names_the_model(server: LiveServer) -> None:
     assert health["model"] == "fake" and health["demo"] is True
     assert health["model_state"] in {"not_loaded", "ready"}
     assert health["worker_alive"] is True
+
+
+def test_an_api_node_reports_the_gpu_workers_behind_it_and_says_when_there_are_none(tmp_path: Path) -> None:
+    services = build_services(make_settings(tmp_path, worker_enabled=False), engine=FakeEngine())
+    with live_server(services) as server:
+        alone = server.http.get("/api/health").json()
+        assert alone["worker_alive"] is False and alone["workers"] == 0
+        assert alone["model_state"] == "not_loaded" and alone["device"] == "no worker"
+        assert "no GPU worker" in alone["warning"] and "qie worker" in alone["warning"]
+        now = datetime.now(UTC)
+        for worker_id, state, device in (("gpu0/1-a", "loading", "cuda:0"), ("gpu1/2-b", "ready", "cuda:1")):
+            services.store.record_worker(WorkerPresence(worker_id, "Qwen/Qwen-Image-Edit-2511", state, device, now))
+        services.store.record_worker(  # stopped two minutes ago: not counted
+            WorkerPresence("gpu2/3-c", "other", "failed", "cuda:2", now - timedelta(minutes=2), "boom")
+        )
+        behind = server.http.get("/api/health").json()
+        assert behind["workers"] == 2 and behind["warning"] is None
+        assert behind["model"] == "Qwen/Qwen-Image-Edit-2511" and behind["model_state"] == "ready"
+        assert behind["device"] == "cuda:0, cuda:1" and behind["model_error"] is None
+    services.close()
 
 
 def test_limits_come_from_the_server(server: LiveServer) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.errors import InvalidTransition, JobNotFound, QueueFull
-from qwen_image_editor.jobs.records import Job, Progress, ProgressStage
+from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
 
@@ -479,3 +479,17 @@ def test_release_hands_a_job_back_without_spending_an_attempt(store: JobStore) -
     assert released.attempts == 0 and released.claimed_by is None and released.started_at is None
     assert position(store, job.id) == 1
     assert store.claim_next_job(WORKER, LEASE).attempts == 1  # type: ignore[union-attr]
+
+
+def test_workers_are_heard_of_with_their_latest_word_and_forgotten_when_quiet(store: JobStore, clock: Clock) -> None:
+    start = clock()
+    store.record_worker(WorkerPresence("gpu0/1-aa", "Qwen/Qwen-Image-Edit-2511", "loading", "cuda:0", start))
+    store.record_worker(WorkerPresence("gpu1/2-bb", "Qwen/Qwen-Image-Edit-2511", "ready", "cuda:1", start))
+    later = start + timedelta(seconds=90)
+    failed = WorkerPresence("gpu0/1-aa", "Qwen/Qwen-Image-Edit-2511", "failed", "cuda:0", later, "CUDA out of memory")
+    store.record_worker(failed)  # replaces what gpu0 said before
+    assert store.workers_seen_since(start) == [
+        failed,
+        WorkerPresence("gpu1/2-bb", "Qwen/Qwen-Image-Edit-2511", "ready", "cuda:1", start),
+    ]
+    assert store.workers_seen_since(start + timedelta(seconds=60)) == [failed]  # gpu1 has gone quiet

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from qwen_image_editor.edit_request import EditRequest
-from qwen_image_editor.jobs.records import Progress, ProgressStage
+from qwen_image_editor.jobs.records import Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.engine import make_engine, normalise_url
 from qwen_image_editor.store.factory import build_store
@@ -220,6 +220,7 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # back to what version 4 wrote
         raw.execute("DROP TABLE webhook_deliveries")
         raw.execute("DROP TABLE server_secrets")
+        raw.execute("DROP TABLE workers")  # since version 6
         raw.execute("UPDATE schema_version SET version = 4")  # a new database records its version alone
     store = SqlJobStore(sqlite_url)
     try:
@@ -237,5 +238,22 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
     finally:
         store.close()
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (5,)
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (6,)
         assert raw.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (1,)
+
+
+def test_a_version_5_database_gains_the_workers_table(sqlite_url: str) -> None:
+    store = SqlJobStore(sqlite_url)
+    old = store.create_job(str(uuid.uuid4()), EditRequest(prompt="before workers", seed=1), 1)
+    store.close()
+    with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # back to what version 5 wrote
+        raw.execute("DROP TABLE workers")
+        raw.execute("UPDATE schema_version SET version = 5")
+    store = SqlJobStore(sqlite_url)
+    try:
+        assert store.get_job(old.id).request.prompt == "before workers"
+        seen = datetime.now(UTC)
+        store.record_worker(WorkerPresence("gpu0/1-ab", "Qwen/Qwen-Image-Edit-2511", "ready", "cuda:0", seen))
+        assert [w.worker_id for w in store.workers_seen_since(seen)] == ["gpu0/1-ab"]
+    finally:
+        store.close()

@@ -53,7 +53,8 @@ export interface paths {
         };
         /**
          * Health
-         * @description Liveness and the model's state; answers while the model loads.
+         * @description Liveness and the model's state; answers while the model loads. An API node, which runs no model,
+         *     reports the model of the GPU workers behind it instead.
          */
         get: operations["health_api_health_get"];
         put?: never;
@@ -534,6 +535,12 @@ export interface components {
              * @description The in-process worker thread is running.
              */
             worker_alive: boolean;
+            /**
+             * Workers
+             * @description On an API node (no in-process worker): the GPU worker processes heard from in the last minute; model, model_state and device then describe them. 0 elsewhere.
+             * @default 0
+             */
+            workers: number;
         };
         /**
          * JobEventKind

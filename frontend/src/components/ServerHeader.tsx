@@ -58,7 +58,10 @@ export function ServerHeader(props: Props) {
                 </span>
                 <span>{offline ? "status unknown" : stateText[health.model_state]}</span>
               </span>
-              <span title="Device">{health.device}</span>
+              {/* An API node runs no model: it reports the GPU workers behind it. */}
+              <span title="Device" data-testid="device">
+                {health.workers > 0 ? `${health.workers} GPU worker${health.workers === 1 ? "" : "s"} · ${health.device}` : health.device}
+              </span>
               <span data-testid="queue-length">{queued} in queue</span>
               {offline && <span className="text-red-700 dark:text-red-400">(connection lost)</span>}
             </>

@@ -19,6 +19,7 @@ export const health: Health = {
   device: "cpu",
   queue_length: 0,
   worker_alive: true,
+  workers: 0,
   demo: true,
   keys_required: false,
   warning: null,

@@ -29,6 +29,11 @@ class HealthResponse(BaseModel):
     queue_length: int = Field(description="Jobs waiting to run.")
     demo: bool = Field(description="True with the tiny random-weight model: outputs are noise.")
     worker_alive: bool = Field(description="The in-process worker thread is running.")
+    workers: int = Field(
+        default=0,
+        description="On an API node (no in-process worker): the GPU worker processes heard from in the last "
+        "minute; model, model_state and device then describe them. 0 elsewhere.",
+    )
     keys_required: bool = Field(description="Callers need an API key or a session (some key exists).")
     warning: str | None = Field(description="Something the operator should fix, e.g. serving with no auth.")
 

@@ -86,3 +86,16 @@ class Job:
     requeue_reason: RequeueReason | None = None
     # its webhook's delivery, once it ended with a `webhook_url` (job views show a pending one before)
     webhook: WebhookState | None = None
+
+
+@dataclass(frozen=True)
+class WorkerPresence:
+    """A worker process as it last told the store (every heartbeat): which model, in what state, where. API
+    nodes run no model of their own, so this is how they know what the GPU workers behind them are doing."""
+
+    worker_id: str
+    model: str
+    model_state: str  # an engine ModelState value: not_loaded, loading, ready, failed
+    device: str
+    seen_at: datetime
+    model_error: str | None = None

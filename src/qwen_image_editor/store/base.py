@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from qwen_image_editor.edit_request import EditRequest
-from qwen_image_editor.jobs.records import Job, Progress
+from qwen_image_editor.jobs.records import Job, Progress, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
 
 
@@ -120,6 +120,14 @@ class JobStore(Protocol):
 
     def delete_job(self, job_id: str) -> None:
         """Remove the record of a job that is not processing. InvalidTransition if it is."""
+        ...
+
+    def record_worker(self, presence: WorkerPresence) -> None:
+        """Note that a worker lives, with its model's state (replacing what it said before)."""
+        ...
+
+    def workers_seen_since(self, since: datetime) -> list[WorkerPresence]:
+        """The workers heard from at `since` or later, by id."""
         ...
 
     def close(self) -> None:

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from qwen_image_editor.errors import QieError
 from qwen_image_editor.store.engine import write_transaction
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 class SchemaVersionError(QieError, RuntimeError):
@@ -146,6 +146,18 @@ server_secrets = Table(
     Column("value", Text, nullable=False),
 )
 
+# Every worker process's last word (since version 6): API nodes show the GPU workers' model state from it.
+workers = Table(
+    "workers",
+    metadata,
+    Column("worker_id", String(255), primary_key=True),  # `<lasting name>/<run>`, as jobs record it
+    Column("model", String(255), nullable=False),
+    Column("model_state", String(16), nullable=False),
+    Column("model_error", Text, nullable=True),
+    Column("device", String(64), nullable=False),
+    Column("seen_at", UTCDateTime, nullable=False, index=True),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -184,11 +196,17 @@ def _to_version_5(conn: Connection) -> None:
     metadata.create_all(conn, tables=[webhook_deliveries, server_secrets])
 
 
+def _to_version_6(conn: Connection) -> None:
+    """Workers say what they are doing, for the API nodes that run no model."""
+    metadata.create_all(conn, tables=[workers])
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
     4: _to_version_5,
+    5: _to_version_6,
 }
 
 # Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.

@@ -14,12 +14,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.errors import JobNotFound
-from qwen_image_editor.jobs.records import Job, Progress, RequeueReason, WebhookState, WebhookStatus
+from qwen_image_editor.jobs.records import Job, Progress, RequeueReason, WebhookState, WebhookStatus, WorkerPresence
 from qwen_image_editor.jobs.states import TERMINAL_STATES, JobStatus, check_transition
 from qwen_image_editor.store import rules
 from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
 from qwen_image_editor.store.notify import JOBS_CHANNEL
-from qwen_image_editor.store.schema import jobs, migrate, webhook_deliveries
+from qwen_image_editor.store.schema import jobs, migrate, webhook_deliveries, workers
 
 # Serialises queue-cap checks on PostgreSQL, whose READ COMMITTED would let two inserts both see room.
 _PG_QUEUE_CAP_LOCK = 0x51E0002
@@ -345,6 +345,24 @@ class SqlJobStore:
             row = self._row(conn, job_id, lock=True)
             rules.check_deletable(job_id, JobStatus(row["status"]))
             conn.execute(delete(jobs).where(jobs.c.id == job_id))
+
+    def record_worker(self, presence: WorkerPresence) -> None:
+        values = {
+            "model": presence.model,
+            "model_state": presence.model_state,
+            "model_error": presence.model_error,
+            "device": presence.device,
+            "seen_at": presence.seen_at,
+        }
+        with write_transaction(self._engine) as conn:  # one process per worker id: no one races this row
+            updated = conn.execute(workers.update().where(workers.c.worker_id == presence.worker_id).values(**values))
+            if updated.rowcount == 0:
+                conn.execute(workers.insert().values(worker_id=presence.worker_id, **values))
+
+    def workers_seen_since(self, since: datetime) -> list[WorkerPresence]:
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(select(workers).where(workers.c.seen_at >= since).order_by(workers.c.worker_id))
+            return [WorkerPresence(**row._mapping) for row in rows]
 
     def close(self) -> None:
         self._engine.dispose()

@@ -38,7 +38,7 @@ from qwen_image_editor.errors import (
     StorageUnavailable,
 )
 from qwen_image_editor.jobs.events import Preview
-from qwen_image_editor.jobs.records import Job, Progress, ProgressStage
+from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.store.base import JobStore
 
 log = logging.getLogger(__name__)
@@ -265,6 +265,7 @@ class Worker:
         self._wake = threading.Event()
         self._stages: _Stages | None = None
         self._last_step: tuple[str, int, float] | None = None  # job id, step, when: for step durations
+        self._announced_at = -float("inf")  # monotonic time of the last `_announce`
 
     def take_name(self, name: str, run: str) -> None:
         """Run as `<name>/<run>`: `name` stays the same across restarts, `run` is new each time."""
@@ -315,8 +316,34 @@ class Worker:
                 self._wake.wait(self.timing.poll_seconds)
 
     def _poll(self, stages: _Stages) -> _Prepared | None:
-        self.metrics.heartbeat(self.worker_id)
+        self._alive(self.worker_id)
         return stages.next_job()
+
+    def _alive(self, worker_id: str) -> None:
+        """A heartbeat: idle between polls, busy with every lease renewal."""
+        self.metrics.heartbeat(worker_id)
+        self._announce()
+
+    def _announce(self) -> None:
+        """Tell the store (so the API nodes) that this worker lives and what its model is doing; at most once
+        a heartbeat interval, so that an idle worker polling often writes little."""
+        now = time.monotonic()
+        if now - self._announced_at < self.timing.heartbeat_seconds:
+            return
+        self._announced_at = now
+        engine = self.engine
+        presence = WorkerPresence(
+            worker_id=self.worker_id,
+            model=engine.model_id,
+            model_state=engine.state.value,
+            device=engine.device,
+            seen_at=datetime.now(UTC),
+            model_error=engine.load_error,
+        )
+        try:
+            self.store.record_worker(presence)
+        except Exception:  # the store is unreachable: the next heartbeat tries again
+            log.warning("worker %s: recording that it lives failed", self.worker_id, exc_info=True)
 
     @contextlib.contextmanager
     def _running(self) -> Iterator[_Stages]:
@@ -336,7 +363,7 @@ class Worker:
         if job is None:
             return None
         worker_id = self.worker_id
-        beat = functools.partial(self.metrics.heartbeat, worker_id)
+        beat = functools.partial(self._alive, worker_id)
         heartbeat = _Heartbeat(self.store, job.id, worker_id, self.timing, beat).start()
         try:
             preparing = _progress(ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)

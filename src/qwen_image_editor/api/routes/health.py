@@ -6,6 +6,8 @@ from qwen_image_editor import __version__
 from qwen_image_editor import edit_request as limits
 from qwen_image_editor.api.deps import ServicesDep
 from qwen_image_editor.api.schemas import HealthResponse, LimitsResponse, ReadinessResponse
+from qwen_image_editor.application.workers import live_workers, workers_model
+from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES
 from qwen_image_editor.jobs.states import JobStatus
 
@@ -14,9 +16,10 @@ router = APIRouter(prefix="/api", tags=["service"])
 
 @router.get("/health")
 def health(services: ServicesDep) -> HealthResponse:
-    """Liveness and the model's state; answers while the model loads."""
+    """Liveness and the model's state; answers while the model loads. An API node, which runs no model,
+    reports the model of the GPU workers behind it instead."""
     engine = services.engine
-    return HealthResponse(
+    health = HealthResponse(
         version=__version__,
         model=engine.model_id,
         model_state=engine.state,
@@ -28,6 +31,19 @@ def health(services: ServicesDep) -> HealthResponse:
         keys_required=services.access.keys_required,
         warning=_warning(services),
     )
+    if services.settings.worker_enabled:
+        return health
+    gpu = workers_model(live_workers(services.store, services.settings.heartbeat_seconds))
+    if gpu is None:
+        return health.model_copy(
+            update={
+                "model_state": ModelState.NOT_LOADED,
+                "device": "no worker",
+                "warning": health.warning or _NO_WORKER,
+            }
+        )
+    update = {"workers": gpu.count, "model": gpu.model, "model_state": gpu.state, "model_error": gpu.error}
+    return health.model_copy(update={**update, "device": gpu.device})
 
 
 @router.get("/health/ready", responses={503: {"model": ReadinessResponse, "description": "Not ready"}})
@@ -37,6 +53,12 @@ def ready(services: ServicesDep, response: Response) -> ReadinessResponse:
     if problems:
         response.status_code = 503
     return ReadinessResponse(ready=not problems, problems=problems)
+
+
+_NO_WORKER = (
+    "no GPU worker has been heard from in the last minute: jobs wait in the queue until one runs "
+    "(`qie worker` with this server's database)"
+)
 
 
 def _warning(services: ServicesDep) -> str | None:
