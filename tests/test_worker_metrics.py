@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -16,44 +18,36 @@ from tests.live_server import free_port
 pytestmark = pytest.mark.process
 
 
-def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
+@contextmanager
+def worker_serving_metrics(data_dir: Path, **settings: str) -> Iterator[str]:
+    """A `qie worker` process (fake engine) with `--metrics-port`, once it waits for jobs; yields its URL."""
     port = free_port()
     qie = Path(sys.executable).parent / "qie"
-    env = {**os.environ, "QIE_MODEL": "fake", "QIE_POLL_SECONDS": "0.05"}
-    command = [qie, "worker", "--data-dir", str(tmp_path), "--metrics-port", str(port)]
+    env = {**os.environ, "QIE_MODEL": "fake", **settings}
+    command = [qie, "worker", "--data-dir", str(data_dir), "--metrics-port", str(port)]
     worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert worker.stdout is not None
         for line in worker.stdout:
             if "Waiting for jobs" in line:
                 break
+        yield f"http://127.0.0.1:{port}/metrics"
+    finally:
+        worker.terminate()
+        worker.wait(20)
+
+
+def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
+    with worker_serving_metrics(tmp_path, QIE_POLL_SECONDS="0.05") as metrics:
         deadline = time.monotonic() + 10
-        while "qie_worker_last_heartbeat_timestamp_seconds{" not in (
-            body := httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        ):
+        while "qie_worker_last_heartbeat_timestamp_seconds{" not in (body := httpx.get(metrics).text):
             assert time.monotonic() < deadline, body
             time.sleep(0.05)
         assert 'qie_jobs{status="queued"} 0.0' in body
         assert "qie_queue_depth 0.0" in body
         assert 'qie_model_state{model="fake",state="not_loaded"} 1.0' in body
-    finally:
-        worker.terminate()
-        worker.wait(20)
 
 
 def test_a_worker_with_preload_has_its_model_ready_before_it_takes_a_job(tmp_path: Path) -> None:
-    port = free_port()
-    qie = Path(sys.executable).parent / "qie"
-    env = {**os.environ, "QIE_MODEL": "fake", "QIE_PRELOAD": "1"}
-    command = [qie, "worker", "--data-dir", str(tmp_path), "--metrics-port", str(port)]
-    worker = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        assert worker.stdout is not None
-        for line in worker.stdout:
-            if "Waiting for jobs" in line:
-                break
-        body = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        assert 'qie_model_state{model="fake",state="ready"} 1.0' in body
-    finally:
-        worker.terminate()
-        worker.wait(20)
+    with worker_serving_metrics(tmp_path, QIE_PRELOAD="1") as metrics:
+        assert 'qie_model_state{model="fake",state="ready"} 1.0' in httpx.get(metrics).text
