@@ -37,6 +37,15 @@ describe("App form", () => {
     expect(screen.getByTestId("device")).toHaveTextContent("2 GPU workers · cuda:0");
   });
 
+  it("on an API node with no GPU worker behind it, says so and why", async () => {
+    const warning = "no GPU worker has been heard from in the last minute: jobs wait in the queue until one runs";
+    world.health = { ...world.health, worker_alive: false, workers: 0, model_state: "not_loaded", device: "no worker", warning };
+    await renderApp(world);
+    expect(screen.getByTestId("model-status")).toHaveTextContent(/tiny.*no worker running/);
+    expect(screen.getByTestId("model-status")).not.toHaveTextContent("loads on first edit");
+    expect(screen.getByTestId("server-warning")).toHaveTextContent(warning);
+  });
+
   it("says when the server cannot be reached", async () => {
     vi.stubGlobal("fetch", vi.fn(async () => Promise.reject(new TypeError("Failed to fetch"))));
     render(<App />, { wrapper: withClient(world.client) });

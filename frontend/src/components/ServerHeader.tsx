@@ -33,6 +33,8 @@ export function ServerHeader(props: Props) {
   const { health, healthError, account = null, onSignOut, signingOut = false, signOutError = null } = props;
   const offline = props.offline ?? healthError !== null;
   const queued = props.queueLength ?? health?.queue_length ?? 0;
+  // Nothing runs the jobs: neither a worker in this process nor one elsewhere (then health says why).
+  const noWorker = health !== null && !health.worker_alive && health.workers === 0;
   return (
     <header className="sticky top-0 z-20 border-b border-zinc-200 bg-white/85 backdrop-blur dark:border-zinc-800 dark:bg-zinc-950/85">
       <div className="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-x-4 gap-y-1 px-4 py-3">
@@ -56,12 +58,14 @@ export function ServerHeader(props: Props) {
                 <span className="max-w-[16rem] truncate font-medium text-zinc-800 dark:text-zinc-200" title={health.model}>
                   {health.model}
                 </span>
-                <span>{offline ? "status unknown" : stateText[health.model_state]}</span>
+                <span>{offline ? "status unknown" : noWorker ? "no worker running" : stateText[health.model_state]}</span>
               </span>
               {/* An API node runs no model: it reports the GPU workers behind it. */}
-              <span title="Device" data-testid="device">
-                {health.workers > 0 ? `${health.workers} GPU worker${health.workers === 1 ? "" : "s"} · ${health.device}` : health.device}
-              </span>
+              {!noWorker && (
+                <span title="Device" data-testid="device">
+                  {health.workers > 0 ? `${health.workers} GPU worker${health.workers === 1 ? "" : "s"} · ${health.device}` : health.device}
+                </span>
+              )}
               <span data-testid="queue-length">{queued} in queue</span>
               {offline && <span className="text-red-700 dark:text-red-400">(connection lost)</span>}
             </>
