@@ -24,11 +24,17 @@ pytestmark = pytest.mark.process
 
 @contextmanager
 def server_process(
-    data_dir: Path, port: int, *args: str, env: Mapping[str, str] | None = None
+    data_dir: Path,
+    port: int,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """`qie serve` on the fake engine (more options in `args`, more settings in `env`), once it answers."""
+    """`qie serve` on the fake engine (more options in `args`, more settings in `env`), once it answers.
+    `environ` is the environment to start from (default: this process's), for tests that must leave out
+    some of it."""
     env = {
-        **os.environ,
+        **(os.environ if environ is None else environ),
         "QIE_MODEL": "fake",
         "QIE_FAKE_STEP_SECONDS": "0.1",
         # The default 30 s lease: recovery may not wait for it to expire.

@@ -26,6 +26,7 @@ from qwen_image_editor.services import build_services
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, png_bytes, submit, wait_for
 from tests.live_server import free_port, live_server
 from tests.s3_server import S3Server, s3_process_env, start_s3_server
+from tests.test_crash_recovery import server_process
 
 pytestmark = pytest.mark.process
 
@@ -34,38 +35,19 @@ PREFIX = "qie/jobs"
 
 @contextmanager
 def qie_serve(data_dir: Path, env: dict[str, str]) -> Iterator[httpx.Client]:
-    """A real `qie serve` (fake engine, small results) with `env`, and a client for it."""
+    """A real `qie serve` (fake engine, small results) in the environment `env`, and a client for it."""
     port = free_port()
-    env = {
-        **env,
-        "QIE_MODEL": "fake",
+    settings = {
         "QIE_FAKE_STEP_SECONDS": "0.01",
         "QIE_FAKE_OUTPUT_PIXELS": str(SMALL_OUTPUT_PIXELS),
         "QIE_POLL_SECONDS": "0.05",
+        "QIE_RETENTION_HOURS": "24",  # the default: the retention sweep runs, as in production
     }
-    qie = Path(sys.executable).parent / "qie"
-    log_path = data_dir.parent / f"serve-{port}.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [qie, "serve", "--data-dir", str(data_dir), "--port", str(port)], env=env, stdout=log, stderr=log
-        )
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if http.get("/api/health", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"qie serve did not start; see {log_path}:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.05)
-            yield http
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(10)
+    with (
+        server_process(data_dir, port, env=settings, environ=env),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+    ):
+        yield http
 
 
 def s3_env(server: S3Server, bucket: str, **extra: str) -> dict[str, str]:

@@ -187,7 +187,7 @@ def test_an_api_node_and_a_worker_on_other_machines_share_only_postgresql_and_th
     )
     try:
         with (
-            server_process(tmp_path / "api-machine", port, "--no-worker", env=env),
+            server_process(tmp_path / "api-machine", port, "--no-worker", environ=env),
             httpx.Client(base_url=f"http://127.0.0.1:{port}") as http,
         ):
             job_id = submit(http, num_inference_steps=6).json()["job_id"]

@@ -58,8 +58,7 @@ class Services:
 
         Webhooks are sent by API nodes (`qie serve`), whichever process ended the job: a `qie worker` only
         records them. Two API nodes never send one delivery at once (a claim with a lease)."""
-        if isinstance(self.events, PostgresEventBus):  # an API node hears every process's job events
-            self.events.start(listen=True)
+        self.events.start(listen=True)  # an API node hears every process's job events
         if self.settings.worker_enabled:
             self.prepare_worker()
             thread = WorkerThread(self.worker)
@@ -88,8 +87,7 @@ class Services:
         url = self.settings.resolved_database_url
         if self._notifications is None and can_notify(url):
             self._notifications = JobNotifications(url, self.worker.wake).start()
-        if isinstance(self.events, PostgresEventBus):
-            self.events.start(listen=False)
+        self.events.start(listen=False)
 
     def _preload(self) -> None:
         try:
@@ -123,8 +121,7 @@ class Services:
             part.stop()
         if self._notifications is not None:
             self._notifications.stop()
-        if isinstance(self.events, PostgresEventBus):
-            self.events.stop()  # after the worker: its last events (a job handed back) still go out
+        self.events.stop()  # after the worker: its last events (a job handed back) still go out
         if self._worker_name is not None:
             self._worker_name.release()
         self.webhooks.close()
@@ -175,9 +172,9 @@ def build_webhooks(settings: Settings, store: JobStore) -> WebhookSender:
 
 def build_services(settings: Settings, *, engine: EditEngine | None = None, store: JobStore | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = store or build_store(settings.resolved_database_url)
-    blobs = build_blob_store(settings)
     url = settings.resolved_database_url
+    store = store or build_store(url)
+    blobs = build_blob_store(settings)
     # On PostgreSQL, processes share their job events: watchers on any API node follow jobs run anywhere.
     events = PostgresEventBus(postgres_conninfo(url)) if can_notify(url) else LocalEventBus()
     metrics = Metrics()

@@ -60,6 +60,12 @@ class LocalEventBus:
                 if not self._subscribers[job_id]:
                     del self._subscribers[job_id]
 
+    def start(self, *, listen: bool) -> None:
+        """Nothing to run: events stay in this process (the same calls as `PostgresEventBus`)."""
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
     def subscriber_count(self, job_id: str) -> int:
         with self._lock:
             return len(self._subscribers.get(job_id, ()))
