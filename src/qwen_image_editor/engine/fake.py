@@ -65,8 +65,36 @@ class GpuMeter:
             self.busy_seconds, self.first_busy_at, self.last_idle_at = 0.0, None, None
 
 
+class StepGate:
+    """Holds every edit before one step until a test opens it: a running job on demand, however fast or slow
+    the machine. An edit waiting at a closed gate still stops when it is cancelled, as at any step."""
+
+    def __init__(self, before_step: int) -> None:
+        self.before_step = before_step
+        self._opened = threading.Event()
+        self._held = threading.Semaphore(0)  # released once per edit that reached the gate
+
+    def open(self) -> None:
+        self._opened.set()
+
+    def wait_held(self, count: int = 1, timeout: float = 60.0) -> None:
+        """Wait until `count` more edits are waiting at (or went through) the gate."""
+        for _ in range(count):
+            if not self._held.acquire(timeout=timeout):
+                raise TimeoutError(f"no edit reached step {self.before_step} within {timeout:g} s")
+
+    def pass_through(self, step: int, should_cancel: CancelCheck | None) -> None:
+        if step != self.before_step:
+            return
+        self._held.release()
+        while not self._opened.wait(0.01):
+            if should_cancel is not None and should_cancel():
+                raise EditCancelled(f"cancelled before step {step}")
+
+
 class FakeEngine:
-    """Behaves like DiffusersEngine from the outside. `fail_prompts` lets tests script failures.
+    """Behaves like DiffusersEngine from the outside. Prompts with `raise:` script failures, and `hold` stops
+    edits at a step until the test lets them go.
 
     `output_pixels`: the result's area (tests pass a small one to stay fast); `output_size` fixes the size.
     """
@@ -91,6 +119,7 @@ class FakeEngine:
         self.previews = previews
         self.edits_run = 0
         self.gpu = GpuMeter()
+        self.gate: StepGate | None = None
         self._loading = LoadOnce(self.model_id)
         self._edit_lock = threading.Lock()
 
@@ -112,6 +141,11 @@ class FakeEngine:
     def loras(self) -> list[LoraInfo]:
         """The folder's LoRA files; the fake model has no layers to check them against."""
         return list_loras(self.loras_dir, None)
+
+    def hold(self, before_step: int = 1) -> StepGate:
+        """From now on, edits wait before `before_step` (1: before any step) until the gate is opened."""
+        self.gate = StepGate(before_step)
+        return self.gate
 
     def _load(self) -> None:
         time.sleep(self.load_seconds)
@@ -140,6 +174,8 @@ class FakeEngine:
             for index in range(request.num_inference_steps):
                 if should_cancel is not None and should_cancel():
                     raise EditCancelled(f"cancelled before step {index + 1}")
+                if self.gate is not None:
+                    self.gate.pass_through(index + 1, should_cancel)
                 with self.gpu.busy():
                     time.sleep(self.step_seconds)
                 if on_step is not None:
