@@ -7,12 +7,16 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-fast pytest-fast lint pytest ui-test bench bench-load bench-gpu bench-scale setup ui browser openapi clean
+.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-gpu bench-scale setup ui browser openapi clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
 
 test: setup ui browser lint ui-test pytest
+
+# The whole suite while busy loops keep every core loaded: no test may depend on how fast the machine is.
+test-stress: setup ui browser
+	bash scripts/with-cpu-hog.sh $(MAKE) --no-print-directory test
 
 # The inner loop: lint, the UI's unit tests, and the Python unit and API tests (on the fake engine; none
 # starts a process of its own). `make test` adds the tiny diffusers model, the tests that start processes,
