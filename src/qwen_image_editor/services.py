@@ -187,7 +187,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         poll_seconds=settings.poll_seconds,
         max_attempts=settings.max_attempts,
     )
-    worker = Worker(store, blobs, engine, lifecycle, worker_identity(), timing)
+    worker = Worker(store, blobs, engine, lifecycle, worker_identity(), timing, settings.finish_threads)
     lifecycle.when_queued(worker.wake)  # a job submitted here starts at once on an idle worker
     return Services(
         settings=settings,

@@ -186,6 +186,13 @@ class Settings(BaseSettings):
         description="Live previews while denoising: a small picture of the latents (no VAE decode), at most "
         "4 a second, on the job's WebSocket only. 0 turns them off.",
     )
+    finish_threads: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Threads that encode and store results while the model runs the next job; two encode two "
+        "results at once on two cores. Each holds one result's pixels in memory until it is saved.",
+    )
     worker_name: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 JOB_SECONDS_BUCKETS = (1, 2.5, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200)
 STEP_SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
 STAGE_SECONDS_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+# Encoding and saving a result: ~0.1 s per megapixel on one core is the goal; a slow disk or S3 adds to it.
+PER_MEGAPIXEL_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 2, 5)
 
 
 class Metrics:
@@ -56,6 +58,12 @@ class Metrics:
             "A worker's stages per job: prepare (claim, read inputs), model (the edit), finish (encode, save).",
             ["stage"],
             buckets=STAGE_SECONDS_BUCKETS,
+            registry=self.registry,
+        )
+        self.finish_per_megapixel = Histogram(
+            "qie_worker_finish_seconds_per_megapixel",
+            "A worker's finish stage (encode, thumbnail, store) per megapixel of the job's results.",
+            buckets=PER_MEGAPIXEL_BUCKETS,
             registry=self.registry,
         )
         self.step_duration = Histogram(

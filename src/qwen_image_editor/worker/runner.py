@@ -4,15 +4,17 @@ never waits on the CPU:
     prepare (claim, read the inputs)  ->  model (one edit at a time)  ->  finish (encode, save, complete)
 
 The model stage runs in the calling thread. The next job is claimed and its inputs read on a prepare thread
-while the current edit runs its last step, and no earlier, so a worker never sits on a job that another
-worker could start sooner. A finisher thread records progress and outcomes in order and encodes, saves and
-thumbnails each result while the model runs the next job; a job is complete only once its file is in place.
-A job's lease is renewed from its claim until its outcome is recorded, whatever stage it is in.
+while the current edit runs its last steps, and no earlier, so a worker never sits on a job that another
+worker could start sooner. Results are encoded and saved on a small pool (two at once on two cores) while
+the model runs the next job; one recorder thread then records outcomes in the order the model finished the
+jobs, each only once its files are in place. Progress has a thread of its own. A job's lease is renewed from
+its claim until its outcome is recorded, whatever stage it is in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno
 import functools
 import logging
@@ -20,6 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -47,6 +50,13 @@ log = logging.getLogger(__name__)
 _DENOISE_START, _DENOISE_END = 5.0, 95.0
 # The next job is prepared once the current edit is this close to its end (or on its last step).
 PREPARE_AHEAD_SECONDS = 1.0
+
+
+class _NotSaved(enum.Enum):
+    """Why a finished edit's results were not saved."""
+
+    LEASE_LOST = "lease_lost"  # another worker has the job now
+    CANCELLED = "cancelled"  # cancel was asked for during the last step
 
 
 @dataclass(frozen=True)
@@ -99,14 +109,12 @@ class _Prepared:
     error: Exception | None = None
 
 
-class _Finisher:
-    """One thread that does, in the order given, what the model thread hands it: job outcomes and finishing
-    results (or, as the worker's reporter, progress updates). At most one result waits or is being finished
-    at a time."""
+class _Recorder:
+    """One thread that does, in the order given, what the model thread hands it: job outcomes (or, as the
+    worker's reporter, progress updates)."""
 
-    def __init__(self, name: str = "qie-finisher") -> None:
+    def __init__(self, name: str) -> None:
         self._tasks: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._room = threading.Semaphore(1)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -118,18 +126,6 @@ class _Finisher:
         done = threading.Event()
         self._tasks.put(done.set)
         done.wait()
-
-    def finish(self, task: Callable[[], None]) -> None:
-        """Hand over a result's finishing; waits while the previous result is still being finished."""
-        self._room.acquire()
-
-        def finish_then_make_room() -> None:
-            try:
-                task()
-            finally:
-                self._room.release()
-
-        self._tasks.put(finish_then_make_room)
 
     def close(self) -> None:
         """Do everything handed over so far, then stop."""
@@ -199,10 +195,14 @@ class _Stages:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.finisher = _Finisher()
+        self.recorder = _Recorder("qie-recorder")
+        # Encoding a result is CPU work that releases the GIL (zlib, libwebp), so results encode side by side.
+        self.savers = ThreadPoolExecutor(worker.finish_threads, thread_name_prefix="qie-finish")
+        # At most this many results wait or are being saved: their pixels are held in memory until then.
+        self._room = threading.Semaphore(worker.finish_threads)
         # Progress has a thread of its own: the next job's first steps reach watchers at once, not after the
         # previous result has been encoded and stored. A job's outcome waits for its progress (`_after`).
-        self.reporter = _Finisher("qie-reporter")
+        self.reporter = _Recorder("qie-reporter")
         self.prefetcher = _Prefetcher(worker._claim_and_prepare)
 
     def next_job(self) -> _Prepared | None:
@@ -214,10 +214,15 @@ class _Stages:
 
     def conclude(self, heartbeat: _Heartbeat, outcome: Callable[[], None]) -> None:
         """Record a job's outcome after its progress so far, then let its lease go."""
-        self.finisher.submit(_then_stop(self._after_progress(outcome), heartbeat))
+        self.recorder.submit(_then_stop(self._after_progress(outcome), heartbeat))
 
-    def finish(self, heartbeat: _Heartbeat, finishing: Callable[[], None]) -> None:
-        self.finisher.finish(_then_stop(self._after_progress(finishing), heartbeat))
+    def finish(self, job: Job, heartbeat: _Heartbeat, results: list[EditResult]) -> None:
+        """Save the results on the pool at once; record the outcome in order once they are in place. Waits
+        while the pool's every thread is still busy with earlier results."""
+        self._room.acquire()
+        saved = self.savers.submit(self.worker._save, job, heartbeat, results)
+        saved.add_done_callback(lambda _: self._room.release())
+        self.conclude(heartbeat, functools.partial(self.worker._record_saved, job, heartbeat, saved))
 
     def _after_progress(self, outcome: Callable[[], None]) -> Callable[[], None]:
         def run() -> None:
@@ -230,7 +235,8 @@ class _Stages:
         leftover = self.prefetcher.close()
         if leftover is not None:  # claimed ahead but never run: back to the queue, its place kept
             self.conclude(leftover.heartbeat, functools.partial(self.worker._hand_back, leftover.job))
-        self.finisher.close()  # first: its outcomes wait for the reporter
+        self.recorder.close()  # first: its outcomes wait for the savers and the reporter
+        self.savers.shutdown()
         self.reporter.close()
 
 
@@ -253,8 +259,10 @@ class Worker:
         lifecycle: JobLifecycle,
         worker_id: str,
         timing: WorkerTiming = WorkerTiming(),
+        finish_threads: int = 2,
     ) -> None:
         self.store, self.blobs, self.engine, self.lifecycle = store, blobs, engine, lifecycle
+        self.finish_threads = finish_threads
         self.metrics = lifecycle.metrics  # one registry per process: the lifecycle's
         self.worker_id = worker_id
         # Stable across restarts once `take_name` was called; what lets a restart recover its own jobs.
@@ -376,7 +384,8 @@ class Worker:
 
     # -- model ----------------------------------------------------------------------------------
     def _run_model(self, prepared: _Prepared, stages: _Stages) -> None:
-        """Run the edit of a prepared job, then hand its result, or its outcome, to the finisher."""
+        """Run the edit of a prepared job, then hand its results to the finishing pool (or its outcome to the
+        recorder)."""
         job, heartbeat = prepared.job, prepared.heartbeat
 
         def should_stop() -> bool:
@@ -409,7 +418,9 @@ class Worker:
         except Exception as exc:  # one job's failure must never stop the worker
             stages.conclude(heartbeat, functools.partial(self._fail, job, describe_failure(exc), exc))
         else:
-            stages.finish(heartbeat, functools.partial(self._finish, job, heartbeat, results))
+            saving = _progress(ProgressStage.SAVING, "Saving the result" + ("s" if len(results) > 1 else ""), 98)
+            stages.report(job, saving)
+            stages.finish(job, heartbeat, results)
         finally:
             self.metrics.stage_duration.labels("model").observe(time.perf_counter() - started)
 
@@ -444,31 +455,42 @@ class Worker:
         if last is not None and not first_of_image and last[:2] == (job_id, step - 1):
             self.metrics.step_duration.observe(now - last[2])
 
-    # -- finish (on the finisher thread) ----------------------------------------------------------
-    def _finish(self, job: Job, heartbeat: _Heartbeat, results: list[EditResult]) -> None:
+    # -- finish (results saved on the pool, outcomes recorded in order) ---------------------------
+    def _save(self, job: Job, heartbeat: _Heartbeat, results: list[EditResult]) -> list[str] | _NotSaved:
+        """Encode and store the results (on a finishing thread); their names, or why nothing was saved."""
         if heartbeat.lost.is_set():
-            log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
-            return
+            return _NotSaved.LEASE_LOST
+        if self.store.is_cancel_requested(job.id):  # cancelled during its last step: nobody wants it
+            return _NotSaved.CANCELLED
         started = time.perf_counter()
+        names = [
+            self.blobs.save_output(
+                job.id,
+                result.image,
+                job.request.output_format,
+                index,
+                embedded_settings(job.request, seed=result.seed, model=self.engine.model_id),
+            )
+            for index, result in enumerate(results, start=1)
+        ]
+        seconds = time.perf_counter() - started
+        self.metrics.stage_duration.labels("finish").observe(seconds)
+        megapixels = sum(result.image.width * result.image.height for result in results) / 1e6
+        self.metrics.finish_per_megapixel.observe(seconds / megapixels)
+        return names
+
+    def _record_saved(self, job: Job, heartbeat: _Heartbeat, saved: Future[list[str] | _NotSaved]) -> None:
+        """Record the outcome of `_save` (on the recorder thread, in the order the model finished the jobs)."""
         try:
-            if self.store.is_cancel_requested(job.id):  # cancelled during its last step: nobody wants it
+            names = saved.result()
+            if names is _NotSaved.LEASE_LOST or heartbeat.lost.is_set():
+                log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
+            elif names is _NotSaved.CANCELLED:
                 self.lifecycle.cancelled(job.id, self.worker_id)
-                return
-            saving = _progress(ProgressStage.SAVING, "Saving the result" + ("s" if len(results) > 1 else ""), 98)
-            self.lifecycle.progress(job.id, self.worker_id, saving)
-            names = [
-                self.blobs.save_output(
-                    job.id,
-                    result.image,
-                    job.request.output_format,
-                    index,
-                    embedded_settings(job.request, seed=result.seed, model=self.engine.model_id),
-                )
-                for index, result in enumerate(results, start=1)
-            ]
-            # Only now, with every file in place, does the record name them: a failure above leaves no
-            # result referenced (files already written are complete, and go with the job).
-            self.lifecycle.complete(job.id, self.worker_id, names)
+            else:
+                # Only now, with every file in place, does the record name them: a failure above leaves no
+                # result referenced (files already written are complete, and go with the job).
+                self.lifecycle.complete(job.id, self.worker_id, list(names))
         except StorageUnavailable as exc:
             # An error, not a requeue: the S3 client has retried already, and requeueing would run the whole edit
             # again only to meet the same outage (its inputs sit in that store too), while `max_attempts` is
@@ -478,8 +500,6 @@ class Worker:
             log.warning("job %s changed hands while finishing; leaving it to its new owner", job.id, exc_info=True)
         except Exception as exc:
             self._fail(job, describe_failure(exc), exc)
-        finally:
-            self.metrics.stage_duration.labels("finish").observe(time.perf_counter() - started)
 
     def _stopped(self, job: Job, heartbeat: _Heartbeat) -> None:
         """The edit stopped at a step: lease lost, shutting down (back to the queue) or cancelled."""
