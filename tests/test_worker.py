@@ -15,8 +15,10 @@ from PIL import Image
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.local import LocalBlobStore
 from qwen_image_editor.edit_request import MAX_SEED, EditRequest, OutputFormat
-from qwen_image_editor.engine.base import StepProgress
+from qwen_image_editor.engine.base import EditResult, StepProgress
+from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.errors import EditCancelled
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.events import JobProgressed
 from qwen_image_editor.jobs.ids import new_job_id
@@ -28,7 +30,10 @@ from qwen_image_editor.worker.runner import Worker, WorkerTiming
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
 
-TIMING = WorkerTiming(lease_seconds=5, heartbeat_seconds=0.05, poll_seconds=0.01, max_attempts=2)
+# A lease no stall of a loaded machine runs out (no test here waits for this worker's lease to expire).
+TIMING = WorkerTiming(lease_seconds=120, heartbeat_seconds=0.05, poll_seconds=0.01, max_attempts=2)
+# Long enough for anything to happen on a loaded machine; costs nothing when it does.
+PATIENCE = 45.0
 
 
 class Setup:
@@ -47,6 +52,14 @@ class Setup:
 
     def status(self, job: Job) -> JobStatus:
         return self.store.get_job(job.id).status
+
+
+def _until_the_lease_has_expired(setup: Setup, job: Job) -> None:
+    """A dead worker's lease runs out by the clock: wait until the clock the store compares it with is past it."""
+    expires = setup.store.get_job(job.id).lease_expires_at
+    assert expires is not None
+    while datetime.now(UTC) <= expires:
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -74,21 +87,21 @@ def test_a_cancelled_queued_job_never_runs(setup: Setup) -> None:
 
 
 def test_a_running_job_stops_at_its_next_step_and_the_worker_goes_on(setup: Setup) -> None:
-    setup.engine.step_seconds = 0.02
     running, after = setup.queue(steps=150), setup.queue()
     seen: list[int] = []
     original = setup.worker._on_step
 
     def on_step(job: Job, step: StepProgress) -> None:
-        seen.append(step.step)
-        if step.step == 3 and job.id == running.id:
-            setup.store.request_cancel(job.id)
+        if job.id == running.id:
+            seen.append(step.step)
+            if step.step == 3:
+                setup.store.request_cancel(job.id)
         original(job, step)
 
     setup.worker._on_step = on_step  # type: ignore[method-assign]
     setup.worker.run_until_idle()
     assert setup.status(running) is JobStatus.CANCELLED
-    assert max(seen) <= 5  # stopped within a step or two of the request
+    assert max(seen) <= 5  # stopped within a step or two of the request (counted in steps, not seconds)
     assert setup.status(after) is JobStatus.COMPLETE
 
 
@@ -135,7 +148,7 @@ def test_progress_is_recorded_per_step(setup: Setup) -> None:
 def test_restart_requeues_a_dead_workers_job_then_runs_it(setup: Setup) -> None:
     job = setup.queue()
     setup.store.claim_next_job("dead-worker", lease_seconds=0.01)  # a worker that then died
-    time.sleep(0.05)
+    _until_the_lease_has_expired(setup, job)
     setup.worker.run_until_idle()
     recovered = setup.store.get_job(job.id)
     assert recovered.status is JobStatus.COMPLETE
@@ -146,7 +159,7 @@ def test_a_job_that_kills_its_worker_every_time_ends_as_error(setup: Setup) -> N
     job = setup.queue()
     for _ in range(TIMING.max_attempts):
         assert setup.store.claim_next_job("dead-worker", lease_seconds=0.01) is not None
-        time.sleep(0.05)
+        _until_the_lease_has_expired(setup, job)
         setup.store.recover_expired_leases(TIMING.max_attempts)
     setup.worker.run_until_idle()
     final = setup.store.get_job(job.id)
@@ -161,29 +174,33 @@ def test_run_forever_stops_when_asked(setup: Setup) -> None:
     thread = threading.Thread(target=setup.worker.run_forever, args=(stop,))
     thread.start()
     job = setup.queue()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + PATIENCE
     while setup.status(job) is not JobStatus.COMPLETE and time.monotonic() < deadline:
         time.sleep(0.01)
     stop.set()
-    thread.join(2)
+    thread.join(PATIENCE)
     assert not thread.is_alive()
     assert setup.status(job) is JobStatus.COMPLETE
 
 
 def test_shutdown_hands_the_running_job_back_to_the_queue(setup: Setup) -> None:
-    setup.engine.step_seconds = 0.02
-    job = setup.queue(steps=150)
+    gate = setup.engine.hold(before_step=2)  # running: its first step is done, the second waits
+    job = setup.queue(steps=3)
     stop = threading.Event()
     thread = threading.Thread(target=setup.worker.run_forever, args=(stop,))
     thread.start()
-    deadline = time.monotonic() + 5
-    while setup.status(job) is not JobStatus.PROCESSING and time.monotonic() < deadline:
-        time.sleep(0.01)
-    setup.worker.shutting_down.set()
-    thread.join(5)
-    assert not thread.is_alive()
+    try:
+        gate.wait_held()
+        assert setup.status(job) is JobStatus.PROCESSING
+        setup.worker.shutting_down.set()
+        thread.join(PATIENCE)
+        assert not thread.is_alive()
+    finally:
+        gate.open()
+        stop.set()
     released = setup.store.get_job(job.id)
     assert released.status is JobStatus.QUEUED and released.attempts == 0
+    assert setup.engine.edits_run == 0  # it stopped at the gate: the edit never ran to its end
 
 
 def test_a_full_disk_fails_the_job_with_a_reason_and_the_worker_recovers(
@@ -221,7 +238,7 @@ class _WaitingBlobs(LocalBlobStore):
         self, job_id: str, image: Image.Image, output_format: OutputFormat, index: int = 1, settings: Any = None
     ) -> str:
         if not self.overlapped:
-            self.overlapped.append(self.next_edit_started.wait(10))
+            self.overlapped.append(self.next_edit_started.wait(PATIENCE))
         return super().save_output(job_id, image, output_format, index, settings)
 
 
@@ -341,9 +358,9 @@ def test_a_job_that_crashes_its_service_every_time_ends_as_error(setup: Setup) -
 
 
 def test_an_idle_worker_starts_a_job_submitted_here_without_waiting_for_its_poll(tmp_path: Path) -> None:
-    """The worker polls only once a minute here: only the wake-up on submit can start the job in time."""
+    """The worker polls only once an hour here: only the wake-up on submit can start the job in the test."""
     services = build_services(
-        make_settings(tmp_path, poll_seconds=60, lease_seconds=120),
+        make_settings(tmp_path, poll_seconds=3600, lease_seconds=120),
         engine=FakeEngine(step_seconds=0.001, output_pixels=SMALL_OUTPUT_PIXELS),
     )
     looked = threading.Event()
@@ -357,12 +374,12 @@ def test_an_idle_worker_starts_a_job_submitted_here_without_waiting_for_its_poll
     services.store.claim_next_job = claim  # type: ignore[method-assign]
     services.start_background()
     try:
-        assert looked.wait(10)  # it found nothing and went idle
+        assert looked.wait(PATIENCE)  # it found nothing and went idle
         upload = io.BytesIO()
         noise_image(32, 32).save(upload, format="PNG")
         upload.seek(0)
         job = services.jobs.submit([upload], EditRequest(prompt="now", num_inference_steps=2))
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + PATIENCE
         while not services.store.get_job(job.id).status.is_terminal and time.monotonic() < deadline:
             time.sleep(0.01)
         assert services.store.get_job(job.id).status is JobStatus.COMPLETE
@@ -408,7 +425,7 @@ def test_the_next_jobs_steps_go_out_while_the_previous_result_is_still_being_sav
 
     def slow_save(job_id: str, *args: Any, **kwargs: Any) -> str:
         if job_id == first.id:  # the first result is stored only once the second job's steps have gone out
-            assert seen_while_saving.wait(5), "the next job's progress waited behind this save"
+            assert seen_while_saving.wait(PATIENCE), "the next job's progress waited behind this save"
         return original_save(job_id, *args, **kwargs)
 
     def publish(event: Any) -> None:
@@ -436,3 +453,39 @@ def test_a_worker_tells_the_store_it_lives_and_what_its_model_is_doing(setup: Se
     setup.worker._announced_at = -float("inf")  # the next heartbeat interval has passed
     setup.worker._alive("worker-a")
     assert presence().model_state == "ready"
+
+
+def test_a_fake_model_with_a_hold_file_holds_each_edit_before_its_first_step_until_the_file_is_gone(
+    tmp_path: Path,
+) -> None:
+    """QIE_FAKE_HOLD_FILE: how a test keeps a job running in a `qie serve` or `qie worker` process."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    engine = build_engine(make_settings(tmp_path, fake_hold_file=hold, fake_step_seconds=0))
+    assert isinstance(engine, FakeEngine) and engine.gate is not None
+    request = EditRequest(prompt="make it blue", num_inference_steps=2, seed=1)
+    steps: list[StepProgress] = []
+    cancelled = threading.Event()
+    outcomes: list[object] = []
+
+    def edit(should_cancel: Any = None) -> None:
+        try:
+            outcomes.append(engine.edit([noise_image(32, 32)], request, steps.append, should_cancel))
+        except EditCancelled as exc:
+            outcomes.append(exc)
+
+    held = threading.Thread(target=edit, args=(cancelled.is_set,))
+    held.start()
+    engine.gate.wait_held()
+    cancelled.set()  # a held edit still stops when it is cancelled
+    held.join(PATIENCE)
+    assert not held.is_alive() and isinstance(outcomes.pop(), EditCancelled) and steps == []
+
+    released = threading.Thread(target=edit)
+    released.start()
+    engine.gate.wait_held()
+    assert released.is_alive() and steps == []  # it cannot pass the gate while the file is there
+    hold.unlink()
+    released.join(PATIENCE)
+    assert not released.is_alive() and [step.step for step in steps] == [1, 2]
+    assert isinstance(outcomes.pop(), EditResult)

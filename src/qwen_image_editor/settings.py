@@ -206,6 +206,11 @@ class Settings(BaseSettings):
         description="With model `fake`: the result's area (the real pipelines' ~1 MP by default, so encoding "
         "costs what it does with a real model; tests set it small).",
     )
+    fake_hold_file: Path | None = Field(
+        default=None,
+        description="With model `fake` (tests): while this file exists, every edit waits before its first step "
+        "(a running job that stays running, however fast the machine; delete the file to let them go).",
+    )
     # -- the ecosystem: OpenAI-compatible edits, webhooks, settings inside the result files --------
     openai_wait_seconds: float = Field(
         default=600.0,

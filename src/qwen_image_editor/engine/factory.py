@@ -19,6 +19,7 @@ def build_engine(settings: Settings) -> EditEngine:
             output_pixels=settings.fake_output_pixels,
             previews=settings.previews,
             loras_dir=settings.loras_dir,
+            hold_file=settings.fake_hold_file,
         )
     has_cuda = settings.device != "cpu" and cuda_available()
     source = resolve_model(resolve_auto(settings.model, has_cuda), settings.models_dir)

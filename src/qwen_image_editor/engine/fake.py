@@ -12,7 +12,7 @@ import hashlib
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -67,11 +67,14 @@ class GpuMeter:
 
 class StepGate:
     """Holds every edit before one step until a test opens it: a running job on demand, however fast or slow
-    the machine. An edit waiting at a closed gate still stops when it is cancelled, as at any step."""
+    the machine. An edit waiting at a closed gate still stops when it is cancelled, as at any step.
 
-    def __init__(self, before_step: int) -> None:
+    `is_open`: also let edits through once it says so (a test in another process opens the gate that way)."""
+
+    def __init__(self, before_step: int, is_open: Callable[[], bool] | None = None) -> None:
         self.before_step = before_step
         self._opened = threading.Event()
+        self._is_open = is_open
         self._held = threading.Semaphore(0)  # released once per edit that reached the gate
 
     def open(self) -> None:
@@ -87,9 +90,10 @@ class StepGate:
         if step != self.before_step:
             return
         self._held.release()
-        while not self._opened.wait(0.01):
+        while not (self._opened.is_set() or (self._is_open is not None and self._is_open())):
             if should_cancel is not None and should_cancel():
                 raise EditCancelled(f"cancelled before step {step}")
+            self._opened.wait(0.01)
 
 
 class FakeEngine:
@@ -97,6 +101,8 @@ class FakeEngine:
     edits at a step until the test lets them go.
 
     `output_pixels`: the result's area (tests pass a small one to stay fast); `output_size` fixes the size.
+    `hold_file`: while that file exists, every edit waits before its first step (the gate of a test that runs
+    `qie serve` or `qie worker` in another process: it deletes the file to let them go).
     """
 
     def __init__(
@@ -109,6 +115,7 @@ class FakeEngine:
         output_pixels: int = REALISTIC_OUTPUT_PIXELS,
         previews: bool = True,
         loras_dir: Path | None = None,
+        hold_file: Path | None = None,
     ) -> None:
         self.step_seconds = step_seconds
         self.loras_dir = loras_dir
@@ -120,6 +127,8 @@ class FakeEngine:
         self.edits_run = 0
         self.gpu = GpuMeter()
         self.gate: StepGate | None = None
+        if hold_file is not None:
+            self.gate = StepGate(1, is_open=lambda: not hold_file.exists())
         self._loading = LoadOnce(self.model_id)
         self._edit_lock = threading.Lock()
 
@@ -151,6 +160,10 @@ class FakeEngine:
         time.sleep(self.load_seconds)
         if self.fail_load:
             raise ModelUnavailable("the fake model is set to fail loading")
+
+    def fit_inputs(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        """The fake model takes any size."""
+        return list(images)
 
     def edit(
         self,
