@@ -206,10 +206,16 @@ def test_out_of_memory_fails_the_edit_with_advice_and_the_engine_goes_on(
 
     real_pipeline = edit_plus_engine._pipeline
 
-    def exhausted(**kwargs: object) -> None:
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    class Exhausted:
+        """The loaded pipeline, whose call runs out of memory."""
 
-    monkeypatch.setattr(edit_plus_engine, "_pipeline", exhausted)
+        def __getattr__(self, name: str) -> object:
+            return getattr(real_pipeline, name)
+
+        def __call__(self, **kwargs: object) -> None:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(edit_plus_engine, "_pipeline", Exhausted())
     with pytest.raises(OutOfMemory, match="QIE_MEMORY=fp8"):
         edit_plus_engine.edit([noise_image(64, 64)], request())
     monkeypatch.setattr(edit_plus_engine, "_pipeline", real_pipeline)

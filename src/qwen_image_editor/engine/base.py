@@ -116,6 +116,12 @@ class EditEngine(Protocol):
         """The LoRA files (`<data>/loras/*.safetensors`) a job may name, and whether each fits the model."""
         ...
 
+    def fit_inputs(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        """The inputs at the sizes the loaded model takes them (unchanged before it is loaded). CPU work the
+        worker does on its prepare thread while the previous edit runs; `edit` does it again, a no-op then.
+        The last image's size no longer tells the input size: pass `output_size` for an exact-size result."""
+        ...
+
     def edit(
         self,
         images: Sequence[Image.Image],

@@ -189,6 +189,20 @@ class DiffusersEngine:
         )
 
     # -- editing --------------------------------------------------------------------------------
+    def fit_inputs(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        """RGB, and for EditPlus each image at the size its VAE encodes: the resize the pipeline would do itself
+        (with its own image processor), done ahead so that it is off the model's path. An image is left whole
+        where the fitted one would change any size the pipeline derives from it (see `_vae_fit`)."""
+        rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
+        if self._family is not PipelineFamily.EDIT_PLUS:  # not loaded yet, or one side-by-side input
+            return rgb
+        processor = self._pipeline.image_processor
+        fitted = []
+        for image in rgb:
+            size = _vae_fit(image.size)
+            fitted.append(image if size is None else processor.resize(image, size[1], size[0]))
+        return fitted
+
     def edit(
         self,
         images: Sequence[Image.Image],
@@ -218,14 +232,15 @@ class DiffusersEngine:
     ) -> EditResult:
         import torch
 
-        # 3. Shape the inputs for the family: EditPlus takes a list, the original Edit one picture.
-        rgb = [image.convert("RGB") for image in images]
+        # 3. Shape the inputs for the family: EditPlus takes a list (each at its VAE size), the original Edit one
+        #    picture. An exact size is taken from the last image before it is fitted.
+        exact_size = output_size or (images[-1].size if request.keep_input_size else None)
+        rgb = self.fit_inputs(images)
         model_input: Any = (
             rgb if self._family is PipelineFamily.EDIT_PLUS else (rgb[0] if len(rgb) == 1 else side_by_side(rgb))
         )
         # 4. The output follows the last image's aspect (EditPlus does so natively; for a side-by-side
         #    Edit input and for exact-size output we ask for it explicitly, so nothing is stretched).
-        exact_size = output_size or (rgb[-1].size if request.keep_input_size else None)
         aspect_of = exact_size or rgb[-1].size
         size_kwargs: dict[str, int] = {}
         if exact_size or (self._family is PipelineFamily.EDIT and len(rgb) > 1):
@@ -313,3 +328,24 @@ class DiffusersEngine:
         if self.device == "cuda":
             with contextlib.suppress(Exception):
                 torch.cuda.empty_cache()
+
+
+def _vae_fit(size: tuple[int, int]) -> tuple[int, int] | None:
+    """The size EditPlus resizes an image of `size` to for its VAE, when resizing to it first changes nothing the
+    pipeline computes from the image (its VAE, condition and output sizes all follow the aspect ratio, and the
+    fitted one's is rounded); None when the image is that size already or fitting would change one of them."""
+    from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import (
+        CONDITION_IMAGE_SIZE,
+        VAE_IMAGE_SIZE,
+        calculate_dimensions,
+    )
+
+    width, height = size
+    fitted = calculate_dimensions(VAE_IMAGE_SIZE, width / height)
+    if fitted == size:
+        return None
+    same = all(
+        calculate_dimensions(area, fitted[0] / fitted[1]) == calculate_dimensions(area, width / height)
+        for area in (VAE_IMAGE_SIZE, CONDITION_IMAGE_SIZE, MODEL_TARGET_AREA)
+    )
+    return (int(fitted[0]), int(fitted[1])) if same else None

@@ -1,14 +1,14 @@
 """The worker: one code path for the in-process thread and `qie worker`, in three stages so that the model
 never waits on the CPU:
 
-    prepare (claim, read the inputs)  ->  model (one edit at a time)  ->  finish (encode, save, complete)
+    prepare (claim, read and fit the inputs)  ->  model (one edit at a time)  ->  finish (encode, save, complete)
 
-The model stage runs in the calling thread. The next job is claimed and its inputs read on a prepare thread
-while the current edit runs its last steps, and no earlier, so a worker never sits on a job that another
-worker could start sooner. Results are encoded and saved on a small pool (two at once on two cores) while
-the model runs the next job; one recorder thread then records outcomes in the order the model finished the
-jobs, each only once its files are in place. Progress has a thread of its own. A job's lease is renewed from
-its claim until its outcome is recorded, whatever stage it is in.
+The model stage runs in the calling thread. The next job is claimed, and its inputs decoded and resized to the
+model's sizes, on a prepare thread while the current edit runs its last steps, and no earlier, so a worker
+never sits on a job that another worker could start sooner. Results are encoded and saved on a small pool (two
+at once on two cores) while the model runs the next job; one recorder thread then records outcomes in the
+order the model finished the jobs, each only once its files are in place. Progress has a thread of its own. A
+job's lease is renewed from its claim until its outcome is recorded, whatever stage it is in.
 """
 
 from __future__ import annotations
@@ -101,11 +101,13 @@ class _Heartbeat:
 
 @dataclass
 class _Prepared:
-    """A claimed job, its lease kept alive, with its inputs read (or the error that stopped that)."""
+    """A claimed job, its lease kept alive, with its inputs read and fitted to the model (or the error that
+    stopped that), and the result's exact size when it has one."""
 
     job: Job
     heartbeat: _Heartbeat
     images: list[Image.Image] = field(default_factory=list)
+    output_size: tuple[int, int] | None = None
     error: Exception | None = None
 
 
@@ -376,7 +378,11 @@ class Worker:
         try:
             preparing = _progress(ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
             self.lifecycle.progress(job.id, self.worker_id, preparing)
-            return _Prepared(job, heartbeat, self.blobs.load_inputs(job.id, job.input_count))
+            images = self.blobs.load_inputs(job.id, job.input_count)
+            # Taken before the inputs are fitted: fitting changes the last image's size.
+            exact = (exact_output_size(job) or images[-1].size) if job.request.keep_input_size else None
+            output_size = job.request.output_size or exact
+            return _Prepared(job, heartbeat, self.engine.fit_inputs(images), output_size)
         except Exception as exc:  # recorded as the job's failure by the model stage, in order
             return _Prepared(job, heartbeat, error=exc)
         finally:
@@ -405,8 +411,7 @@ class Worker:
                     job.request.with_seed(seed),
                     on_step=functools.partial(_across_images, functools.partial(self._on_step, job), index, len(seeds)),
                     should_cancel=should_stop,
-                    output_size=job.request.output_size
-                    or (exact_output_size(job) if job.request.keep_input_size else None),
+                    output_size=prepared.output_size,
                 )
                 for index, seed in enumerate(seeds)
             ]
