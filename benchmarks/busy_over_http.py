@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 
 from benchmarks.serving import qie_serve
-from qwen_image_editor.engine.fake import photo_like
+from qwen_image_editor.engine.fake import model_size, photo_like
 
 JOBS, STEPS = 12, 4
 INPUT_SIZE = (1184, 888)  # ~1 MP, a photo's aspect
@@ -44,7 +44,7 @@ class Outcome:
     case: Case
     busy_fraction: float
     span_seconds: float
-    finish_ms_per_mp: float | None  # the worker's finish stage per result megapixel (its own metric)
+    finish_ms_per_mp: float | None  # the worker's finish stage (encode, thumbnail, store) per result megapixel
 
 
 def _photo_png(seed: int) -> bytes:
@@ -53,16 +53,17 @@ def _photo_png(seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def _finish_ms_per_mp(metrics: str) -> float | None:
-    """Mean of `qie_worker_finish_seconds_per_megapixel` from a /metrics page, in ms (None if absent)."""
+def _finish_ms_per_mp(metrics: str, megapixels: float) -> float | None:
+    """The worker's mean finish stage from a /metrics page, per megapixel of result, in ms (None if absent).
+    From the stage histogram, which older versions have too, so that before and after compare."""
     values: dict[str, float] = {}
     for line in metrics.splitlines():
         for name in ("_sum", "_count"):
-            if line.startswith(f"qie_worker_finish_seconds_per_megapixel{name} "):
+            if line.startswith(f'qie_worker_stage_duration_seconds{name}{{stage="finish"}} '):
                 values[name] = float(line.split()[-1])
     if not values.get("_count"):
         return None
-    return 1000 * values["_sum"] / values["_count"]
+    return 1000 * values["_sum"] / values["_count"] / megapixels
 
 
 def measure(case: Case) -> Outcome:
@@ -87,7 +88,8 @@ def measure(case: Case) -> Outcome:
         # HTTP (each upload decoded by the server) while it and the others run.
         ids = [submit(n) for n in range(JOBS)]
         jobs = _wait(client, ids)
-        finish = _finish_ms_per_mp(client.get("/metrics").text)
+        width, height = model_size(INPUT_SIZE[0] / INPUT_SIZE[1], case.result_pixels)
+        finish = _finish_ms_per_mp(client.get("/metrics").text, width * height / 1e6)
     started = min(datetime.fromisoformat(str(job["started_at"])) for job in jobs)
     finished = max(datetime.fromisoformat(str(job["finished_at"])) for job in jobs)
     span = (finished - started).total_seconds()

@@ -1,7 +1,8 @@
 """`make bench`: what the service costs around the model. A measurement, not a test.
 
 First the worker's pipeline in one process (`benchmarks.pipeline`): the GPU-busy fraction over 20 short jobs,
-submit-to-start on an idle worker, and the cost of live previews on the tiny model at ~1 MP. Then:
+submit-to-start on an idle worker, and the cost of live previews on the tiny model at ~1 MP. Then the GPU-busy
+fraction as a user sees it, over HTTP (`benchmarks.busy_over_http`). Then:
 (a) N jobs through HTTP against N direct engine calls (ratio of total times);
 (b) from one queued job's finish to the next one's start (negative once they overlap);
 (c) status reads per second and their p99 latency while a job runs;
@@ -31,7 +32,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import pipeline
+from benchmarks import busy_over_http, pipeline
 from benchmarks.engine_speed import engine_timings
 from benchmarks.serving import qie_serve
 from qwen_image_editor.edit_request import EditRequest
@@ -179,6 +180,18 @@ def main() -> None:
         stages_table.add_column(column)
     stages_table.add_row(*stages.values())
     console.print(stages_table)
+
+    busy_table = Table(
+        title=f"GPU busy as a user sees it: {busy_over_http.JOBS} jobs submitted over HTTP to `qie serve` while its "
+        "worker runs (fake engine, ~1 MP photo inputs), from the first job's start to the last one's finish"
+    )
+    for column in ("steps, results", "GPU busy", "span (s)", "finish stage (ms per MP)"):
+        busy_table.add_column(column)
+    for case in busy_over_http.CASES:
+        outcome = busy_over_http.measure(case)
+        finish = "n/a" if outcome.finish_ms_per_mp is None else f"{outcome.finish_ms_per_mp:.0f}"
+        busy_table.add_row(case.label, f"{outcome.busy_fraction:.3f}", f"{outcome.span_seconds:.2f}", finish)
+    console.print(busy_table)
 
     engine_table = Table(
         title="Engine on the tiny model (EditPlus `tiny`, Edit `tiny-edit`), one 256x256 input, best of 2"
