@@ -2,7 +2,8 @@
 
 First the worker's pipeline in one process (`benchmarks.pipeline`): the GPU-busy fraction over 20 short jobs,
 submit-to-start on an idle worker, and the cost of live previews on the tiny model at ~1 MP. Then the GPU-busy
-fraction as a user sees it, over HTTP (`benchmarks.busy_over_http`). Then:
+fraction as a user sees it, over HTTP (`benchmarks.busy_over_http`), and what encoding a result costs per
+megapixel (`benchmarks.encoding`). Then:
 (a) N jobs through HTTP against N direct engine calls (ratio of total times);
 (b) from one queued job's finish to the next one's start (negative once they overlap);
 (c) status reads per second and their p99 latency while a job runs;
@@ -32,7 +33,7 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks import busy_over_http, pipeline
+from benchmarks import busy_over_http, encoding, pipeline
 from benchmarks.engine_speed import engine_timings
 from benchmarks.serving import qie_serve
 from qwen_image_editor.edit_request import EditRequest
@@ -180,6 +181,13 @@ def main() -> None:
         stages_table.add_column(column)
     stages_table.add_row(*stages.values())
     console.print(stages_table)
+
+    encoding_table = Table(title="Encoding a result on one core (photo-like; best of 3)")
+    for column in ("what", "ms per MP", "KiB"):
+        encoding_table.add_column(column)
+    for row in encoding.measure():
+        encoding_table.add_row(row.what, f"{row.ms_per_mp:.0f}", f"{row.kib:.0f}")
+    console.print(encoding_table)
 
     busy_table = Table(
         title=f"GPU busy as a user sees it: {busy_over_http.JOBS} jobs submitted over HTTP to `qie serve` while its "
