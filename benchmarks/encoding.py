@@ -5,6 +5,7 @@ results used before). Best of 3, in this thread. Run alone: `python -m benchmark
 
 from __future__ import annotations
 
+import functools
 import io
 import time
 from collections.abc import Callable
@@ -50,11 +51,11 @@ def measure() -> list[Row]:
         image = photo_like(model_size(ASPECT, area), seed=1)
         megapixels = image.width * image.height / 1e6
         cases: dict[str, Callable[[], bytes]] = {
-            "PNG level 6 (before)": lambda image=image: _png_level_6(image),
-            "PNG result": lambda image=image: encode_image(image, OutputFormat.PNG, settings),
-            "WebP result": lambda image=image: encode_image(image, OutputFormat.WEBP, settings),
-            "JPEG result": lambda image=image: encode_image(image, OutputFormat.JPEG, settings),
-            "thumbnail (WebP)": lambda image=image: make_thumbnail(image),
+            "PNG level 6 (before)": functools.partial(_png_level_6, image),
+            "PNG result": functools.partial(encode_image, image, OutputFormat.PNG, settings),
+            "WebP result": functools.partial(encode_image, image, OutputFormat.WEBP, settings),
+            "JPEG result": functools.partial(encode_image, image, OutputFormat.JPEG, settings),
+            "thumbnail (WebP)": functools.partial(make_thumbnail, image),
         }
         for what, encode in cases.items():
             seconds, size = _best_of(encode)

@@ -185,8 +185,8 @@ def main() -> None:
     encoding_table = Table(title="Encoding a result on one core (photo-like; best of 3)")
     for column in ("what", "ms per MP", "KiB"):
         encoding_table.add_column(column)
-    for row in encoding.measure():
-        encoding_table.add_row(row.what, f"{row.ms_per_mp:.0f}", f"{row.kib:.0f}")
+    for encoded in encoding.measure():
+        encoding_table.add_row(encoded.what, f"{encoded.ms_per_mp:.0f}", f"{encoded.kib:.0f}")
     console.print(encoding_table)
 
     busy_table = Table(
