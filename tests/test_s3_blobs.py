@@ -156,7 +156,8 @@ def test_an_outage_answers_503_keeps_no_record_and_fails_readiness(tmp_path: Pat
 
             started = time.monotonic()
             refused = submit(http, [png_bytes(seed=2)])
-            assert time.monotonic() - started < 15  # short time-outs: an outage fails fast
+            # Short time-outs and few retries (counted in tests/blobs/test_contract.py): seconds, not minutes.
+            assert time.monotonic() - started < 45
             assert refused.status_code == 503, refused.text
             assert refused.headers["retry-after"] == "30"
             assert refused.json()["detail"] == (
