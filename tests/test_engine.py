@@ -222,14 +222,25 @@ def test_out_of_memory_fails_the_edit_with_advice_and_the_engine_goes_on(
     assert edit_plus_engine.edit([noise_image(64, 64)], request()).image.size[0] > 0
 
 
-def test_time_left_is_measured_between_steps_not_from_the_encoding() -> None:
-    from qwen_image_editor.engine.base import StepClock
+class _StoppedClock:
+    """Stands in for the `time` module of engine.base: the time moves only when the test moves it."""
 
-    clock = StepClock(total=5)
-    clock.started -= 30  # thirty seconds of encoding before the first step
+    now = 1000.0
+
+    @classmethod
+    def perf_counter(cls) -> float:
+        return cls.now
+
+
+def test_time_left_is_measured_between_steps_not_from_the_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qwen_image_editor.engine import base
+
+    monkeypatch.setattr(base, "time", _StoppedClock)
+    clock = base.StepClock(total=5)
+    _StoppedClock.now += 30  # thirty seconds of encoding before the first step
     first = clock.tick(1)
     assert first.eta_seconds is None  # one step says nothing about the rate yet
-    clock._first_step_at -= 2.0  # type: ignore[operator]  # steps 2 and 3 took a second each
+    _StoppedClock.now += 2  # steps 2 and 3 took a second each
     third = clock.tick(3)
     assert third.seconds_per_step == pytest.approx(1.0, abs=0.05)
     assert third.eta_seconds == pytest.approx(2.0, abs=0.1)

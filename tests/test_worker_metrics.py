@@ -39,8 +39,8 @@ def worker_serving_metrics(data_dir: Path, **settings: str) -> Iterator[str]:
 
 def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
     with worker_serving_metrics(tmp_path, QIE_POLL_SECONDS="0.05") as metrics:
-        deadline = time.monotonic() + 10
-        while "qie_worker_last_heartbeat_timestamp_seconds{" not in (body := httpx.get(metrics).text):
+        deadline = time.monotonic() + 30
+        while "qie_worker_last_heartbeat_timestamp_seconds{" not in (body := httpx.get(metrics, timeout=30).text):
             assert time.monotonic() < deadline, body
             time.sleep(0.05)
         assert 'qie_jobs{status="queued"} 0.0' in body
@@ -50,4 +50,4 @@ def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> 
 
 def test_a_worker_with_preload_has_its_model_ready_before_it_takes_a_job(tmp_path: Path) -> None:
     with worker_serving_metrics(tmp_path, QIE_PRELOAD="1") as metrics:
-        assert 'qie_model_state{model="fake",state="ready"} 1.0' in httpx.get(metrics).text
+        assert 'qie_model_state{model="fake",state="ready"} 1.0' in httpx.get(metrics, timeout=30).text
