@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from tests.live_server import LiveServer, live_server
 
 # The fake engine's results in API tests: small, so they stay fast (the default is a realistic ~1 MP).
 SMALL_OUTPUT_PIXELS = 64 * 64
+# How long a test waits for something that is bound to happen (a job ending, a message, a socket closing)
+# before it fails: long enough for a loaded machine, and it costs nothing when things work.
+PATIENCE = 30.0
 
 
 def png_bytes(width: int = 64, height: int = 48, seed: int = 0, image_format: str = "PNG") -> bytes:
@@ -62,9 +66,16 @@ def submit(http: httpx.Client, images: list[bytes] | None = None, **config: Any)
     return http.post("/api/edit", files=files, data={"config": json.dumps(config)})
 
 
-def wait_for(http: httpx.Client, job_id: str, statuses: set[str], timeout: float = 20) -> dict[str, Any]:
-    import time
+def eventually(check: Callable[[], bool], what: str, timeout: float = PATIENCE) -> None:
+    """Wait until `check()` holds; fail saying `what` did not happen if it still does not after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.01)
 
+
+def wait_for(http: httpx.Client, job_id: str, statuses: set[str], timeout: float = PATIENCE) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job: dict[str, Any] = http.get(f"/api/jobs/{job_id}").json()
