@@ -12,14 +12,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from qwen_image_editor.accounts import Role
+from qwen_image_editor.api.routes import activity
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings, submit, wait_for
+from tests.api.conftest import PATIENCE, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
 
 
 def receive(socket: ClientConnection) -> dict[str, Any]:
-    message: dict[str, Any] = json.loads(socket.recv(timeout=10))
+    message: dict[str, Any] = json.loads(socket.recv(timeout=PATIENCE))
     return message
 
 
@@ -32,8 +33,8 @@ def until(socket: ClientConnection, wanted: Any) -> list[dict[str, Any]]:
 
 
 def test_the_strip_hears_its_jobs_queue_start_progress_and_end(server: LiveServer, fake_engine: FakeEngine) -> None:
-    fake_engine.step_seconds = 0.05
-    with connect(f"{server.ws_url}/ws", open_timeout=5) as socket:
+    gate = fake_engine.hold()  # the first job stays active until both are listed
+    with connect(f"{server.ws_url}/ws", open_timeout=PATIENCE) as socket:
         assert receive(socket) == {"type": "active", "queue_length": 0, "jobs": []}
         first = submit(server.http, num_inference_steps=4).json()["job_id"]
         second = submit(server.http, num_inference_steps=4).json()["job_id"]
@@ -41,6 +42,7 @@ def test_the_strip_hears_its_jobs_queue_start_progress_and_end(server: LiveServe
         both = seen[-1]["jobs"]
         assert [job["status"] for job in both] in (["queued", "queued"], ["processing", "queued"])
         assert both[1]["queue_position"] in (1, 2) and both[1]["config"]["prompt"]
+        gate.open()
         rest = until(socket, lambda m: m["type"] == "active" and m["jobs"] == [] and m["queue_length"] == 0)
         kinds = [(m["type"], m.get("event"), m["job_id"]) for m in seen + rest if m["type"] != "active"]
         for job_id in (first, second):
@@ -49,14 +51,17 @@ def test_the_strip_hears_its_jobs_queue_start_progress_and_end(server: LiveServe
         wait_for(server.http, second, {"complete"})
 
 
-def test_each_key_hears_only_its_own_jobs_but_counts_the_whole_queue(tmp_path: Path) -> None:
+def test_each_key_hears_only_its_own_jobs_but_counts_the_whole_queue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(activity, "RESYNC_SECONDS", 3600.0)  # every message below comes from an event, however slow
     services = build_services(make_settings(tmp_path, worker_enabled=False), engine=FakeEngine(step_seconds=0))
     alice = services.access.create_key("alice", Role.USER)[1]
     bob = services.access.create_key("bob", Role.USER)[1]
     with live_server(services) as server:
         as_alice = httpx.Client(base_url=server.url, headers={"X-API-Key": alice})
         as_bob = httpx.Client(base_url=server.url, headers={"X-API-Key": bob})
-        with connect(f"{server.ws_url}/ws", open_timeout=5, additional_headers={"X-API-Key": alice}) as socket:
+        with connect(f"{server.ws_url}/ws", open_timeout=PATIENCE, additional_headers={"X-API-Key": alice}) as socket:
             assert receive(socket)["jobs"] == []
             assert submit(as_bob).status_code == 202
             after_bob = receive(socket)
@@ -66,7 +71,7 @@ def test_each_key_hears_only_its_own_jobs_but_counts_the_whole_queue(tmp_path: P
             assert (queued["type"], queued["event"], queued["job_id"]) == ("status", "queued", mine)
             assert active["queue_length"] == 2 and [job["job_id"] for job in active["jobs"]] == [mine]
             assert active["jobs"][0]["queue_position"] == 2
-        with connect(f"{server.ws_url}/ws", open_timeout=5) as anonymous:
+        with connect(f"{server.ws_url}/ws", open_timeout=PATIENCE) as anonymous:
             with pytest.raises(ConnectionClosed):
-                anonymous.recv(timeout=5)
+                anonymous.recv(timeout=PATIENCE)
             assert anonymous.close_code == 1008

@@ -11,15 +11,20 @@ from typer.testing import CliRunner
 
 from qwen_image_editor.cli import app
 from qwen_image_editor.client import AsyncClient, Client, ServerError
-from tests.api.conftest import png_bytes
+from qwen_image_editor.engine.fake import FakeEngine
+from tests.api.conftest import PATIENCE, png_bytes
 from tests.api.test_access import keyed_server
 from tests.live_server import LiveServer
 
 
-def test_edit_follow_the_progress_and_download(server: LiveServer, tmp_path: Path) -> None:
+def test_edit_follow_the_progress_and_download(server: LiveServer, fake_engine: FakeEngine, tmp_path: Path) -> None:
+    gate = fake_engine.hold()  # no step before the client follows, however soon the worker starts
     with Client(server.url) as client:
         job = client.edit([png_bytes(seed=1), png_bytes(seed=2)], "make the sky stormy", num_inference_steps=4, seed=7)
-        messages = list(job.progress())
+        following = job.progress()
+        messages = [next(following)]  # the snapshot: the socket hears everything from here on
+        gate.open()
+        messages += following
         assert messages[0]["type"] == "snapshot" and messages[-1]["type"] == "complete"
         assert any(message["type"] == "progress" for message in messages)
         assert job.status == "complete"
@@ -28,13 +33,15 @@ def test_edit_follow_the_progress_and_download(server: LiveServer, tmp_path: Pat
         assert [listed.id for listed in client.jobs()] == [job.id]
 
 
-def test_wait_and_cancel(server: LiveServer) -> None:
+def test_wait_and_cancel(server: LiveServer, fake_engine: FakeEngine) -> None:
     with Client(server.url) as client:
         done = client.edit([png_bytes()], "make it snow", num_inference_steps=2)
-        assert done.wait(timeout=20)["status"] == "complete"
+        assert done.wait(timeout=PATIENCE)["status"] == "complete"
+        gate = fake_engine.hold()  # the next job cannot end before it is cancelled
         slow = client.edit([png_bytes()], "make it rain", num_inference_steps=150)
         assert slow.cancel()["status"] in ("cancelled", "processing", "queued")
-        assert slow.wait(timeout=20)["status"] == "cancelled"
+        assert slow.wait(timeout=PATIENCE)["status"] == "cancelled"
+        gate.open()
 
 
 def test_oversized_uploads_are_a_413_with_its_message_sync_and_async(server: LiveServer) -> None:
@@ -57,7 +64,7 @@ def test_the_async_client(server: LiveServer, tmp_path: Path) -> None:
         async with AsyncClient(server.url) as client:
             job = await client.edit([png_bytes()], "make it snow", num_inference_steps=3, num_images=2)
             kinds = [message["type"] async for message in job.progress()]
-            assert (await job.wait(timeout=20))["status"] == "complete"
+            assert (await job.wait(timeout=PATIENCE))["status"] == "complete"
             await job.download(tmp_path / "second.webp", index=2)
             return kinds
 
