@@ -17,7 +17,7 @@ from qwen_image_editor.accounts import Role
 from qwen_image_editor.api.access import SESSION_COOKIE
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
-from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
+from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
 
 ALLOWED_ORIGIN = "http://localhost:5173"
@@ -34,7 +34,7 @@ class Keyed:
 
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.server.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.server.url, headers=headers, timeout=PATIENCE)
 
 
 def keyed_server(tmp_path: Path, **settings: Any) -> Iterator[Keyed]:
@@ -54,11 +54,11 @@ def keyed(tmp_path: Path) -> Iterator[Keyed]:
 
 
 def ws_messages(url: str, **options: Any) -> tuple[list[dict[str, Any]], int | None]:
-    with connect(url, open_timeout=5, **options) as socket:
+    with connect(url, open_timeout=PATIENCE, **options) as socket:
         messages = []
         try:
             while True:
-                messages.append(json.loads(socket.recv(timeout=10)))
+                messages.append(json.loads(socket.recv(timeout=PATIENCE)))
         except ConnectionClosed:
             return messages, socket.close_code
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
-from tests.api.conftest import make_settings, submit, wait_for
+from tests.api.conftest import eventually, make_settings, submit, wait_for
 from tests.api.test_access import keyed_server
 from tests.live_server import LiveServer, live_server
 
@@ -35,12 +34,10 @@ def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
 def test_metrics_count_a_finished_job_its_durations_and_the_queue(server: LiveServer) -> None:
     job = submit(server.http, num_inference_steps=4).json()
     wait_for(server.http, job["job_id"], {"complete"})
-    deadline = time.monotonic() + 5  # the API may see the job complete a moment before the worker counts it
-    while (finished := ("qie_worker_stage_duration_seconds_count", frozenset({("stage", "finish")}))) not in (
-        samples := scrape(server.http)
-    ) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert finished in samples
+    # The API may see the job complete a moment before the worker counts it.
+    finished = ("qie_worker_stage_duration_seconds_count", frozenset({("stage", "finish")}))
+    eventually(lambda: finished in scrape(server.http), "the worker's count of the finished job")
+    samples = scrape(server.http)
 
     assert value(samples, "qie_jobs_finished_total", status="complete") == 1
     assert value(samples, "qie_job_duration_seconds_count", status="complete") == 1

@@ -20,7 +20,7 @@ from qwen_image_editor.application.webhooks import WebhookRefused, checked_addre
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
 from qwen_image_editor.store.webhooks import SqlWebhookStore
-from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
+from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
 from tests.live_server import LiveServer, free_port, live_server
 
 FAST_RETRIES = {"webhook_allow_private": True, "webhook_first_retry_seconds": 0.2, "webhook_max_retry_seconds": 0.5}
@@ -32,7 +32,7 @@ class Receiver:
     answers: list[int] = field(default_factory=list)  # statuses to answer, in order; 200 once used up
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
 
-    def wait(self, count: int, timeout: float = 20) -> list[tuple[dict[str, str], bytes]]:
+    def wait(self, count: int, timeout: float = PATIENCE) -> list[tuple[dict[str, str], bytes]]:
         deadline = time.monotonic() + timeout
         while len(self.received) < count:
             if time.monotonic() > deadline:
@@ -89,7 +89,7 @@ def secret_of(data_dir: Path) -> str:
         store.close()
 
 
-def wait_for_webhook(server: LiveServer, job_id: str, status: str, timeout: float = 20) -> dict[str, Any]:
+def wait_for_webhook(server: LiveServer, job_id: str, status: str, timeout: float = PATIENCE) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job: dict[str, Any] = server.http.get(f"/api/jobs/{job_id}").json()
