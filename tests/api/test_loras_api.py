@@ -13,6 +13,10 @@ from qwen_image_editor.services import build_services
 from tests.api.conftest import make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
 
+# Making a LoRA imports diffusers the first time: ~7 s on an idle machine, over 30 s on a loaded one, too close
+# to the suite's 60 s per test (a limit for hangs, not for slow machines).
+pytestmark = pytest.mark.timeout(180)
+
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
