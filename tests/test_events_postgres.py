@@ -4,6 +4,7 @@ connection the listener comes back."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,15 +14,18 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from qwen_image_editor.application.metrics import Metrics
 from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.events import postgres as postgres_events
 from qwen_image_editor.events.base import Subscription
-from qwen_image_editor.events.postgres import EVENTS_CHANNEL, PART_CHARS, PostgresEventBus, Reassembler, decode, encode
+from qwen_image_editor.events.postgres import EVENTS_CHANNEL, PART_BYTES, PostgresEventBus, Reassembler, decode, encode
 from qwen_image_editor.events.postgres import split as split_payload
 from qwen_image_editor.jobs.events import JobChanged, JobEvent, JobEventKind, JobProgressed, Preview
 from qwen_image_editor.jobs.ids import new_job_id
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, RequeueReason, WebhookState, WebhookStatus
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.store.sql import SqlJobStore
 from tests.store.conftest import postgres_unreachable
 
 T = TypeVar("T")
@@ -72,6 +76,15 @@ def _job(job_id: str) -> Job:
 
 # A preview bigger than one NOTIFY payload (8000 bytes), with every byte value.
 BIG_PREVIEW = Preview(media_type="image/webp", data=bytes(range(256)) * 60)
+# 2,000 characters of CJK, 3 UTF-8 bytes each: 6,000 bytes of prompt in 2,000 characters.
+CJK_TEXT = ("把天空变成暴风雨前的样子并保留人物和建筑的细节" * 80)[:2000]
+
+
+def _cjk_job(job_id: str) -> Job:
+    job = _job(job_id)
+    return dataclasses.replace(
+        job, request=job.request.model_copy(update={"prompt": CJK_TEXT, "negative_prompt": CJK_TEXT})
+    )
 
 
 def test_events_cross_the_wire_unchanged() -> None:
@@ -80,6 +93,7 @@ def test_events_cross_the_wire_unchanged() -> None:
         JobChanged(kind=JobEventKind.QUEUED, previous=None, job=_job(new_job_id())),
         JobProgressed(job_id=new_job_id(), progress=_progress(4)),
         JobProgressed(job_id=new_job_id(), progress=_progress(5), preview=BIG_PREVIEW),
+        JobChanged(kind=JobEventKind.STARTED, previous=JobStatus.QUEUED, job=_cjk_job(new_job_id())),
     ]
     for event in events:
         reassembler = Reassembler()
@@ -89,13 +103,23 @@ def test_events_cross_the_wire_unchanged() -> None:
         assert whole[:-1] == [None] * (len(parts) - 1)
         assert whole[-1] is not None
         assert decode(whole[-1]) == ("origin-a", event)
-    assert len(split_payload("m2", encode("o", events[-1]))) > 1  # the big one really went in parts
+    assert len(split_payload("m2", encode("o", events[-2]))) > 1  # the big ones really went in parts
+    assert len(split_payload("m3", encode("o", events[-1]))) > 1
+
+
+def test_parts_are_cut_by_bytes_and_never_inside_a_character() -> None:
+    payload = "a" + "暴" * 6000  # 18,001 bytes; a part boundary by bytes alone would fall inside a character
+    parts = split_payload("m1", payload)
+    pieces = [part.split(":", 3)[3] for part in parts]
+    assert len(parts) == 3
+    assert all(len(part.encode()) < 8000 for part in parts)
+    assert "".join(pieces) == payload
 
 
 def test_an_event_with_a_lost_part_is_dropped_not_garbled() -> None:
     payload = encode("o", JobProgressed(job_id=new_job_id(), progress=_progress(1), preview=BIG_PREVIEW))
     first, *rest = split_payload("m1", payload)
-    assert rest and len(first) > PART_CHARS
+    assert rest and len(first.encode()) > PART_BYTES
     reassembler = Reassembler()
     assert reassembler.add(first) is None
     # The next event's parts arrive, its first part first: the broken one is forgotten, the new one is whole.
@@ -196,3 +220,63 @@ def test_the_listener_comes_back_after_its_connection_is_cut(
             return heard + await _receive(subscription, 1)
 
     assert run_apart(hear()) == [event, after]
+
+
+def test_long_cjk_prompts_with_previews_cross_while_another_jobs_steps_keep_flowing(
+    buses: tuple[PostgresEventBus, PostgresEventBus],
+) -> None:
+    worker, api_node = buses
+    cjk_id, ascii_id = new_job_id(), new_job_id()
+    cjk_events: list[JobEvent] = [
+        JobChanged(kind=JobEventKind.STARTED, previous=JobStatus.QUEUED, job=_cjk_job(cjk_id)),
+        *[JobProgressed(job_id=cjk_id, progress=_progress(step), preview=BIG_PREVIEW) for step in range(1, 9)],
+        JobChanged(kind=JobEventKind.COMPLETE, previous=JobStatus.PROCESSING, job=_cjk_job(cjk_id)),
+    ]
+    ascii_steps: list[JobEvent] = [JobProgressed(job_id=ascii_id, progress=_progress(step)) for step in range(1, 11)]
+
+    async def hear() -> tuple[list[JobEvent], list[JobEvent]]:
+        async with api_node.subscribe(cjk_id) as cjk, api_node.subscribe(ascii_id) as plain:
+            for index, event in enumerate(ascii_steps):  # interleaved, as two workers' jobs are
+                worker.publish(event)
+                if index < len(cjk_events):
+                    worker.publish(cjk_events[index])
+            return await _receive(cjk, len(cjk_events)), await _receive(plain, len(ascii_steps))
+
+    heard_cjk, heard_ascii = run_apart(hear())
+    assert heard_cjk == cjk_events
+    assert heard_ascii == ascii_steps
+    assert worker.stats().dropped == 0
+
+
+def test_an_event_that_cannot_be_sent_is_dropped_alone_and_counted(
+    buses: tuple[PostgresEventBus, PostgresEventBus], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker, api_node = buses
+    doomed_id, kept_id = new_job_id(), new_job_id()
+    real_split = postgres_events.split
+
+    def split_too_big_for_the_doomed(message_id: str, payload: str) -> list[str]:
+        if doomed_id in payload:  # one part over PostgreSQL's 8000-byte limit: pg_notify refuses it
+            return [f"{message_id}:0:1:{payload}{' ' * 9000}"]
+        return real_split(message_id, payload)
+
+    monkeypatch.setattr(postgres_events, "split", split_too_big_for_the_doomed)
+    kept = [JobProgressed(job_id=kept_id, progress=_progress(step)) for step in range(1, 7)]
+    sent_before = worker.stats().sent
+
+    async def hear() -> list[JobEvent]:
+        async with api_node.subscribe(kept_id) as subscription:
+            for index, event in enumerate(kept):
+                worker.publish(event)
+                if index == 2:  # in the same batch as its neighbours, most likely
+                    worker.publish(JobProgressed(job_id=doomed_id, progress=_progress(1)))
+            return await _receive(subscription, len(kept))
+
+    assert run_apart(hear()) == kept
+    stats = worker.stats()
+    assert (stats.dropped, stats.sent - sent_before, stats.listening) == (1, len(kept), True)
+    metrics = Metrics()  # and /metrics says so
+    metrics.watch(SqlJobStore("sqlite://"), FakeEngine(), worker)
+    assert metrics.registry.get_sample_value("qie_events_dropped_total") == 1
+    assert metrics.registry.get_sample_value("qie_events_sent_total") == stats.sent
+    assert metrics.registry.get_sample_value("qie_events_listening") == 1

@@ -180,7 +180,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
     metrics = Metrics()
     lifecycle = JobLifecycle(store, events, metrics)
     engine = engine or build_engine(settings)
-    metrics.watch(store, engine)
+    metrics.watch(store, engine, events)
     timing = WorkerTiming(
         lease_seconds=settings.lease_seconds,
         heartbeat_seconds=settings.heartbeat_seconds,

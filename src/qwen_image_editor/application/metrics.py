@@ -12,10 +12,11 @@ import time
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from qwen_image_editor.engine.base import EditEngine, ModelState
+from qwen_image_editor.events.base import EventBus
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
@@ -80,9 +81,10 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, store: JobStore, engine: EditEngine) -> None:
-        """Read the store's counts and the model's state at each scrape."""
+    def watch(self, store: JobStore, engine: EditEngine, events: EventBus) -> None:
+        """Read the store's counts, the model's state and the event bus's counts at each scrape."""
         self.registry.register(_StoreCollector(store, engine))
+        self.registry.register(_EventsCollector(events))
 
     # -- observations -------------------------------------------------------------------------------
     def job_changed(self, previous: JobStatus | None, job: Job) -> None:
@@ -97,6 +99,30 @@ class Metrics:
 
     def heartbeat(self, worker_id: str) -> None:
         self.worker_heartbeat.labels(worker_id).set(time.time())
+
+
+class _EventsCollector(Collector):
+    """What the event bus sent to other processes and dropped, and whether it hears them (PostgreSQL only)."""
+
+    def __init__(self, events: EventBus) -> None:
+        self.events = events
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.events.stats()
+        if stats is None:  # in-process only: nothing to count
+            return
+        yield CounterMetricFamily("qie_events_sent", "Job events sent to the other processes.", value=stats.sent)
+        yield CounterMetricFamily(
+            "qie_events_dropped",
+            "Job events that could not be sent (each dropped alone) or were pushed out of a full outbox.",
+            value=stats.dropped,
+        )
+        if stats.listening is not None:
+            yield GaugeMetricFamily(
+                "qie_events_listening",
+                "1 while this process hears the other processes' job events.",
+                value=stats.listening,
+            )
 
 
 class _StoreCollector(Collector):

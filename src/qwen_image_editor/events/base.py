@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import Protocol
 
 from qwen_image_editor.jobs.events import JobEvent
+
+
+@dataclass(frozen=True)
+class EventStats:
+    """What a bus that crosses processes has done since it started (for `/metrics`)."""
+
+    sent: int  # events handed to the other processes
+    dropped: int  # events that could not be sent (each alone) or that a full outbox pushed out
+    listening: bool | None  # whether it hears the other processes now; None when it does not listen
 
 
 class Subscription(Protocol):
@@ -21,4 +31,8 @@ class EventBus(Protocol):
 
     def subscribe(self, job_id: str) -> AbstractAsyncContextManager[Subscription]:
         """Receive the job's events while the context is open; `EVERY_JOB` ("*") receives every job's."""
+        ...
+
+    def stats(self) -> EventStats | None:
+        """What crossed to other processes, for `/metrics`; None for a bus that stays in its process."""
         ...

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from qwen_image_editor.events.base import EventStats
 from qwen_image_editor.jobs.events import JobEvent
 
 # A subscriber that falls this far behind loses its oldest progress updates, never the final message.
@@ -69,3 +70,7 @@ class LocalEventBus:
     def subscriber_count(self, job_id: str) -> int:
         with self._lock:
             return len(self._subscribers.get(job_id, ()))
+
+    def stats(self) -> EventStats | None:
+        """None: nothing crosses processes."""
+        return None

@@ -7,8 +7,9 @@ nothing but a few seconds, since it re-reads the job when it hears nothing for a
 
 Publishing never blocks the caller (a worker between two denoising steps): events wait in a bounded outbox
 that a sender thread drains, several to a transaction. A NOTIFY payload holds at most 8000 bytes, and a
-progress event with its preview can be larger, so an event goes in numbered parts, all in one transaction
-(delivered together, in order); the listener puts them back together.
+progress event with its preview (or a long prompt in any script) can be larger, so an event goes in numbered
+parts cut at UTF-8 character boundaries, all in one savepoint (delivered together, in order); the listener puts
+them back together. An event that cannot be sent is dropped alone and counted; the rest of its batch goes.
 """
 
 from __future__ import annotations
@@ -17,21 +18,20 @@ import collections
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from qwen_image_editor.events.base import Subscription
+from qwen_image_editor.events.base import EventStats, Subscription
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.events import JobChanged, JobEvent, JobProgressed
 
 log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL = "qie_events"
-# Part size, in characters of the (ASCII) JSON, under the 8000-byte payload limit with room for the header.
-PART_CHARS = 7800
+# Part size in UTF-8 bytes, under the 8000-byte payload limit with room for the part's header.
+PART_BYTES = 7800
 # Events waiting to be sent while the database is slow or away: beyond this the oldest are dropped.
 OUTBOX_SIZE = 1000
 # Parts of events still being put together; more means parts were lost (a listener reconnected mid-event).
@@ -68,8 +68,18 @@ def decode(payload: str) -> tuple[str, JobEvent]:
 
 
 def split(message_id: str, payload: str) -> list[str]:
-    """`<message id>:<part>:<parts>:<text>` pieces that each fit in one NOTIFY."""
-    pieces = [payload[start : start + PART_CHARS] for start in range(0, len(payload), PART_CHARS)] or [""]
+    """`<message id>:<part>:<parts>:<text>` pieces that each fit in one NOTIFY: at most PART_BYTES of UTF-8
+    text each (a CJK character is 3 bytes), never cut inside a character."""
+    data = payload.encode()
+    pieces: list[str] = []
+    start = 0
+    while start < len(data):
+        end = min(start + PART_BYTES, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a continuation byte: back to the character's start
+            end -= 1
+        pieces.append(data[start:end].decode())
+        start = end
+    pieces = pieces or [""]
     return [f"{message_id}:{index}:{len(pieces)}:{piece}" for index, piece in enumerate(pieces)]
 
 
@@ -111,12 +121,15 @@ class PostgresEventBus:
         self._threads: dict[str, threading.Thread] = {}
         self._sequence = 0
         self.listening = threading.Event()  # set while a LISTEN connection is open
+        self._sent = self._dropped = 0  # events; written by the sender thread, and `publish` for a full outbox
 
     # -- the EventBus interface -----------------------------------------------------------------
     def publish(self, event: JobEvent) -> None:
         self.local.publish(event)
         if "sender" in self._threads:
             with self._has_mail:
+                if len(self._outbox) == self._outbox.maxlen:  # the oldest waiting event makes room
+                    self._dropped += 1
                 self._outbox.append(event)
                 self._has_mail.notify()
 
@@ -125,6 +138,10 @@ class PostgresEventBus:
 
     def subscriber_count(self, job_id: str) -> int:
         return self.local.subscriber_count(job_id)
+
+    def stats(self) -> EventStats:
+        listening = self.listening.is_set() if "listener" in self._threads else None
+        return EventStats(sent=self._sent, dropped=self._dropped, listening=listening)
 
     # -- running --------------------------------------------------------------------------------
     def start(self, *, listen: bool) -> None:
@@ -157,11 +174,6 @@ class PostgresEventBus:
             self._outbox.clear()
             return batch
 
-    def _parts(self, batch: list[JobEvent]) -> Iterator[str]:
-        for event in batch:
-            self._sequence += 1
-            yield from split(f"{self.origin}-{self._sequence}", encode(self.origin, event))
-
     def _send_forever(self) -> None:
         import psycopg
 
@@ -174,16 +186,36 @@ class PostgresEventBus:
                         if not batch:  # stopping, and nothing is left to send
                             return
                         with conn.transaction():
-                            for part in self._parts(batch):
-                                conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, part))
+                            for event in batch:
+                                self._send(conn, event)
                         batch = []
             except Exception:
                 # Watchers elsewhere fall back on re-reading the store; the events in hand are dropped, since
                 # replaying stale progress later would only mislead.
                 log.warning("sending job events failed; retrying in %gs", _RECONNECT_SECONDS, exc_info=True)
+                self._dropped += len(batch)
                 batch = []
             if self._stop.wait(_RECONNECT_SECONDS):
                 return
+
+    def _send(self, conn: Any, event: JobEvent) -> None:
+        """One event's parts, in a savepoint of the batch's transaction: an event that cannot be sent is dropped
+        alone (and counted), while a lost connection fails the batch for the reconnect above."""
+        import psycopg
+
+        self._sequence += 1
+        try:
+            parts = split(f"{self.origin}-{self._sequence}", encode(self.origin, event))
+            with conn.transaction():
+                for part in parts:
+                    conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, part))
+        except (psycopg.OperationalError, psycopg.InterfaceError):
+            raise
+        except Exception:
+            self._dropped += 1
+            log.warning("dropped a %s event of job %s that could not be sent", event.kind, event.job_id, exc_info=True)
+        else:
+            self._sent += 1
 
     # -- listening ------------------------------------------------------------------------------
     def _listen_forever(self) -> None:
