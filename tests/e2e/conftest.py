@@ -14,7 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from PIL import Image
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from qwen_image_editor.accounts import Role
 from qwen_image_editor.api.app import STATIC_DIR, create_app
@@ -22,7 +22,7 @@ from qwen_image_editor.api.serving import uvicorn_options
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditEngine, EditResult, ModelState, StepCallback, StepProgress
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
-from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.engine.fake import FakeEngine, StepGate
 from qwen_image_editor.engine.loras import LoraInfo
 from qwen_image_editor.services import build_services
 from qwen_image_editor.settings import Settings
@@ -43,7 +43,14 @@ CHROMIUM_ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-STEP_DELAY = 0.25  # seconds added to each denoising step, so progress, cancel and reload are observable
+# Seconds a test that watches steps go by (the live preview changing) adds to each of the tiny model's steps.
+# A test that needs a job to stay running holds it at a gate instead (`SlowSteps.hold`): no test counts on
+# the steps being slow enough.
+STEP_DELAY = 0.25
+# Playwright's `expect` gives up after 5 s unless told otherwise: on a loaded machine a page can take longer
+# to show what it is sure to show. A generous wait costs nothing when things work.
+EXPECT_TIMEOUT_MS = 30_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 # Every text the progress line showed and every value the progress bar took, recorded in the page itself
 # so that a short-lived "Step N of N" is not missed between two polls of the test.
@@ -62,11 +69,25 @@ new MutationObserver(() => {
 
 
 class SlowSteps:
-    """Wraps an engine and sleeps after each denoising step: the tiny model alone finishes too fast to watch."""
+    """Wraps an engine: sleeps after each denoising step (the tiny model alone finishes too fast to watch), and
+    holds edits at a step gate once a test asks (`hold`), as `FakeEngine.hold` does, for a running job
+    however fast or slow the machine."""
 
-    def __init__(self, inner: EditEngine, step_delay: float) -> None:
+    def __init__(self, inner: EditEngine, step_delay: float = 0.0) -> None:
         self.inner = inner
         self.step_delay = step_delay
+        self.gate: StepGate | None = None
+
+    def hold(self, before_step: int = 1) -> StepGate:
+        """From now on, edits wait before `before_step` until the gate is opened: 1 before any step, n + 1
+        once step n was reported (n may be the last step: then the edit waits before its decode). A later
+        `hold` replaces the gate, so a test can open one and hold the same edit again further on."""
+        self.gate = StepGate(before_step)
+        return self.gate
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else of the engine interface is the wrapped engine's own."""
+        return getattr(self.inner, name)
 
     @property
     def model_id(self) -> str:
@@ -94,6 +115,9 @@ class SlowSteps:
     def loras(self) -> list[LoraInfo]:
         return self.inner.loras()
 
+    def fit_inputs(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        return self.inner.fit_inputs(images)
+
     def edit(
         self,
         images: Sequence[Image.Image],
@@ -102,11 +126,18 @@ class SlowSteps:
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
     ) -> EditResult:
+        def gate(before_step: int) -> None:
+            current = self.gate  # read each time: a test may replace it while this edit runs
+            if current is not None:
+                current.pass_through(before_step, should_cancel)
+
         def slow_step(progress: StepProgress) -> None:
             if on_step is not None:
                 on_step(progress)
+            gate(progress.step + 1)
             time.sleep(self.step_delay)
 
+        gate(1)
         return self.inner.edit(images, request, slow_step, should_cancel, output_size)
 
 
@@ -134,10 +165,17 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 
 
 @pytest.fixture
-def tiny_server(tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: int) -> Iterator[LiveServer]:
-    """The real app on the session's tiny EditPlus model (fast ~256² mode, slowed steps)."""
+def tiny_engine(edit_plus_engine: DiffusersEngine, fast_area: int) -> SlowSteps:
+    """The session's tiny EditPlus model (fast ~256² mode) for one test: it can hold edits (`hold`), and a
+    test that watches steps go by slows them (`step_delay = STEP_DELAY`)."""
+    return SlowSteps(edit_plus_engine)
+
+
+@pytest.fixture
+def tiny_server(tmp_path: Path, tiny_engine: SlowSteps) -> Iterator[LiveServer]:
+    """The real app on `tiny_engine`."""
     settings = make_settings(tmp_path / "data", model="tiny", lease_seconds=30)
-    services = build_services(settings, engine=SlowSteps(edit_plus_engine, STEP_DELAY))
+    services = build_services(settings, engine=tiny_engine)
     with live_server(services) as running:
         yield running
 
@@ -159,7 +197,7 @@ def keyed_server(tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: i
     """`tiny_server` with keys on: alice's key is made before the server starts, so every route but the health
     check, the sign-in and the page needs it (or a session)."""
     settings = make_settings(tmp_path / "data", model="tiny", lease_seconds=30)
-    services = build_services(settings, engine=SlowSteps(edit_plus_engine, STEP_DELAY))
+    services = build_services(settings, engine=edit_plus_engine)
     _, secret = services.access.create_key("alice", Role.USER)
     with live_server(services) as running:
         yield KeyedServer(running, secret)
@@ -205,11 +243,17 @@ def png_size(data: bytes) -> tuple[int, int]:
 
 
 @pytest.fixture
-def fake_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """The real app on the fake engine (small solid images in a few milliseconds): for tests about the page
-    around the edits (history paging, search, delete and undo, recall, accessibility), not the edits."""
+def fake_engine() -> FakeEngine:
+    """Small solid images in a few milliseconds; `fake_engine.hold` keeps a job running."""
+    return FakeEngine(step_seconds=0.01, output_pixels=SMALL_OUTPUT_PIXELS)
+
+
+@pytest.fixture
+def fake_server(tmp_path: Path, fake_engine: FakeEngine) -> Iterator[LiveServer]:
+    """The real app on the fake engine: for tests about the page around the edits (history paging, search,
+    delete and undo, recall, accessibility), not the edits."""
     settings = make_settings(tmp_path / "data", fake_output_pixels=SMALL_OUTPUT_PIXELS)
-    services = build_services(settings, engine=FakeEngine(step_seconds=0.01, output_pixels=SMALL_OUTPUT_PIXELS))
+    services = build_services(settings, engine=fake_engine)
     with live_server(services) as running:
         yield running
 
@@ -218,7 +262,7 @@ class RestartableServer:
     """A live tiny-model server that a test can stop and start again: the same port, the same data folder,
     new services (as after `qie serve` is restarted)."""
 
-    def __init__(self, settings: Settings, engine: EditEngine) -> None:
+    def __init__(self, settings: Settings, engine: SlowSteps) -> None:
         self.settings = settings
         self.engine = engine
         self.port = free_port()
@@ -235,7 +279,7 @@ class RestartableServer:
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the test server did not start")
@@ -246,7 +290,7 @@ class RestartableServer:
         if self._server is None or self._thread is None:
             return
         self._server.should_exit = True
-        self._thread.join(20)
+        self._thread.join(60)
         assert not self._thread.is_alive(), "the test server did not stop"
         self._server = self._thread = None
 
@@ -256,11 +300,10 @@ class RestartableServer:
 
 
 @pytest.fixture
-def restartable_server(
-    tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: int
-) -> Iterator[RestartableServer]:
+def restartable_server(tmp_path: Path, tiny_engine: SlowSteps) -> Iterator[RestartableServer]:
+    """`tiny_engine` behind a server that can be stopped and started again (`restartable_server.engine`)."""
     settings = make_settings(tmp_path / "data", model="tiny", lease_seconds=30)
-    running = RestartableServer(settings, SlowSteps(edit_plus_engine, STEP_DELAY))
+    running = RestartableServer(settings, tiny_engine)
     running.start()
     try:
         yield running

@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.api.conftest import png_bytes, submit, wait_for
 from tests.conftest import noise_image
-from tests.e2e.conftest import ARTIFACTS, PHONE, new_context, png_size
+from tests.e2e.conftest import ARTIFACTS, PHONE, SlowSteps, new_context, png_size
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -85,19 +85,23 @@ def wait_for_result(page: Page, job_id: str, timeout: float = 60_000) -> None:
 
 
 def test_upload_edit_watch_download_and_edit_the_result(
-    page: Page, tiny_server: LiveServer, input_files: list[Path], tmp_path: Path
+    page: Page, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path], tmp_path: Path
 ) -> None:
     expect(page.get_by_test_id("demo-banner")).to_be_visible()
     expect(page.get_by_test_id("submit-reason")).to_have_text("Add at least one image.")
 
     steps = 8
+    gate = tiny_engine.hold(before_step=steps + 1)  # after the last step was reported, before the decode
     job_id = start_edit(page, input_files, "make the sky stormy", steps)
-    expect(page.get_by_test_id("progress")).to_be_visible()
+    gate.wait_held()
+    # The steps reach the page as they are made: the last one shows while the edit waits after it.
+    expect(page.get_by_test_id("progress")).to_have_text(f"Step {steps} of {steps}")
+    expect(page.get_by_test_id("job-status")).to_have_text("processing")
+    gate.open()
     wait_for_result(page, job_id)
 
-    seen, highest = progress_seen(page)
-    assert f"Step {steps} of {steps}" in seen or highest == 100, (seen, highest)
-    assert any(text.startswith("Step ") for text in seen), seen  # step-by-step updates reached the page
+    seen, _ = progress_seen(page)
+    assert f"Step {steps} of {steps}" in seen, seen
     job = tiny_server.http.get(f"/api/jobs/{job_id}").json()
     assert job["status"] == "complete"
     assert len(job["inputs"]) == 2
@@ -136,9 +140,13 @@ def test_upload_edit_watch_download_and_edit_the_result(
     )
 
 
-def test_cancel_a_running_job(page: Page, tiny_server: LiveServer, input_files: list[Path]) -> None:
+def test_cancel_a_running_job(
+    page: Page, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path]
+) -> None:
+    gate = tiny_engine.hold(before_step=2)  # running, after one step, until the gate opens
     job_id = start_edit(page, input_files[:1], "cancel me", 40)
-    expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 40"), timeout=60_000)
+    gate.wait_held()
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 40")
     expect(page.get_by_test_id("progress")).to_be_in_viewport()  # the user sees it without scrolling
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "in-progress.png")
@@ -146,10 +154,11 @@ def test_cancel_a_running_job(page: Page, tiny_server: LiveServer, input_files: 
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
     expect(page.get_by_test_id("cancel")).to_have_count(0)
     expect(page.get_by_text("This edit was cancelled.")).to_be_visible()
-    job = wait_for(tiny_server.http, job_id, {"cancelled", "complete", "error"})
+    job = wait_for(tiny_server.http, job_id, {"cancelled", "complete", "error"}, timeout=60)
     assert job["status"] == "cancelled"
     assert job["outputs"] == []
     # The worker is still healthy: the next edit runs to the end.
+    gate.open()
     page.get_by_test_id("prompt").fill("after the cancel")
     set_steps(page, 2)
     page.get_by_test_id("submit").click()
@@ -157,19 +166,29 @@ def test_cancel_a_running_job(page: Page, tiny_server: LiveServer, input_files: 
     wait_for_result(page, current_job_id(page))
 
 
-def test_reload_mid_job_resumes_it(page: Page, tiny_server: LiveServer, input_files: list[Path]) -> None:
+def test_reload_mid_job_resumes_it(
+    page: Page, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path]
+) -> None:
+    held = tiny_engine.hold(before_step=2)  # running, after step 1, over the reload
     job_id = start_edit(page, input_files, "survive a reload", 24)
-    expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 24"), timeout=60_000)
+    held.wait_held()
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 24")
 
     page.reload()
     assert current_job_id(page) == job_id
     expect(page.get_by_test_id("job-status")).to_have_text("processing")
-    expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 24"))
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 24")
     assert tiny_server.http.get(f"/api/jobs/{job_id}").json()["status"] == "processing"
+    # Let the edit on to the next stop, after step 3: the reloaded page hears that step live.
+    further = tiny_engine.hold(before_step=4)
+    held.open()
+    further.wait_held()
+    expect(page.get_by_test_id("progress")).to_have_text("Step 3 of 24")
+    further.open()
     wait_for_result(page, job_id)
     seen, _ = progress_seen(page)
     steps_after_reload = [int(m.group(1)) for text in seen if (m := re.match(r"Step (\d+) of 24", text))]
-    assert len(steps_after_reload) >= 2, seen  # live updates kept coming after the reload
+    assert steps_after_reload[:1] == [1] and 3 in steps_after_reload, seen  # live updates after the reload
 
     # Without the ?job= parameter, the last job still comes back (it is remembered in localStorage).
     page.goto(tiny_server.url)

@@ -39,7 +39,7 @@ def lora_server(tmp_path: Path, models_dir: Path, fast_area: int) -> Iterator[Li
     make_tiny_lora(settings.loras_dir / "style.safetensors", seed=1)
     engine = DiffusersEngine(resolve_model("tiny", models_dir), plan_device("cpu"), loras_dir=settings.loras_dir)
     engine.load()
-    services = build_services(settings, engine=SlowSteps(engine, STEP_DELAY / 5))
+    services = build_services(settings, engine=engine)
     with live_server(services) as running:
         yield running
 
@@ -92,19 +92,34 @@ def test_fast_and_a_lora_picked_on_the_page(
 
 
 def test_the_preview_changes_while_denoising_then_the_result_replaces_it(
-    context: BrowserContext, tiny_server: LiveServer, input_files: list[Path]
+    context: BrowserContext, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path]
 ) -> None:
+    # Previews come at most every 0.25 s (engine.preview.PreviewRate): steps this slow each bring one. The
+    # edit is held after step 1 and again after step 2, so the test sees both pictures however slow it is.
+    tiny_engine.step_delay = STEP_DELAY
+    first_stop = tiny_engine.hold(before_step=2)
     page: Page = context.new_page()
     page.add_init_script(PREVIEW_RECORDER)
     page.goto(tiny_server.url)
     job_id = start_edit(page, input_files[:1], "watch it form", 8)
+    first_stop.wait_held()
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
     preview = page.get_by_test_id("preview")
     expect(preview).to_be_visible()
     expect(preview).to_have_attribute("alt", "Live preview of the result as it forms")
+    expect(preview).to_have_attribute("src", re.compile(r"^data:image/webp;base64,"))
+    first = preview.get_attribute("src")
     page.get_by_role("region", name="Result").screenshot(path=ARTIFACTS / "progress-preview.png")
+
+    second_stop = tiny_engine.hold(before_step=3)
+    first_stop.open()
+    second_stop.wait_held()
+    expect(page.get_by_test_id("progress")).to_have_text("Step 2 of 8")
+    expect(preview).not_to_have_attribute("src", first or "")  # it changed as the steps went on
+    second_stop.open()
     wait_for_result(page, job_id)
 
     srcs: list[str] = page.evaluate("window.__previewSrcs")
     assert all(src.startswith("data:image/webp;base64,") for src in srcs), [s[:40] for s in srcs]
-    assert len(set(srcs)) >= 2, len(srcs)  # it changed at least once as the steps went on
+    assert len(set(srcs)) >= 2, len(srcs)
     expect(preview).to_have_count(0)  # the result took its place

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from qwen_image_editor.engine.fake import FakeEngine
 from tests.api.conftest import png_bytes, submit, wait_for
 from tests.e2e.conftest import ARTIFACTS, new_context
 from tests.e2e.test_browser import current_job_id
@@ -174,14 +175,20 @@ def test_drag_a_history_image_onto_the_drop_zone(page: Page, fake_server: LiveSe
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_no_serious_accessibility_violations(browser: Browser, fake_server: LiveServer, scheme: str) -> None:
+def test_no_serious_accessibility_violations(
+    browser: Browser, fake_server: LiveServer, fake_engine: FakeEngine, scheme: str
+) -> None:
     make_jobs(fake_server, ["a finished job for the scan", "and a second one"])
-    queued = submit(fake_server.http, [png_bytes(64, 64, seed=9)], prompt="still going", num_inference_steps=150)
+    gate = fake_engine.hold(before_step=2)  # the third job runs (after one step) until it is cancelled
+    running_job = submit(fake_server.http, [png_bytes(64, 64, seed=9)], prompt="still going", num_inference_steps=8)
+    assert running_job.status_code == 202, running_job.text
+    gate.wait_held()
     context = new_context(browser, color_scheme=scheme, bypass_csp=True)  # axe is injected as an inline script
     page = context.new_page()
     try:
-        page.goto(f"{fake_server.url}/?job={queued.json()['job_id']}")
+        page.goto(f"{fake_server.url}/?job={running_job.json()['job_id']}")
         expect(page.get_by_test_id("queue-strip")).to_be_visible()
+        expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
         expect(page.get_by_test_id("history-item")).to_have_count(3)
         page.get_by_test_id("prompt").fill("Make the sky stormy")
         page.add_script_tag(path=str(AXE))

@@ -12,7 +12,14 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.api.conftest import wait_for
-from tests.e2e.conftest import ARTIFACTS, PHONE, RestartableServer, new_context, png_size
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    PHONE,
+    RestartableServer,
+    SlowSteps,
+    new_context,
+    png_size,
+)
 from tests.e2e.test_browser import current_job_id, set_steps, start_edit, wait_for_result
 from tests.live_server import LiveServer
 
@@ -66,9 +73,13 @@ def test_variations_pick_one_and_download_all(
     expect(thumbs.locator("img")).to_have_attribute("alt", re.compile(re.escape(f"edited_{job_id}_3")))
 
 
-def test_queue_strip_with_two_jobs(page: Page, tiny_server: LiveServer, input_files: list[Path]) -> None:
+def test_queue_strip_with_two_jobs(
+    page: Page, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path]
+) -> None:
+    gate = tiny_engine.hold(before_step=2)  # the first job runs (after one step) until the gate opens
     first = start_edit(page, input_files[:1], "the long one", 40)
-    expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 40"), timeout=60_000)
+    gate.wait_held()
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 40")
     page.get_by_test_id("prompt").fill("the one that waits")
     page.get_by_test_id("submit").click()
 
@@ -92,37 +103,44 @@ def test_queue_strip_with_two_jobs(page: Page, tiny_server: LiveServer, input_fi
     strip.nth(0).get_by_test_id("queue-cancel").click()
     expect(page.get_by_test_id("queue-strip")).to_have_count(0)
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
+    assert wait_for(tiny_server.http, first, {"cancelled", "complete"}, timeout=60)["status"] == "cancelled"
 
 
 def test_ctrl_enter_runs_from_anywhere_and_esc_cancels(
-    page: Page, tiny_server: LiveServer, input_files: list[Path]
+    page: Page, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path]
 ) -> None:
     expect(page.get_by_test_id("submit")).to_contain_text(re.compile(r"Ctrl\+Enter|⌘"))
     fill_form(page, input_files[:1], "run me from the keyboard", 40)
     page.get_by_role("heading", name="History").click()  # focus far from the form's fields
+    gate = tiny_engine.hold(before_step=2)  # running, after one step, until Esc cancels it
     page.keyboard.press("Control+Enter")
     job_id = current_job_id(page)
-    expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 40"), timeout=60_000)
-    page.wait_for_function("() => /^\\[\\d+%\\] /.test(document.title)")  # progress in the tab title
+    gate.wait_held()
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 40")
+    expect(page).to_have_title(re.compile(r"^\[\d+%\] "))  # progress in the tab title
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
-    assert wait_for(tiny_server.http, job_id, {"cancelled"})["status"] == "cancelled"
+    assert wait_for(tiny_server.http, job_id, {"cancelled", "complete"}, timeout=60)["status"] == "cancelled"
     expect(page).to_have_title("Qwen Image Editor")
 
 
 def test_offline_banner_and_recovery_after_a_restart(
     browser: Browser, restartable_server: RestartableServer, input_files: list[Path]
 ) -> None:
+    # The job runs (after one step) until the gate opens: the server stops under it, and after the restart
+    # it runs again from the start and waits at the same place until the page has shown that it came back.
+    gate = restartable_server.engine.hold(before_step=2)
     context = new_context(browser)
     page = context.new_page()
     try:
         page.goto(restartable_server.url)
-        job_id = start_edit(page, input_files[:1], "survive a restart", 40)
-        expect(page.get_by_test_id("progress")).to_have_text(re.compile(r"Step \d+ of 40"), timeout=60_000)
+        job_id = start_edit(page, input_files[:1], "survive a restart", 8)
+        gate.wait_held()
+        expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
         expect(page.get_by_test_id("offline-banner")).to_have_count(0)
 
         restartable_server.stop()
-        expect(page.get_by_test_id("offline-banner")).to_be_visible(timeout=10_000)
+        expect(page.get_by_test_id("offline-banner")).to_be_visible()
         status = page.get_by_test_id("model-status")
         expect(status.locator("[data-model-state]")).to_have_attribute("data-model-state", "unknown")  # grey dot
         expect(page.get_by_test_id("eta")).to_have_text("paused: server offline")
@@ -130,8 +148,10 @@ def test_offline_banner_and_recovery_after_a_restart(
         page.screenshot(path=ARTIFACTS / "offline.png")
 
         restartable_server.start()
-        expect(page.get_by_test_id("offline-banner")).to_have_count(0, timeout=30_000)
+        expect(page.get_by_test_id("offline-banner")).to_have_count(0)
+        gate.wait_held()  # running again
         expect(page.get_by_test_id("requeued")).to_have_text(re.compile("Requeued after a server restart"))
+        gate.open()
         wait_for_result(page, job_id)
         job = restartable_server.http.get(f"/api/jobs/{job_id}").json()
         assert job["status"] == "complete" and job["requeue_reason"] in ("restart", "shutdown")
@@ -140,8 +160,14 @@ def test_offline_banner_and_recovery_after_a_restart(
         context.close()
 
 
-def test_screenshots_of_the_queue(browser: Browser, tiny_server: LiveServer, input_files: list[Path]) -> None:
+def test_screenshots_of_the_queue(
+    browser: Browser, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path]
+) -> None:
+    """A finished edit with three variations on screen and the next edit running in the queue strip, in light,
+    dark and phone layouts. The finished edit is made once, then opened in each layout."""
     ARTIFACTS.mkdir(exist_ok=True)
+    finished: str | None = None
+    gate = None
     for name, options in [
         ("queue-light", {}),
         ("queue-dark", {"color_scheme": "dark"}),
@@ -149,16 +175,21 @@ def test_screenshots_of_the_queue(browser: Browser, tiny_server: LiveServer, inp
     ]:
         context = new_context(browser, **options)
         page = context.new_page()
-        page.goto(tiny_server.url)
+        page.goto(tiny_server.url if finished is None else f"{tiny_server.url}/?job={finished}")
         fill_form(page, input_files, "Replace the background with a snowy forest", 2)
         page.get_by_test_id("num-images").select_option("3")
-        page.get_by_test_id("submit").click()
-        job_id = current_job_id(page)
-        wait_for_result(page, job_id)
+        if finished is None:
+            page.get_by_test_id("submit").click()
+            finished = current_job_id(page)
+        wait_for_result(page, finished)
+        expect(page.get_by_test_id("variation")).to_have_count(3)
         page.get_by_test_id("prompt").fill("Make the sky stormy at sunset")
         set_steps(page, 40)
+        gate = gate or tiny_engine.hold(before_step=2)  # the next edits run (after one step) until cancelled
         page.get_by_test_id("submit").click()
+        gate.wait_held()
         expect(page.get_by_test_id("queue-item")).to_have_count(1)
+        expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 120")  # 3 images of 40 steps
         page.wait_for_function("() => [...document.images].every(img => img.complete && img.naturalWidth > 0)")
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=name != "queue-light")
@@ -168,4 +199,5 @@ def test_screenshots_of_the_queue(browser: Browser, tiny_server: LiveServer, inp
             expect(page.get_by_test_id("submit")).to_be_in_viewport()
         page.get_by_test_id("queue-cancel").first.click()
         expect(page.get_by_test_id("queue-strip")).to_have_count(0)
+        expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
         context.close()
