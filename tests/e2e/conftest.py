@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,43 @@ new MutationObserver(() => {
   if (bar) window.__progressMax = Math.max(window.__progressMax, Number(bar.getAttribute('aria-valuenow')));
 }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
 """
+
+# The form's draft as the page keeps it (IndexedDB qie/draft/current, see frontend/src/lib/draftStore.ts): its
+# values and its images' names, or null before the first save. Creates nothing when there is none yet.
+READ_DRAFT = """async () => {
+  const db = await new Promise((resolve) => {
+    const request = indexedDB.open("qie");
+    request.onupgradeneeded = () => request.transaction.abort();
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => resolve(null);
+  });
+  if (!db) return null;
+  try {
+    if (!db.objectStoreNames.contains("draft")) return null;
+    return await new Promise((resolve, reject) => {
+      const read = db.transaction("draft", "readonly").objectStore("draft").get("current");
+      read.onsuccess = () => {
+        const draft = read.result;
+        resolve(draft ? { values: draft.values, images: draft.images.map((image) => image.name) } : null);
+      };
+      read.onerror = () => reject(read.error);
+    });
+  } finally {
+    db.close();
+  }
+}"""
+
+
+def wait_for_draft(page: Page, saved: Callable[[dict[str, Any]], bool], timeout: float = 30) -> dict[str, Any]:
+    """The draft the page saved (a moment after the last change), once `saved` accepts it: what a reload
+    would bring back."""
+    deadline = time.monotonic() + timeout
+    while True:
+        draft: dict[str, Any] | None = page.evaluate(READ_DRAFT)
+        if draft is not None and draft["values"] is not None and saved(draft):
+            return draft
+        assert time.monotonic() < deadline, f"the page did not save the draft in {timeout:g} s; last: {draft}"
+        time.sleep(0.05)
 
 
 class SlowSteps:

@@ -15,7 +15,7 @@ from qwen_image_editor.engine.loras import make_tiny_lora
 from qwen_image_editor.engine.models import resolve_model
 from qwen_image_editor.services import build_services
 from tests.api.conftest import make_settings
-from tests.e2e.conftest import ARTIFACTS, STEP_DELAY, SlowSteps
+from tests.e2e.conftest import ARTIFACTS, STEP_DELAY, SlowSteps, wait_for_draft
 from tests.e2e.test_browser import start_edit, wait_for_result
 from tests.live_server import LiveServer, live_server
 
@@ -64,7 +64,8 @@ def test_fast_and_a_lora_picked_on_the_page(
     weight.fill("0.8")
 
     # The draft keeps Fast and the LoRA over a reload.
-    page.wait_for_timeout(800)  # the draft is saved a moment after the last change
+    fast_and_style = {"lightning": True, "loras": [{"name": "style", "weight": "0.8"}]}
+    wait_for_draft(page, lambda draft: fast_and_style.items() <= draft["values"].items())
     page.reload()
     expect(page.get_by_role("switch", name="Fast")).to_be_checked()
     expect(page.get_by_role("spinbutton", name="Weight of style")).to_have_value("0.8")

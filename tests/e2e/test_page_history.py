@@ -15,7 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from qwen_image_editor.engine.fake import FakeEngine
 from tests.api.conftest import png_bytes, submit, wait_for
-from tests.e2e.conftest import ARTIFACTS, new_context
+from tests.e2e.conftest import ARTIFACTS, new_context, wait_for_draft
 from tests.e2e.test_browser import current_job_id
 from tests.live_server import LiveServer
 
@@ -147,7 +147,7 @@ def test_reuse_inputs_and_settings_and_the_draft_survives_a_reload(page: Page, f
     expect(page.get_by_test_id("cfg")).to_have_value("2.5")
 
     page.get_by_test_id("prompt").fill("reuse me, then reload")
-    page.wait_for_timeout(800)  # the draft is saved a moment after the last change
+    wait_for_draft(page, lambda draft: draft["values"]["prompt"] == "reuse me, then reload")
     page.reload()
     expect(page.get_by_test_id("prompt")).to_have_value("reuse me, then reload")
     expect(thumbs).to_have_count(2)
