@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -38,9 +39,37 @@ def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
+# Not globally routable, although Python's `is_global` (3.11) says they are: the 6to4 relay anycast (deprecated,
+# RFC 7526), site-local (deprecated, RFC 3879), local-use NAT64 (RFC 8215) and IPv4-compatible IPv6 (deprecated,
+# RFC 4291; `::` and `::1` are in it and are refused anyway).
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(network) for network in ("192.88.99.0/24", "fec0::/10", "64:ff9b:1::/48", "::/96")
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # well-known prefix: the last 32 bits are the IPv4 address reached
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one leads to: IPv4-mapped, 6to4, NAT64 or Teredo (its client); None if none."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _is_public(address: IPAddress) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback too
+    """Globally routable and unicast, and so is any IPv4 address hidden inside an IPv6 one."""
+    if any(address.version == network.version and address in network for network in _NOT_GLOBAL):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and (inner := _embedded_ipv4(address)) is not None:
+        if not _is_public(inner):
+            return False
+        if address.ipv4_mapped is not None:  # a mapped address is its IPv4 address
+            return True
     return address.is_global and not address.is_multicast
 
 
@@ -85,7 +114,8 @@ class WebhookTiming:
 
 
 class WebhookSender:
-    """Sends due deliveries one at a time; `run_until_idle` is the deterministic loop tests call."""
+    """Sends due deliveries, `concurrency` at once, so that a receiver that never answers delays no other;
+    `run_until_idle` is the deterministic loop tests call."""
 
     def __init__(
         self,
@@ -96,9 +126,10 @@ class WebhookSender:
         *,
         allow_private: bool,
         resolve: Resolver = system_resolver,
+        concurrency: int = 4,
     ) -> None:
         self.webhooks, self.jobs, self.render, self.timing = webhooks, jobs, render, timing
-        self.allow_private, self.resolve = allow_private, resolve
+        self.allow_private, self.resolve, self.concurrency = allow_private, resolve, concurrency
         self._secret: str | None = None
         # never follows redirects: a 3xx could point anywhere, past the address check
         self._http = httpx.Client(timeout=timing.timeout_seconds, follow_redirects=False)
@@ -110,13 +141,20 @@ class WebhookSender:
         return self._secret
 
     def run_until_idle(self) -> int:
-        """Attempt every delivery due now; returns how many were attempted."""
+        """Attempt every delivery due now, `concurrency` at once; returns how many were attempted."""
         attempted = 0
         lease = self.timing.timeout_seconds + 30  # an address lookup and one request, with room to spare
-        while (delivery := self.webhooks.claim_due(lease)) is not None:
-            self.attempt(delivery)
-            attempted += 1
-        return attempted
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="qie-webhook") as pool:
+            running: set[Future[None]] = set()
+            while True:
+                while len(running) < self.concurrency and (delivery := self.webhooks.claim_due(lease)) is not None:
+                    running.add(pool.submit(self.attempt, delivery))
+                    attempted += 1
+                if not running:
+                    return attempted
+                done, running = wait(running, return_when=FIRST_COMPLETED)
+                for finished in done:
+                    finished.result()  # a failure to record one goes to the caller's log, as before
 
     def attempt(self, delivery: Delivery) -> None:
         body = delivery.body
