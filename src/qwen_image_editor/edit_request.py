@@ -137,6 +137,14 @@ class EditRequest(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
+    def _no_nul_characters(cls, data: object) -> object:
+        # PostgreSQL cannot store NUL in text, and no prompt or name needs one: refused here, before any store.
+        if _contains_nul(data):
+            raise ValueError("text must not contain NUL characters (\\u0000); remove them and send it again")
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _lightning_runs_its_own_settings(cls, data: object) -> object:
         # Recorded as run: the distilled LoRAs know only their step counts, and guidance is baked in.
         if isinstance(data, dict) and data.get("lightning") is True:
@@ -204,6 +212,16 @@ MAX_ASPECT_RATIO = 8.0  # beyond this the ~1 MP output would be a sliver a few p
 
 
 SETTINGS_FORMAT = "qie-settings/1"
+
+
+def _contains_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(key) or _contains_nul(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 def embedded_settings(request: EditRequest, *, seed: int, model: str) -> dict[str, Any]:

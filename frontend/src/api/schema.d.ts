@@ -1260,7 +1260,7 @@ export interface operations {
                 offset?: number;
                 /** @description Only jobs in these states (repeat it: status=queued&status=processing). */
                 status?: components["schemas"]["JobStatus"][] | null;
-                /** @description Words in the prompt, any case. */
+                /** @description Words in the prompt, any case (no NUL). */
                 search?: string | null;
                 /** @description Only starred (true) or unstarred (false) jobs. */
                 starred?: boolean | null;

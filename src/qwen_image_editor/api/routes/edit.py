@@ -43,6 +43,10 @@ def parse_config(config: str) -> EditRequest:
         fields = json.loads(config)
     except json.JSONDecodeError as exc:
         raise MalformedRequest(f"config is not valid JSON ({exc.msg} at character {exc.pos}); send an object") from exc
+    except RecursionError as exc:
+        raise MalformedRequest("config is nested too deeply; send a flat object of settings") from exc
+    except ValueError as exc:  # Python refuses to read integers of over 4,300 digits
+        raise MalformedRequest(f"config has a number with too many digits ({exc}); send a smaller one") from exc
     if not isinstance(fields, dict):
         raise InvalidRequest('config must be a JSON object such as {"prompt": "make the sky stormy"}')
     try:

@@ -45,7 +45,10 @@ def list_jobs(
         list[JobStatus] | None,
         Query(description="Only jobs in these states (repeat it: status=queued&status=processing)."),
     ] = None,
-    search: Annotated[str | None, Query(max_length=200, description="Words in the prompt, any case.")] = None,
+    search: Annotated[
+        str | None,
+        Query(max_length=200, pattern=r"^[^\x00]*$", description="Words in the prompt, any case (no NUL)."),
+    ] = None,
     starred: Annotated[bool | None, Query(description="Only starred (true) or unstarred (false) jobs.")] = None,
 ) -> JobListResponse:
     """The job history, newest first: a page of it (`limit`, `offset`) and how many jobs match in all."""
