@@ -56,6 +56,7 @@ lint: setup $(STAMPS)/ui-deps
 	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+	$(BIN)/hadolint deploy/Dockerfile
 	cd frontend && npm run lint
 
 ui-test: $(STAMPS)/ui-deps
