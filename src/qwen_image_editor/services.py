@@ -7,7 +7,7 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from qwen_image_editor.application.access import Access, FailedSignIns, is_loopback
 from qwen_image_editor.application.cleanup import Cleanup, RetentionSweeper
@@ -29,7 +29,7 @@ from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.keys import SqlKeyStore
 from qwen_image_editor.store.notify import JobNotifications, can_notify, postgres_conninfo
 from qwen_image_editor.store.webhooks import SqlWebhookStore
-from qwen_image_editor.worker.identity import WorkerName, claim_worker_name
+from qwen_image_editor.worker.identity import WorkerName, claim_worker_name, live_run_elsewhere, this_host
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
 from qwen_image_editor.worker.thread import WorkerThread
 
@@ -82,12 +82,21 @@ class Services:
         it starts) and, on PostgreSQL, wake it whenever any process queues a job (it polls as well) and
         send its job events to the API nodes' watchers."""
         if self._worker_name is None:
-            self._worker_name = claim_worker_name(self.settings.data_dir, self.settings.worker_name)
+            self._worker_name = claim_worker_name(
+                self.settings.data_dir, self.settings.worker_name, self._name_held_elsewhere
+            )
             self.worker.take_name(self._worker_name.name, self._worker_name.run)
         url = self.settings.resolved_database_url
         if self._notifications is None and can_notify(url):
             self._notifications = JobNotifications(url, self.worker.wake).start()
         self.events.start(listen=False)
+
+    def _name_held_elsewhere(self, name: str) -> str | None:
+        """A live worker on another machine under `name`: heard from within a lease (it records itself at
+        every heartbeat, several times a lease)."""
+        since = datetime.now(UTC) - timedelta(seconds=self.settings.lease_seconds)
+        live = [presence.worker_id for presence in self.store.workers_seen_since(since)]
+        return live_run_elsewhere(name, live, this_host())
 
     def _preload(self) -> None:
         try:
