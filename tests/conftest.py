@@ -107,6 +107,10 @@ MODEL_FIXTURES = frozenset(
 )
 # And these start a process of their own (the S3 server): `process` tests.
 PROCESS_FIXTURES = frozenset({"s3_server", "s3_bucket"})
+# pytest-timeout's 60 s (pyproject.toml) is a guard against hangs, not a speed limit: the tiny model's edits and
+# the tests that start processes take many times longer on a loaded machine than on an idle one, so they get
+# this long before they count as hung (their own waits for things that must happen stay well inside it).
+LOADED_MACHINE_TIMEOUT = 300
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -123,3 +127,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.model)
         if PROCESS_FIXTURES & fixtures:
             item.add_marker(pytest.mark.process)
+        heavy = item.get_closest_marker("model") or item.get_closest_marker("process")
+        if heavy and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(LOADED_MACHINE_TIMEOUT))
