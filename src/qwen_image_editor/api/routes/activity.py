@@ -1,28 +1,22 @@
 """`/ws`: everything the page's queue strip and header need, live: the caller's queued and running jobs,
-the queue's length, and each change to them, so nothing has to poll."""
+the queue's length, and each change to them, so nothing has to poll. The active jobs are read once per change
+for every watcher of the process (`api/activity_feed.py`), so watchers cost no queries of their own."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from starlette.concurrency import run_in_threadpool
 
 from qwen_image_editor.accounts import Caller
-from qwen_image_editor.api.routes.ws import CLOSE_NOT_AUTHORISED, close_reason, send_message, while_connected
-from qwen_image_editor.api.schemas import ActiveJobsMessage
+from qwen_image_editor.api.activity_feed import ActiveJobs, ActivityFeed, Watcher
+from qwen_image_editor.api.routes.ws import CLOSE_NOT_AUTHORISED, close_reason, send_message, send_text, while_connected
 from qwen_image_editor.api.views import job_message, job_view, progress_message
-from qwen_image_editor.events.base import Subscription
-from qwen_image_editor.events.local import EVERY_JOB
-from qwen_image_editor.jobs.events import JobChanged, JobProgressed
-from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import Services
 
 router = APIRouter()
 
-ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
-MAX_ACTIVE_LISTED = 200  # per-key queues are capped far below this; admins see the first 200
-# Without events for this long, tell the client the current state again (an event from another process
+# Without events for this long, tell the clients the current state again (an event from another process
 # is lost while the database connection is down).
 RESYNC_SECONDS = 5.0
 
@@ -37,42 +31,36 @@ async def watch_activity(websocket: WebSocket) -> None:
         await websocket.close(code=CLOSE_NOT_AUTHORISED, reason=close_reason(refused))
         return
     try:
-        async with services.events.subscribe(EVERY_JOB) as subscription:
-            await while_connected(websocket, _follow(websocket, services, caller, subscription))
+        async with _feed(websocket, services).watch() as (watcher, active):
+            await while_connected(websocket, _follow(websocket, services, caller, watcher, active))
     except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
         return
 
 
-async def _follow(websocket: WebSocket, services: Services, caller: Caller, subscription: Subscription) -> None:
-    mine = await _send_active(websocket, services, caller)
+def _feed(websocket: WebSocket, services: Services) -> ActivityFeed:
+    """The app's one feed, made by its first watcher (on the event loop, so no two are made)."""
+    state = websocket.app.state
+    feed: ActivityFeed | None = getattr(state, "activity_feed", None)
+    if feed is None:
+        feed = state.activity_feed = ActivityFeed(services, RESYNC_SECONDS)
+    return feed
+
+
+async def _follow(
+    websocket: WebSocket, services: Services, caller: Caller, watcher: Watcher, active: ActiveJobs
+) -> None:
+    await send_text(websocket, active.message_for(caller.sees))
+    mine = active.ids_for(caller.sees)
     while True:
-        event = await subscription.next_event(RESYNC_SECONDS)
-        if isinstance(event, JobProgressed):
-            if event.job_id in mine:
-                await send_message(websocket, progress_message(event))
+        update = await watcher.next_update()
+        if update.progressed is not None:
+            if update.progressed.job_id in mine:
+                await send_message(websocket, progress_message(update.progressed))
             continue
-        if isinstance(event, JobChanged) and _sees(caller, event.job.owner):
-            view = job_view(event.job, None, retention_hours=services.settings.retention_hours)
-            await send_message(websocket, job_message(view, event.kind))
-        # Any change moves the queue: positions and the length, for everyone.
-        mine = await _send_active(websocket, services, caller)
-
-
-def _sees(caller: Caller, owner: str | None) -> bool:
-    return caller.sees is None or caller.sees == owner
-
-
-async def _send_active(websocket: WebSocket, services: Services, caller: Caller) -> set[str]:
-    def read() -> ActiveJobsMessage:
-        jobs, _ = services.jobs.list(limit=MAX_ACTIVE_LISTED, offset=0, status=ACTIVE, owner=caller.sees)
-        jobs.reverse()  # oldest first, as they will run
-        positions = services.jobs.queue_positions(jobs)
-        retention = services.settings.retention_hours
-        return ActiveJobsMessage(
-            queue_length=services.store.count_by_status()[JobStatus.QUEUED],
-            jobs=[job_view(job, positions.get(job.id), retention_hours=retention) for job in jobs],
-        )
-
-    message = await run_in_threadpool(read)
-    await send_message(websocket, message)
-    return {job.job_id for job in message.jobs}
+        changed = update.changed
+        if changed is not None and (caller.sees is None or caller.sees == changed.job.owner):
+            view = job_view(changed.job, None, retention_hours=services.settings.retention_hours)
+            await send_message(websocket, job_message(view, changed.kind))
+        if update.active is not None:
+            await send_text(websocket, update.active.message_for(caller.sees))
+            mine = update.active.ids_for(caller.sees)

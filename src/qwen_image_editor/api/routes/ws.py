@@ -135,8 +135,13 @@ async def _until_disconnected(websocket: WebSocket) -> None:
 
 
 async def send_message(websocket: WebSocket, message: BaseModel) -> None:
+    await send_text(websocket, message.model_dump_json())
+
+
+async def send_text(websocket: WebSocket, text: str) -> None:
+    """Send a message already in JSON (one made once for many watchers)."""
     try:
-        await asyncio.wait_for(websocket.send_text(message.model_dump_json()), SEND_TIMEOUT_SECONDS)
+        await asyncio.wait_for(websocket.send_text(text), SEND_TIMEOUT_SECONDS)
     except TimeoutError:
         raise _StoppedReading from None
 
