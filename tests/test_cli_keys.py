@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from qwen_image_editor.cli import app
 from tests.live_server import free_port
+from tests.test_crash_recovery import PATIENCE
 
 runner = CliRunner()
 QIE = Path(sys.executable).parent / "qie"
@@ -65,7 +66,7 @@ def serve(data_dir: Path, *args: str) -> subprocess.Popen[str]:
 @pytest.mark.process
 def test_an_open_server_on_a_public_address_is_refused_with_both_fixes(tmp_path: Path) -> None:
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(free_port()))
-    output, _ = process.communicate(timeout=50)
+    output, _ = process.communicate(timeout=PATIENCE)
     assert process.returncode == 2
     flat = " ".join(output.split())
     assert "qie keys create NAME --admin" in flat and "--insecure-no-auth" in flat
@@ -76,7 +77,7 @@ def test_insecure_no_auth_starts_and_says_so_at_start_and_in_health(tmp_path: Pa
     port = free_port()
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(port), "--insecure-no-auth")
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + PATIENCE
         while True:
             try:
                 health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).json()
@@ -87,7 +88,7 @@ def test_insecure_no_auth_starts_and_says_so_at_start_and_in_health(tmp_path: Pa
         assert health["keys_required"] is False and "--insecure-no-auth" in health["warning"]
     finally:
         process.terminate()
-        output, _ = process.communicate(timeout=20)
+        output, _ = process.communicate(timeout=PATIENCE)
     assert "NO authentication" in " ".join(output.split())
 
 
@@ -97,7 +98,7 @@ def test_with_a_key_a_public_address_is_served(tmp_path: Path) -> None:
     port = free_port()
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(port))
     try:
-        deadline = time.monotonic() + 40
+        deadline = time.monotonic() + PATIENCE
         while True:
             try:
                 assert httpx.get(f"http://127.0.0.1:{port}/api/jobs", timeout=1).status_code == 401
@@ -107,4 +108,4 @@ def test_with_a_key_a_public_address_is_served(tmp_path: Path) -> None:
                 time.sleep(0.1)
     finally:
         process.terminate()
-        process.communicate(timeout=20)
+        process.communicate(timeout=PATIENCE)

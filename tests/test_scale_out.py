@@ -26,7 +26,7 @@ from tests.conftest import noise_image
 from tests.live_server import free_port
 from tests.s3_server import S3Server, s3_process_env
 from tests.store.conftest import postgres_unreachable
-from tests.test_crash_recovery import server_process
+from tests.test_crash_recovery import PATIENCE, server_process
 
 pytestmark = pytest.mark.process
 
@@ -72,7 +72,7 @@ def test_two_worker_processes_share_the_queue_and_run_each_job_once(tmp_path: Pa
     workers = [
         subprocess.Popen([*command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
     ]
-    outputs = [worker.communicate(timeout=120)[0].decode() for worker in workers]
+    outputs = [worker.communicate(timeout=PATIENCE)[0].decode() for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), outputs
 
     jobs = [services.store.get_job(job_id) for job_id in ids]
@@ -111,13 +111,13 @@ def test_an_idle_worker_process_is_woken_by_the_database_when_a_job_is_queued(
         noise_image(32, 32).save(upload, format="PNG")
         upload.seek(0)
         job = services.jobs.submit([upload], EditRequest(prompt="now", num_inference_steps=2))
-        deadline = time.monotonic() + 45
+        deadline = time.monotonic() + PATIENCE
         while not services.store.get_job(job.id).status.is_terminal and time.monotonic() < deadline:
             time.sleep(0.02)
         assert services.store.get_job(job.id).status is JobStatus.COMPLETE
     finally:
         worker.terminate()
-        worker.wait(20)
+        worker.wait(PATIENCE)
         services.close()
 
 
@@ -151,25 +151,25 @@ def test_a_watcher_on_an_api_node_sees_every_step_of_a_job_a_worker_process_runs
         ):
             assert http.get("/api/health").json()["worker_alive"] is False
             # The page's activity feed (`/ws`, every job) too, open before the job exists.
-            with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=30) as activity:
-                json.loads(activity.recv(timeout=30))  # the active jobs: none yet
+            with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=PATIENCE) as activity:
+                json.loads(activity.recv(timeout=PATIENCE))  # the active jobs: none yet
                 job_id = submit(http, num_inference_steps=12).json()["job_id"]
-                with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=30) as watcher:
-                    messages = [json.loads(watcher.recv(timeout=30))]  # the job as it is: the watcher is there
+                with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=PATIENCE) as watcher:
+                    messages = [json.loads(watcher.recv(timeout=PATIENCE))]  # the job as it is: the watcher is there
                     hold.unlink()
                     messages += [json.loads(message) for message in watcher]
-                feed = [json.loads(activity.recv(timeout=30))]
+                feed = [json.loads(activity.recv(timeout=PATIENCE))]
                 while feed[-1].get("type") != "complete":
-                    feed.append(json.loads(activity.recv(timeout=30)))
+                    feed.append(json.loads(activity.recv(timeout=PATIENCE)))
             # The page's header on this node: the worker's model, loaded by the job it ran.
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + PATIENCE
             while (health := http.get("/api/health").json())["model_state"] != "ready":
                 assert time.monotonic() < deadline, health
                 time.sleep(0.1)
             assert health["workers"] == 1 and health["model"] == "fake" and health["warning"] is None
     finally:
         worker.terminate()
-        worker.wait(20)
+        worker.wait(PATIENCE)
     steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]
     assert steps == list(range(1, 13)), steps  # every step, each once, in order
     assert messages[-1]["type"] == "complete" and messages[-1]["event"] == "complete"
@@ -204,14 +204,14 @@ def test_an_api_node_and_a_worker_on_other_machines_share_only_postgresql_and_th
             httpx.Client(base_url=f"http://127.0.0.1:{port}") as http,
         ):
             job_id = submit(http, num_inference_steps=6).json()["job_id"]
-            with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=30) as watcher:
-                messages = [json.loads(watcher.recv(timeout=30))]  # the job as it is: the watcher is there
+            with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=PATIENCE) as watcher:
+                messages = [json.loads(watcher.recv(timeout=PATIENCE))]  # the job as it is: the watcher is there
                 hold.unlink()
                 messages += [json.loads(message) for message in watcher]
             download = http.get(f"/api/jobs/{job_id}/download")
     finally:
         worker.terminate()
-        worker.wait(20)
+        worker.wait(PATIENCE)
     assert messages[-1]["type"] == "complete", messages[-1]
     steps = [m["progress"]["step"] for m in messages if m["type"] == "progress" and m["progress"]["step"]]
     assert steps == list(range(1, 7)), steps  # every step, through PostgreSQL

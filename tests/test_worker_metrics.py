@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.live_server import free_port
+from tests.test_crash_recovery import PATIENCE
 
 pytestmark = pytest.mark.process
 
@@ -34,13 +35,13 @@ def worker_serving_metrics(data_dir: Path, **settings: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/metrics"
     finally:
         worker.terminate()
-        worker.wait(20)
+        worker.wait(PATIENCE)
 
 
 def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> None:
     with worker_serving_metrics(tmp_path, QIE_POLL_SECONDS="0.05") as metrics:
-        deadline = time.monotonic() + 30
-        while "qie_worker_last_heartbeat_timestamp_seconds{" not in (body := httpx.get(metrics, timeout=30).text):
+        deadline = time.monotonic() + PATIENCE
+        while "qie_worker_last_heartbeat_timestamp_seconds{" not in (body := httpx.get(metrics, timeout=PATIENCE).text):
             assert time.monotonic() < deadline, body
             time.sleep(0.05)
         assert 'qie_jobs{status="queued"} 0.0' in body
@@ -50,4 +51,4 @@ def test_a_worker_process_serves_its_metrics_on_its_own_port(tmp_path: Path) -> 
 
 def test_a_worker_with_preload_has_its_model_ready_before_it_takes_a_job(tmp_path: Path) -> None:
     with worker_serving_metrics(tmp_path, QIE_PRELOAD="1") as metrics:
-        assert 'qie_model_state{model="fake",state="ready"} 1.0' in httpx.get(metrics, timeout=30).text
+        assert 'qie_model_state{model="fake",state="ready"} 1.0' in httpx.get(metrics, timeout=PATIENCE).text
