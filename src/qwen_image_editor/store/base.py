@@ -123,11 +123,17 @@ class JobStore(Protocol):
         ...
 
     def record_worker(self, presence: WorkerPresence) -> None:
-        """Note that a worker lives, with its model's state (replacing what it said before)."""
+        """Note that a worker lives, with its model's state (replacing what it said before); rows of workers
+        unheard of for a day are pruned on the way."""
         ...
 
     def workers_seen_since(self, since: datetime) -> list[WorkerPresence]:
         """The workers heard from at `since` or later, by id."""
+        ...
+
+    def forget_worker(self, worker_id: str) -> None:
+        """A worker stopped cleanly: remove its row (rows of runs unheard of for a day are pruned by
+        `record_worker`)."""
         ...
 
     def close(self) -> None:

@@ -125,7 +125,7 @@ webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
     Column("id", String(36), primary_key=True),  # the X-QIE-Delivery header: receivers deduplicate on it
-    Column("job_id", String(36), nullable=False, unique=True),  # no foreign key: it outlives a deleted job
+    Column("job_id", String(36), nullable=False, unique=True),  # no foreign key; deleted with its job (store)
     Column("url", Text, nullable=False),
     Column("body", Text, nullable=True),  # the job view as first sent (JSON), so every retry sends the same bytes
     Column("created_at", UTCDateTime, nullable=False),  # when the job ended: give-up time counts from here

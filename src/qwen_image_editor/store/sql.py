@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, Select, delete, func, select, text, update
@@ -23,6 +23,9 @@ from qwen_image_editor.store.schema import jobs, migrate, webhook_deliveries, wo
 
 # Serialises queue-cap checks on PostgreSQL, whose READ COMMITTED would let two inserts both see room.
 _PG_QUEUE_CAP_LOCK = 0x51E0002
+
+# A worker's row unheard of for this long is pruned: its run died without saying so.
+WORKER_FORGOTTEN_AFTER = timedelta(days=1)
 
 # FIFO: oldest first; equal timestamps are broken by insertion order.
 _FIFO = (jobs.c.created_at.asc(), jobs.c.seq.asc())
@@ -344,7 +347,7 @@ class SqlJobStore:
         with write_transaction(self._engine) as conn:
             row = self._row(conn, job_id, lock=True)
             rules.check_deletable(job_id, JobStatus(row["status"]))
-            conn.execute(delete(jobs).where(jobs.c.id == job_id))
+            _delete_job_row(conn, job_id)
 
     def record_worker(self, presence: WorkerPresence) -> None:
         values = {
@@ -358,6 +361,12 @@ class SqlJobStore:
             updated = conn.execute(workers.update().where(workers.c.worker_id == presence.worker_id).values(**values))
             if updated.rowcount == 0:
                 conn.execute(workers.insert().values(worker_id=presence.worker_id, **values))
+            # runs that died without a word (a clean stop removes its own row): each heartbeat prunes them
+            conn.execute(delete(workers).where(workers.c.seen_at < presence.seen_at - WORKER_FORGOTTEN_AFTER))
+
+    def forget_worker(self, worker_id: str) -> None:
+        with write_transaction(self._engine) as conn:
+            conn.execute(delete(workers).where(workers.c.worker_id == worker_id))
 
     def workers_seen_since(self, since: datetime) -> list[WorkerPresence]:
         with read_transaction(self._engine) as conn:
@@ -414,6 +423,12 @@ class SqlJobStore:
     @staticmethod
     def _set(conn: Connection, job_id: str, **values: Any) -> None:
         conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+def _delete_job_row(conn: Connection, job_id: str) -> None:
+    """A job's record goes with its webhook delivery (sent or not: nobody can ask about it any more)."""
+    conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id))
+    conn.execute(delete(jobs).where(jobs.c.id == job_id))
 
 
 def _to_job(row: RowMapping) -> Job:

@@ -363,6 +363,15 @@ class Worker:
         finally:
             stages.close()
             self._stages = None
+            self._forget()
+
+    def _forget(self) -> None:
+        """A clean stop: this run's row goes from the workers table (so no API node counts it as live)."""
+        self._announced_at = -float("inf")  # a later run (burst mode) says it lives again at once
+        try:
+            self.store.forget_worker(self.worker_id)
+        except Exception:  # the store is unreachable: the row is pruned a day after its last heartbeat
+            log.warning("worker %s: removing its row from the workers table failed", self.worker_id, exc_info=True)
 
     # -- prepare --------------------------------------------------------------------------------
     def _claim_and_prepare(self) -> _Prepared | None:
