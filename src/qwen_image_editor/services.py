@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -64,12 +66,12 @@ class Services:
             thread = WorkerThread(self.worker)
             thread.start()
             self._background.append(thread)
-        if self.settings.retention_hours > 0:
-            sweeper = RetentionSweeper(
-                self.cleanup, self.settings.retention_hours, self.settings.cleanup_interval_seconds
-            )
-            sweeper.start()
-            self._background.append(sweeper)
+        # At start and then every interval: finished jobs past the retention (when there is one), and always
+        # job files left without a record (a process killed while storing a job's inputs) for an hour.
+        retention = self.settings.retention_hours or None  # 0: keep every job
+        sweeper = RetentionSweeper(self.cleanup, retention, self.settings.cleanup_interval_seconds)
+        sweeper.start()
+        self._background.append(sweeper)
         sender = WebhookThread(self.webhooks)
         self.jobs.lifecycle.when_finished(sender.wake)
         sender.start()
@@ -118,7 +120,33 @@ class Services:
         except Exception as exc:
             log.warning("readiness: job files cannot be written in %s", self.blobs.description, exc_info=True)
             cause = exc.__cause__ or exc  # the store's own error (e.g. EndpointConnectionError), not our wrapper
-            problems.append(f"job files cannot be written in {self.blobs.description} ({type(cause).__name__})")
+            if isinstance(cause, OSError) and cause.errno == errno.ENOSPC:
+                problems.append(f"job files cannot be written in {self.blobs.description}: its disk is full")
+            else:
+                problems.append(f"job files cannot be written in {self.blobs.description} ({type(cause).__name__})")
+        problems.extend(self._full_disks())
+        return problems
+
+    def _full_disks(self) -> list[str]:
+        """The data directory's disk (the SQLite database's by default) and the job files' folder's, when either
+        has less free space than QIE_MIN_FREE_DISK_MB."""
+        settings = self.settings
+        minimum = settings.min_free_disk_mb * 2**20
+        folders = {"the data directory": settings.data_dir}
+        if settings.s3_blobs is None:
+            folders["the job files' folder"] = settings.jobs_dir
+        problems, seen = [], set()
+        for name, folder in folders.items():
+            try:
+                device, free = folder.stat().st_dev, shutil.disk_usage(folder).free
+            except OSError:
+                continue  # an unreachable folder is reported above
+            if device not in seen and free < minimum:
+                problems.append(
+                    f"the disk of {name} is full ({free / 2**20:.0f} MiB free, QIE_MIN_FREE_DISK_MB="
+                    f"{settings.min_free_disk_mb:g}): free space on it"
+                )
+            seen.add(device)
         return problems
 
     @property

@@ -84,7 +84,18 @@ class Settings(BaseSettings):
         description="Finished jobs older than this many hours are deleted by a background sweep (starred ones are "
         "kept). 0, the default, keeps every result until its owner deletes it.",
     )
-    cleanup_interval_seconds: float = Field(default=600.0, gt=0, description="How often the retention sweep runs.")
+    cleanup_interval_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="How often the retention sweep runs (it also removes job files left without a record for an "
+        "hour, whatever the retention).",
+    )
+    min_free_disk_mb: float = Field(
+        default=64.0,
+        ge=0,
+        description="The readiness probe answers 503, naming the disk, while the disk of the data directory (or of "
+        "the job files' folder) has less free space than this many MiB. 0 turns the check off.",
+    )
     max_attempts: int = Field(
         default=2, ge=1, le=10, description="Runs a job gets in all when its worker dies mid-job."
     )

@@ -20,6 +20,8 @@ from qwen_image_editor.store.base import JobStore
 
 log = logging.getLogger(__name__)
 _PAGE = 500
+# Job files without a record are orphans once this old (a younger folder may be an upload being stored).
+ORPHAN_HOURS = 1.0
 
 
 @dataclass
@@ -46,6 +48,12 @@ class Cleanup:
         cutoff = datetime.now(UTC) - timedelta(hours=hours)
         report = self._remove(self.store.finished_before(cutoff), dry_run)
         self._remove_orphans(cutoff, report)
+        return report
+
+    def orphans(self, hours: float = ORPHAN_HOURS, *, dry_run: bool = False) -> CleanupReport:
+        """Only job files left without a record for `hours` (e.g. by a process killed while storing inputs)."""
+        report = CleanupReport(dry_run=dry_run)
+        self._remove_orphans(datetime.now(UTC) - timedelta(hours=hours), report)
         return report
 
     def jobs(self, job_ids: Iterable[str], *, dry_run: bool = False) -> CleanupReport:
@@ -104,9 +112,10 @@ class Cleanup:
 
 
 class RetentionSweeper:
-    """Runs `Cleanup.older_than(retention_hours)` every `interval` seconds in a daemon thread."""
+    """At once and then every `interval` seconds, in a daemon thread: `Cleanup.older_than(retention_hours)` (unless
+    None: keep every job), and always `Cleanup.orphans()`."""
 
-    def __init__(self, cleanup: Cleanup, retention_hours: float, interval: float) -> None:
+    def __init__(self, cleanup: Cleanup, retention_hours: float | None, interval: float) -> None:
         self.cleanup, self.retention_hours, self.interval = cleanup, retention_hours, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="qie-retention", daemon=True)
@@ -122,9 +131,13 @@ class RetentionSweeper:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval if self.last_run else 0):
             try:
-                report = self.cleanup.older_than(self.retention_hours)
-                if report.deleted:
-                    log.info("retention: removed %d jobs older than %gh", len(report.deleted), self.retention_hours)
+                if self.retention_hours is not None:
+                    report = self.cleanup.older_than(self.retention_hours)
+                    if report.deleted:
+                        log.info("retention: removed %d jobs older than %gh", len(report.deleted), self.retention_hours)
+                orphans = self.cleanup.orphans()
+                if orphans.deleted:
+                    log.info("cleanup: removed the files of %d jobs that have no record", len(orphans.deleted))
             except Exception:
                 log.exception("retention sweep failed; trying again in %ss", self.interval)
             self.last_run = time.monotonic()

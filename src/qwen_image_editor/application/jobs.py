@@ -73,7 +73,7 @@ class JobService:
         except OSError as exc:
             self._forget_files(job_id)
             if exc.errno == errno.ENOSPC:
-                raise StorageFull("the server's disk is full; try again later") from exc
+                raise StorageFull("the server's disk is full; try again once space is freed on it") from exc
             raise
         except BaseException:
             self._forget_files(job_id)

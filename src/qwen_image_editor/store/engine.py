@@ -9,6 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
+
+from qwen_image_editor.errors import StorageFull
 
 # Execution option marking a connection whose transactions write: SQLite then takes the write lock
 # at BEGIN (BEGIN IMMEDIATE), so a read-then-update (a claim) cannot interleave with another writer.
@@ -23,6 +26,13 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=FULL",
     "PRAGMA busy_timeout=5000",
     "PRAGMA foreign_keys=ON",
+)
+
+_SQLITE_FULL = 13  # SQLite's "database or disk is full"
+_POSTGRES_DISK_FULL = "53100"
+DATABASE_FULL_MESSAGE = (
+    "the server's disk is full, so this change could not be saved; free space on it (e.g. remove old jobs' "
+    "files or other files on that disk) and try again"
 )
 
 
@@ -66,10 +76,26 @@ def _sqlite_on_begin(conn: Connection) -> None:
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on success, rolled back on any exception."""
-    with engine.connect() as conn:
-        conn.execution_options(**{WRITE_OPTION: True})
-        with conn.begin():
-            yield conn
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+    except DBAPIError as exc:
+        if is_disk_full(exc):
+            raise StorageFull(DATABASE_FULL_MESSAGE) from exc
+        raise
+
+
+def is_disk_full(exc: DBAPIError) -> bool:
+    """The database could not write for lack of disk space (often at COMMIT, when the WAL grows)."""
+    orig = exc.orig
+    if (
+        getattr(orig, "sqlite_errorcode", None) == _SQLITE_FULL
+        or getattr(orig, "sqlstate", None) == _POSTGRES_DISK_FULL
+    ):
+        return True
+    return "database or disk is full" in str(orig)
 
 
 @contextmanager

@@ -38,6 +38,7 @@ from qwen_image_editor.errors import (
     InvalidTransition,
     ModelUnavailable,
     OutOfMemory,
+    StorageFull,
     StorageUnavailable,
 )
 from qwen_image_editor.jobs.events import Preview
@@ -138,6 +139,8 @@ class _Recorder:
         while (task := self._tasks.get()) is not None:
             try:
                 task()
+            except StorageFull:  # no traceback for each step while the disk stays full
+                log.warning("worker: a job's progress or outcome is not recorded: the disk is full")
             except Exception:  # one record that failed must not stop the others
                 log.exception("worker: recording a job's progress or outcome failed")
 
@@ -532,9 +535,25 @@ class Worker:
 
     def _fail(self, job: Job, reason: str, exc: Exception) -> None:
         # The reason is for people and may quote the input; the traceback is for us, unless we refused it.
-        log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest))
+        log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest | StorageFull))
         with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner ends it
-            self.lifecycle.fail(job.id, self.worker_id, reason)
+            self._record_failure(job, reason)
+
+    def _record_failure(self, job: Job, reason: str) -> None:
+        """Record the failure; while the database's disk is full, try again until it has room (the job keeps
+        its lease meanwhile, so it ends as `error` with its reason, not requeued to meet the same full disk),
+        or until the worker stops (then its lease expires and it is requeued)."""
+        warned = False
+        while True:
+            try:
+                self.lifecycle.fail(job.id, self.worker_id, reason)
+                return
+            except StorageFull:
+                if not warned:
+                    log.warning("job %s: its failure is recorded once the disk has room again", job.id)
+                    warned = True
+                if self.shutting_down.wait(max(self.timing.poll_seconds, 0.1)):
+                    return
 
 
 def _across_images(on_step: Callable[[StepProgress], None], index: int, count: int, step: StepProgress) -> None:
@@ -578,7 +597,7 @@ def describe_failure(exc: Exception) -> str:
     """A reason for people, saying what to do where we can."""
     if isinstance(exc, InvalidRequest | ModelUnavailable | OutOfMemory):
         return str(exc)
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    if isinstance(exc, StorageFull) or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
         return "the disk of the data directory is full; free space (e.g. `qie cleanup --hours 1`) and retry"
     if isinstance(exc, StorageUnavailable):
         return f"could not read the job's input files: {exc.reason}; submit the edit again once it is back"
