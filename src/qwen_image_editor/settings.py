@@ -14,6 +14,9 @@ DEFAULT_MODEL = "Qwen/Qwen-Image-Edit-2511"
 DEFAULT_PORT = 8002
 _MEMORY_BY_OFFLOAD = {"model": "offload", "sequential": "low"}  # QIE_OFFLOAD, replaced by QIE_MEMORY
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# A DNS name (optionally `*.` before it), an IPv4 address, an IPv6 one in brackets, or `*`.
+_LABEL = r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"^(\*|(\*\.)?{_LABEL}(\.{_LABEL})*|\[[0-9a-f:.]+\])$")
 
 
 class Settings(BaseSettings):
@@ -36,6 +39,19 @@ class Settings(BaseSettings):
     )
     database_url: str | None = Field(
         default=None, description="Any SQLAlchemy URL; default a SQLite file `qie.db` in the data directory."
+    )
+    database_pool_size: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Database connections each process keeps open (one pool per process, shared by jobs, keys "
+        "and webhooks). On PostgreSQL, size `max_connections` for every process: see the README's scale-out.",
+    )
+    database_max_overflow: int = Field(
+        default=10,
+        ge=0,
+        le=1000,
+        description="Connections a process may open beyond the pool at busy moments (closed again when returned).",
     )
     blobs: str | None = Field(
         default=None,
@@ -139,11 +155,27 @@ class Settings(BaseSettings):
         description="Comma-separated browser origins (e.g. `http://localhost:5173`) allowed to call the API "
         "from their pages; any other origin gets no CORS headers.",
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated host names (e.g. `gpu.example.com`, `*.example.com`) this server answers to, "
+        "besides its bind address, `localhost`, `127.0.0.1` and `[::1]`; a request with any other `Host` gets 400 "
+        "(a web page reaching us under a name of its own is a DNS-rebinding attack). List every name clients use: "
+        "the machine's name or LAN address with `--host 0.0.0.0`, the public name behind a proxy. `*` answers any.",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated addresses or networks (e.g. `127.0.0.1`, `10.0.0.0/8`) of reverse proxies "
+        "whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed: the client's address then comes from them "
+        "(for the wrong-key throttle). Default: none, so a client cannot claim an address.",
+    )
     max_queued_per_key: int = Field(default=10, ge=1, description="Queued jobs one API key may have at once.")
     submits_per_minute: int = Field(default=30, ge=1, description="Jobs one API key may submit per minute.")
     session_hours: float = Field(default=168.0, gt=0, description="How long a web page's sign-in lasts.")
     failed_sign_ins_per_minute: int = Field(
-        default=10, ge=1, description="Wrong keys one address may send per minute before it must wait."
+        default=10,
+        ge=1,
+        description="Wrong keys one address (an IPv6 one by its /64) may send per minute; its further wrong keys "
+        "get 429 until the minute is over. A right key or session is never refused by this.",
     )
     # Bounded resources: what one client, or many at once, may cost the server.
     max_concurrent_decodes: int = Field(
@@ -156,6 +188,18 @@ class Settings(BaseSettings):
         default=5.0,
         ge=0,
         description="How long an upload waits for a free decoding slot before it gets 503 with Retry-After.",
+    )
+    blob_read_threads: int = Field(
+        default=16,
+        ge=1,
+        description="Job files read from the store at once for requests (downloads, images on the page); "
+        "more wait their turn, within QIE_BLOB_READ_SECONDS.",
+    )
+    blob_read_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a request waits for the store to hand over a job file (or each part of it) before "
+        "it gets 503 with Retry-After: a hung store never holds a request for good.",
     )
     body_timeout_seconds: float = Field(
         default=30.0,
@@ -291,6 +335,44 @@ class Settings(BaseSettings):
                         f"no path, no '*'), not {origin!r}"
                     )
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            value = [str(host).strip().lower() for host in value if str(host).strip()]
+            for host in value:
+                if not _HOST_NAME.fullmatch(host):
+                    raise ValueError(
+                        f"QIE_ALLOWED_HOSTS lists host names such as gpu.example.com, *.example.com, 10.0.0.5 or "
+                        f"[::1] (no scheme, port or path), not {host!r}"
+                    )
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            value = [str(proxy).strip() for proxy in value if str(proxy).strip()]
+            for proxy in value:
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"QIE_TRUSTED_PROXIES lists IP addresses or networks such as 127.0.0.1 or 10.0.0.0/8, "
+                        f"not {proxy!r}"
+                    ) from None
+        return value
+
+    @property
+    def answered_hosts(self) -> frozenset[str]:
+        """Host names (lower case, IPv6 without brackets) a request may name: QIE_ALLOWED_HOSTS and our own."""
+        listed = {host.removeprefix("[").removesuffix("]") for host in self.allowed_hosts}
+        return frozenset({self.host, "localhost", "127.0.0.1", "::1"} | listed)
 
     @model_validator(mode="after")
     def _refuse_unsafe_combinations(self) -> Settings:

@@ -127,11 +127,11 @@ def test_repeated_wrong_keys_from_one_address_are_slowed_down(tmp_path: Path) ->
         throttled = guesser.get("/api/jobs")
         assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
         assert "too many wrong keys" in throttled.json()["detail"]
-        # the right key from that address waits too: guessing must not pay off by luck
-        assert keyed.client(keyed.alice).get("/api/jobs").status_code == 429
+        # only wrong keys wait: a right key from that address (a user behind the same proxy) is served
+        assert keyed.client(keyed.alice).get("/api/jobs").status_code == 200
         # public routes still answer it (the page can show why it is waiting)
         assert guesser.get("/api/health").status_code == 200
-        assert guesser.post("/api/session", json={"key": keyed.alice}).status_code == 429
+        assert guesser.post("/api/session", json={"key": "qie_guess"}).status_code == 429
 
 
 # -- owners ---------------------------------------------------------------------------------------

@@ -49,7 +49,10 @@ def fill(services: Services, *, finished: int, queued: int) -> None:
 def list_queries(tmp_path: Path, *, finished: int, queued: int) -> tuple[int, dict[str, object]]:
     services = build_services(make_settings(tmp_path, worker_enabled=False))
     fill(services, finished=finished, queued=queued)
-    with TestClient(create_app(services=services)) as client, counting_queries() as statements:
+    with (
+        TestClient(create_app(services=services), base_url="http://localhost") as client,
+        counting_queries() as statements,
+    ):
         body = client.get("/api/jobs", params={"limit": 200}).json()
     return len(statements), body
 

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qwen_image_editor.accounts import Caller
 from qwen_image_editor.api.errors import error_response
+from qwen_image_editor.api.hosts import host_name, is_answered
 from qwen_image_editor.application.access import Access
 from qwen_image_editor.errors import Forbidden, NotAuthenticated, QuotaExceeded
 
@@ -28,6 +29,7 @@ SESSION_COOKIE = "qie_session"
 PUBLIC_PATHS = frozenset({"/", "/api/health", "/api/health/ready", "/api/session"})
 PUBLIC_PREFIXES = ("/assets/",)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+LIVENESS_PATH = "/api/health"
 
 
 def is_public(path: str) -> bool:
@@ -62,16 +64,19 @@ def own_origin_hosts(connection: HTTPConnection) -> set[str]:
     forwarded = connection.headers.get("x-forwarded-host")
     if forwarded:
         hosts.add(forwarded.split(",")[0].strip())
-    return hosts - {""}
+    return {host.lower() for host in hosts} - {""}
 
 
-def check_origin(connection: HTTPConnection, allowed_origins: frozenset[str]) -> None:
+def check_origin(connection: HTTPConnection, allowed_origins: frozenset[str], allowed_hosts: frozenset[str]) -> None:
     """A browser page from a foreign origin may not change anything nor open a socket (cross-site requests
-    carry the user's cookie; programs send no Origin, or send a key, which a foreign page cannot have)."""
+    carry the user's cookie; programs send no Origin, or send a key, which a foreign page cannot have).
+    Our own origin is the host we are reached at, if that is one of our names: under DNS rebinding a foreign
+    page's origin is the request's own Host too."""
     origin = connection.headers.get("origin")
     if origin is None or origin in allowed_origins or key_from_headers(connection) is not None:
         return
-    if urlsplit(origin).netloc in own_origin_hosts(connection):
+    netloc = urlsplit(origin).netloc.lower()
+    if netloc in own_origin_hosts(connection) and is_answered(host_name(netloc), allowed_hosts):
         return
     raise Forbidden(
         f"requests from web pages at {origin} are refused; the operator can allow that origin in QIE_CORS_ORIGINS"
@@ -79,9 +84,10 @@ def check_origin(connection: HTTPConnection, allowed_origins: frozenset[str]) ->
 
 
 class AccessMiddleware:
-    def __init__(self, app: ASGIApp, *, allowed_origins: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, *, allowed_origins: frozenset[str], allowed_hosts: frozenset[str]) -> None:
         self.app = app
         self.allowed_origins = allowed_origins
+        self.allowed_hosts = allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -89,9 +95,14 @@ class AccessMiddleware:
             return
         connection = HTTPConnection(scope)
         state = scope.setdefault("state", {})
+        if scope["type"] == "http" and connection.url.path == LIVENESS_PATH:
+            # Liveness needs no caller, so it takes no request thread: it answers while all of them are busy.
+            state["caller"] = None
+            await self.app(scope, receive, send)
+            return
         try:
             if scope["type"] == "websocket" or scope["method"] not in SAFE_METHODS:
-                check_origin(connection, self.allowed_origins)
+                check_origin(connection, self.allowed_origins, self.allowed_hosts)
             access: Access = scope["app"].state.services.access
             state["caller"] = await run_in_threadpool(resolve_caller, access, connection)
         except (NotAuthenticated, Forbidden, QuotaExceeded) as exc:

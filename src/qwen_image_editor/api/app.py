@@ -12,11 +12,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from qwen_image_editor import __version__
 from qwen_image_editor.api.access import AccessMiddleware
 from qwen_image_editor.api.body_limit import BodyLimitMiddleware
 from qwen_image_editor.api.errors import install_error_handlers
+from qwen_image_editor.api.hosts import AllowedHostsMiddleware
 from qwen_image_editor.api.openapi import install_openapi
 from qwen_image_editor.api.routes import (
     activity,
@@ -62,12 +64,15 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         description="Queue image edits with the Qwen-Image-Edit models and follow them live.",
         lifespan=lifespan,
     )
-    # Outermost last: headers on every answer, then CORS (so refusals reach allowed pages readably),
-    # then access (who is calling), then the body cap (an unknown caller's upload is never read).
+    # Outermost last: the client's address from trusted proxies, headers on every answer, our host names
+    # only, then CORS (so refusals reach allowed pages readably), then access (who is calling), then the body
+    # cap (an unknown caller's upload is never read).
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout_seconds=settings.body_timeout_seconds
     )
-    app.add_middleware(AccessMiddleware, allowed_origins=frozenset(settings.cors_origins))
+    app.add_middleware(
+        AccessMiddleware, allowed_origins=frozenset(settings.cors_origins), allowed_hosts=settings.answered_hosts
+    )
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,  # listed origins only; never "*", since cookies may ride along
@@ -77,7 +82,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         expose_headers=["Content-Disposition", "Retry-After"],
         max_age=600,
     )
+    app.add_middleware(AllowedHostsMiddleware, allowed_hosts=settings.answered_hosts)
     app.add_middleware(SecurityHeadersMiddleware)
+    if settings.trusted_proxies:  # outermost: every layer sees the client's address, not the proxy's
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     install_error_handlers(app)
     for module in (health, session, edit, jobs, loras, cleanup, activity, ws, openai_images, metrics):
         app.include_router(module.router)

@@ -21,4 +21,7 @@ def uvicorn_options() -> dict[str, Any]:
         "ws_ping_timeout": WS_PING_SECONDS,
         "ws_max_size": WS_MAX_MESSAGE_BYTES,
         "timeout_keep_alive": 5,  # an idle keep-alive connection is closed after this many seconds
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 (any local process, or a proxy that does not
+        # set it, and then the client's own header): create_app believes only QIE_TRUSTED_PROXIES.
+        "proxy_headers": False,
     }

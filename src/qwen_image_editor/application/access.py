@@ -7,9 +7,11 @@ unless the operator says `--insecure-no-auth`. Once a key exists, every caller n
 from __future__ import annotations
 
 import ipaddress
+import math
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from qwen_image_editor.accounts import OPEN, ApiKey, Caller, Role, check_key_name, digest, new_key, new_session_token
@@ -30,31 +32,61 @@ _MODE_TTL_SECONDS = 1.0
 
 
 class FailedSignIns:
-    """Counts wrong keys per address; past `limit` within `window` seconds, that address waits (HTTP 429)."""
+    """Wrong keys per address: past `limit` within `window` seconds, that address's further wrong keys get 429.
 
-    def __init__(self, limit: int, window: float) -> None:
-        self.limit, self.window = limit, window
-        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+    Only wrong keys are counted and refused: a right key is never checked here, so one client's guessing (or
+    many users behind one proxy address) never locks out anyone holding a key. Keys are 256-bit random, so
+    slowing guesses is about load and noise, not about luck. The table is an LRU of at most `max_addresses`
+    entries, each forgotten once its window is over: a flood of addresses costs bounded memory.
+    """
+
+    def __init__(
+        self, limit: int, window: float, *, max_addresses: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit, self.window, self.max_addresses, self._clock = limit, window, max_addresses, clock
+        self._failures: OrderedDict[str, tuple[float, int]] = OrderedDict()  # address -> (window start, count)
         self._lock = threading.Lock()
 
-    def check(self, address: str) -> None:
-        with self._lock:
-            failures = self._recent(address)
-            if len(failures) >= self.limit:
-                wait = max(1, round(failures[0] + self.window - time.monotonic()))
-                raise QuotaExceeded(
-                    f"too many wrong keys from {address}; wait {wait} s before trying again", retry_after=wait
-                )
+    def __len__(self) -> int:
+        return len(self._failures)
 
     def record(self, address: str) -> None:
+        """Count one wrong key from `address`; QuotaExceeded (not counted) when it already sent `limit` of them."""
+        address, now = throttled_address(address), self._clock()
         with self._lock:
-            self._recent(address).append(time.monotonic())
+            self._forget_expired(now)
+            started, count = self._failures.pop(address, (now, 0))
+            if now - started >= self.window:
+                started, count = now, 0
+            self._failures[address] = (started, min(count + 1, self.limit))
+            while len(self._failures) > self.max_addresses:
+                self._failures.popitem(last=False)
+        if count >= self.limit:
+            wait = max(1, math.ceil(started + self.window - now))
+            raise QuotaExceeded(
+                f"too many wrong keys from {address}; wait {wait} s before trying again", retry_after=wait
+            )
 
-    def _recent(self, address: str) -> deque[float]:
-        failures = self._failures[address]
-        while failures and failures[0] < time.monotonic() - self.window:
-            failures.popleft()
-        return failures
+    def _forget_expired(self, now: float) -> None:
+        """Drop the least recently failing entries whose window is over (the rest go when they are next used)."""
+        while self._failures:
+            started, _ = next(iter(self._failures.values()))
+            if now - started < self.window:
+                return
+            self._failures.popitem(last=False)
+
+
+def throttled_address(address: str) -> str:
+    """What the throttle counts by: an IPv4 address, an IPv6 one's /64 (one subscriber's share), else the text."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:100]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class Access:
@@ -114,10 +146,9 @@ class Access:
 
     def caller_with_key(self, secret: str, address: str) -> Caller:
         """The caller a key stands for; NotAuthenticated for a wrong key, QuotaExceeded after too many."""
-        self.failed_sign_ins.check(address)
         found = self.keys.key_by_hash(digest(secret))
         if found is None or not matches(found[1], secret):
-            self.failed_sign_ins.record(address)
+            self.failed_sign_ins.record(address)  # QuotaExceeded past the limit
             raise NotAuthenticated(f"that API key is not valid (revoked, or mistyped): {HOW_TO_GET_A_KEY}")
         self._touch(found[0])
         return Caller(key=found[0])

@@ -74,7 +74,7 @@ def serve(
 
 
 def _refuse_an_open_public_server(settings: Settings) -> None:
-    from qwen_image_editor.application.access import exposure_problem
+    from qwen_image_editor.application.access import exposure_problem, is_loopback
     from qwen_image_editor.services import build_access
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +86,13 @@ def _refuse_an_open_public_server(settings: Settings) -> None:
     problem = exposure_problem(settings.host, keys_exist=keys_exist, insecure_no_auth=settings.insecure_no_auth)
     if problem:
         fail(problem, EXIT_BAD_INPUT)
+    if not is_loopback(settings.host) and not settings.allowed_hosts:
+        err_console.print(
+            f"[bold yellow]note:[/] only requests naming localhost, 127.0.0.1, [::1] or {settings.host} are "
+            "answered (others get 400); list the names clients use (this machine's name or address, the proxy's "
+            "public name) in QIE_ALLOWED_HOSTS",
+            highlight=False,
+        )
     if settings.insecure_no_auth and not keys_exist:
         err_console.print(
             f"[bold yellow]warning:[/] serving {settings.host} with NO authentication (--insecure-no-auth): "
