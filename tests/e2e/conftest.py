@@ -47,9 +47,17 @@ PHONE = {"width": 390, "height": 844}
 # A test that needs a job to stay running holds it at a gate instead (`SlowSteps.hold`): no test counts on
 # the steps being slow enough.
 STEP_DELAY = 0.25
-# Playwright's `expect` gives up after 5 s unless told otherwise: on a loaded machine a page can take longer
-# to show what it is sure to show. A generous wait costs nothing when things work.
-EXPECT_TIMEOUT_MS = 30_000
+# pytest-timeout's limit for each browser test (the project's default, 60 s, is for tests that take a second):
+# on the tiny model a test takes tens of seconds on an idle machine and several times that on a loaded one.
+# It is there to stop a test that hangs, not to time one that is slow.
+BROWSER_TEST_TIMEOUT_S = 600
+# How long an edit on the tiny model, or the part of one up to a gate, may take: a few seconds on an idle
+# machine, over a minute for a few dozen steps on a loaded one.
+EDIT_TIMEOUT_S = 180
+# Playwright's `expect` gives up after 5 s unless told otherwise (and a page's clicks and loads after 30 s): on
+# a loaded machine a page can take longer to show what it is sure to show. A generous wait costs nothing when
+# things work.
+EXPECT_TIMEOUT_MS = 60_000
 expect.set_options(timeout=EXPECT_TIMEOUT_MS)
 
 # Every text the progress line showed and every value the progress bar took, recorded in the page itself
@@ -243,7 +251,7 @@ def keyed_server(tmp_path: Path, edit_plus_engine: DiffusersEngine, fast_area: i
 def new_context(browser: Browser, **options: Any) -> BrowserContext:
     options.setdefault("viewport", DESKTOP)
     context = browser.new_context(accept_downloads=True, **options)
-    context.set_default_timeout(30_000)
+    context.set_default_timeout(EXPECT_TIMEOUT_MS)
     context.add_init_script(PROGRESS_RECORDER)
     return context
 

@@ -14,10 +14,18 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.api.conftest import png_bytes, submit, wait_for
 from tests.conftest import noise_image
-from tests.e2e.conftest import ARTIFACTS, PHONE, SlowSteps, new_context, png_size
+from tests.e2e.conftest import (
+    ARTIFACTS,
+    BROWSER_TEST_TIMEOUT_S,
+    EDIT_TIMEOUT_S,
+    PHONE,
+    SlowSteps,
+    new_context,
+    png_size,
+)
 from tests.live_server import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(BROWSER_TEST_TIMEOUT_S)]
 
 # Records when the submit control and the file input first appear (the form renders once /api/limits answers).
 READY_RECORDER = """
@@ -75,7 +83,7 @@ def progress_seen(page: Page) -> tuple[list[str], float]:
     return page.evaluate("window.__progressSeen"), page.evaluate("window.__progressMax")
 
 
-def wait_for_result(page: Page, job_id: str, timeout: float = 60_000) -> None:
+def wait_for_result(page: Page, job_id: str, timeout: float = EDIT_TIMEOUT_S * 1000) -> None:
     expect(page.get_by_test_id("job-status")).to_have_text("complete", timeout=timeout)
     result = page.get_by_test_id("result-image")
     expect(result).to_be_visible()
@@ -93,7 +101,7 @@ def test_upload_edit_watch_download_and_edit_the_result(
     steps = 8
     gate = tiny_engine.hold(before_step=steps + 1)  # after the last step was reported, before the decode
     job_id = start_edit(page, input_files, "make the sky stormy", steps)
-    gate.wait_held()
+    gate.wait_held(timeout=EDIT_TIMEOUT_S)
     # The steps reach the page as they are made: the last one shows while the edit waits after it.
     expect(page.get_by_test_id("progress")).to_have_text(f"Step {steps} of {steps}")
     expect(page.get_by_test_id("job-status")).to_have_text("processing")
@@ -145,7 +153,7 @@ def test_cancel_a_running_job(
 ) -> None:
     gate = tiny_engine.hold(before_step=2)  # running, after one step, until the gate opens
     job_id = start_edit(page, input_files[:1], "cancel me", 40)
-    gate.wait_held()
+    gate.wait_held(timeout=EDIT_TIMEOUT_S)
     expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 40")
     expect(page.get_by_test_id("progress")).to_be_in_viewport()  # the user sees it without scrolling
     ARTIFACTS.mkdir(exist_ok=True)
@@ -154,7 +162,7 @@ def test_cancel_a_running_job(
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
     expect(page.get_by_test_id("cancel")).to_have_count(0)
     expect(page.get_by_text("This edit was cancelled.")).to_be_visible()
-    job = wait_for(tiny_server.http, job_id, {"cancelled", "complete", "error"}, timeout=60)
+    job = wait_for(tiny_server.http, job_id, {"cancelled", "complete", "error"}, timeout=EDIT_TIMEOUT_S)
     assert job["status"] == "cancelled"
     assert job["outputs"] == []
     # The worker is still healthy: the next edit runs to the end.
@@ -170,24 +178,24 @@ def test_reload_mid_job_resumes_it(
     page: Page, tiny_server: LiveServer, tiny_engine: SlowSteps, input_files: list[Path]
 ) -> None:
     held = tiny_engine.hold(before_step=2)  # running, after step 1, over the reload
-    job_id = start_edit(page, input_files, "survive a reload", 24)
-    held.wait_held()
-    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 24")
+    job_id = start_edit(page, input_files, "survive a reload", 8)
+    held.wait_held(timeout=EDIT_TIMEOUT_S)
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
 
     page.reload()
     assert current_job_id(page) == job_id
     expect(page.get_by_test_id("job-status")).to_have_text("processing")
-    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 24")
+    expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
     assert tiny_server.http.get(f"/api/jobs/{job_id}").json()["status"] == "processing"
     # Let the edit on to the next stop, after step 3: the reloaded page hears that step live.
     further = tiny_engine.hold(before_step=4)
     held.open()
-    further.wait_held()
-    expect(page.get_by_test_id("progress")).to_have_text("Step 3 of 24")
+    further.wait_held(timeout=EDIT_TIMEOUT_S)
+    expect(page.get_by_test_id("progress")).to_have_text("Step 3 of 8")
     further.open()
     wait_for_result(page, job_id)
     seen, _ = progress_seen(page)
-    steps_after_reload = [int(m.group(1)) for text in seen if (m := re.match(r"Step (\d+) of 24", text))]
+    steps_after_reload = [int(m.group(1)) for text in seen if (m := re.match(r"Step (\d+) of 8", text))]
     assert steps_after_reload[:1] == [1] and 3 in steps_after_reload, seen  # live updates after the reload
 
     # Without the ?job= parameter, the last job still comes back (it is remembered in localStorage).
@@ -203,7 +211,7 @@ def test_history_open_and_delete(page: Page, tiny_server: LiveServer) -> None:
         assert response.status_code == 202, response.text
         ids.append(response.json()["job_id"])
     for job_id in ids:
-        assert wait_for(tiny_server.http, job_id, {"complete", "error"}, timeout=60)["status"] == "complete"
+        assert wait_for(tiny_server.http, job_id, {"complete", "error"}, EDIT_TIMEOUT_S)["status"] == "complete"
 
     page.reload()
     items = page.get_by_test_id("history-item")
@@ -234,7 +242,7 @@ def test_history_open_and_delete(page: Page, tiny_server: LiveServer) -> None:
     expect(page.get_by_test_id("undo-toast")).to_have_count(0)
 
 
-def wait_until_deleted(server: LiveServer, job_id: str, timeout: float = 15) -> None:
+def wait_until_deleted(server: LiveServer, job_id: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while server.http.get(f"/api/jobs/{job_id}").status_code != 404:
         assert time.monotonic() < deadline, f"job {job_id} was not deleted"

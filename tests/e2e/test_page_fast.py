@@ -15,11 +15,11 @@ from qwen_image_editor.engine.loras import make_tiny_lora
 from qwen_image_editor.engine.models import resolve_model
 from qwen_image_editor.services import build_services
 from tests.api.conftest import make_settings
-from tests.e2e.conftest import ARTIFACTS, STEP_DELAY, SlowSteps, wait_for_draft
+from tests.e2e.conftest import ARTIFACTS, BROWSER_TEST_TIMEOUT_S, EDIT_TIMEOUT_S, STEP_DELAY, SlowSteps, wait_for_draft
 from tests.e2e.test_browser import start_edit, wait_for_result
 from tests.live_server import LiveServer, live_server
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(BROWSER_TEST_TIMEOUT_S)]
 
 # Every src the live preview <img> took, recorded in the page (a preview lasts ~a step: polling could miss it).
 PREVIEW_RECORDER = """
@@ -103,7 +103,7 @@ def test_the_preview_changes_while_denoising_then_the_result_replaces_it(
     page.add_init_script(PREVIEW_RECORDER)
     page.goto(tiny_server.url)
     job_id = start_edit(page, input_files[:1], "watch it form", 8)
-    first_stop.wait_held()
+    first_stop.wait_held(timeout=EDIT_TIMEOUT_S)
     expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
     preview = page.get_by_test_id("preview")
     expect(preview).to_be_visible()
@@ -114,7 +114,7 @@ def test_the_preview_changes_while_denoising_then_the_result_replaces_it(
 
     second_stop = tiny_engine.hold(before_step=3)
     first_stop.open()
-    second_stop.wait_held()
+    second_stop.wait_held(timeout=EDIT_TIMEOUT_S)
     expect(page.get_by_test_id("progress")).to_have_text("Step 2 of 8")
     expect(preview).not_to_have_attribute("src", first or "")  # it changed as the steps went on
     second_stop.open()

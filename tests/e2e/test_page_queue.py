@@ -14,6 +14,8 @@ from playwright.sync_api import Browser, Page, expect
 from tests.api.conftest import wait_for
 from tests.e2e.conftest import (
     ARTIFACTS,
+    BROWSER_TEST_TIMEOUT_S,
+    EDIT_TIMEOUT_S,
     PHONE,
     RestartableServer,
     SlowSteps,
@@ -23,7 +25,7 @@ from tests.e2e.conftest import (
 from tests.e2e.test_browser import current_job_id, set_steps, start_edit, wait_for_result
 from tests.live_server import LiveServer
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(BROWSER_TEST_TIMEOUT_S)]
 
 
 def fill_form(page: Page, files: list[Path], prompt: str, steps: int) -> None:
@@ -78,7 +80,7 @@ def test_queue_strip_with_two_jobs(
 ) -> None:
     gate = tiny_engine.hold(before_step=2)  # the first job runs (after one step) until the gate opens
     first = start_edit(page, input_files[:1], "the long one", 40)
-    gate.wait_held()
+    gate.wait_held(timeout=EDIT_TIMEOUT_S)
     expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 40")
     page.get_by_test_id("prompt").fill("the one that waits")
     page.get_by_test_id("submit").click()
@@ -103,7 +105,7 @@ def test_queue_strip_with_two_jobs(
     strip.nth(0).get_by_test_id("queue-cancel").click()
     expect(page.get_by_test_id("queue-strip")).to_have_count(0)
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
-    assert wait_for(tiny_server.http, first, {"cancelled", "complete"}, timeout=60)["status"] == "cancelled"
+    assert wait_for(tiny_server.http, first, {"cancelled", "complete"}, EDIT_TIMEOUT_S)["status"] == "cancelled"
 
 
 def test_ctrl_enter_runs_from_anywhere_and_esc_cancels(
@@ -115,12 +117,12 @@ def test_ctrl_enter_runs_from_anywhere_and_esc_cancels(
     gate = tiny_engine.hold(before_step=2)  # running, after one step, until Esc cancels it
     page.keyboard.press("Control+Enter")
     job_id = current_job_id(page)
-    gate.wait_held()
+    gate.wait_held(timeout=EDIT_TIMEOUT_S)
     expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 40")
     expect(page).to_have_title(re.compile(r"^\[\d+%\] "))  # progress in the tab title
     page.keyboard.press("Escape")
     expect(page.get_by_test_id("job-status")).to_have_text("cancelled")
-    assert wait_for(tiny_server.http, job_id, {"cancelled", "complete"}, timeout=60)["status"] == "cancelled"
+    assert wait_for(tiny_server.http, job_id, {"cancelled", "complete"}, EDIT_TIMEOUT_S)["status"] == "cancelled"
     expect(page).to_have_title("Qwen Image Editor")
 
 
@@ -135,7 +137,7 @@ def test_offline_banner_and_recovery_after_a_restart(
     try:
         page.goto(restartable_server.url)
         job_id = start_edit(page, input_files[:1], "survive a restart", 8)
-        gate.wait_held()
+        gate.wait_held(timeout=EDIT_TIMEOUT_S)
         expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
         expect(page.get_by_test_id("offline-banner")).to_have_count(0)
 
@@ -149,7 +151,7 @@ def test_offline_banner_and_recovery_after_a_restart(
 
         restartable_server.start()
         expect(page.get_by_test_id("offline-banner")).to_have_count(0)
-        gate.wait_held()  # running again
+        gate.wait_held(timeout=EDIT_TIMEOUT_S)  # running again
         expect(page.get_by_test_id("requeued")).to_have_text(re.compile("Requeued after a server restart"))
         gate.open()
         wait_for_result(page, job_id)
@@ -187,7 +189,7 @@ def test_screenshots_of_the_queue(
         set_steps(page, 40)
         gate = gate or tiny_engine.hold(before_step=2)  # the next edits run (after one step) until cancelled
         page.get_by_test_id("submit").click()
-        gate.wait_held()
+        gate.wait_held(timeout=EDIT_TIMEOUT_S)
         expect(page.get_by_test_id("queue-item")).to_have_count(1)
         expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 120")  # 3 images of 40 steps
         page.wait_for_function("() => [...document.images].every(img => img.complete && img.naturalWidth > 0)")

@@ -11,10 +11,10 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from qwen_image_editor.accounts import Role
-from tests.e2e.conftest import ARTIFACTS, PHONE, KeyedServer, new_context
+from tests.e2e.conftest import ARTIFACTS, BROWSER_TEST_TIMEOUT_S, PHONE, KeyedServer, new_context
 from tests.e2e.test_browser import CLIPPED_CONTROLS, start_edit, wait_for_result
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(BROWSER_TEST_TIMEOUT_S)]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Everything the page itself can read or keep: its storage, its cookies (not the HttpOnly one), its DOM.
