@@ -166,6 +166,7 @@ class Services:
         self.store.close()
         self.access.keys.close()
         self.jobs.decoder.close()
+        self.jobs.reads.close()
 
 
 def worker_identity() -> str:
@@ -215,7 +216,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
     # On PostgreSQL, processes share their job events: watchers on any API node follow jobs run anywhere.
     events = PostgresEventBus(postgres_conninfo(url)) if can_notify(url) else LocalEventBus()
     metrics = Metrics()
-    lifecycle = JobLifecycle(store, events, metrics)
+    lifecycle = JobLifecycle(store, events, metrics, delete_files=blobs.delete_job_files)
     engine = engine or build_engine(settings)
     metrics.watch(store, engine, events)
     timing = WorkerTiming(
@@ -241,6 +242,8 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
             max_queued=settings.max_queue,
             max_concurrent_decodes=settings.max_concurrent_decodes,
             decode_wait_seconds=settings.decode_wait_seconds,
+            blob_read_threads=settings.blob_read_threads,
+            blob_read_seconds=settings.blob_read_seconds,
             allow_private_webhooks=settings.webhook_allow_private,
         ),
         access=build_access(settings),

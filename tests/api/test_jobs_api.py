@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.jobs.records import WorkerPresence
 from qwen_image_editor.services import build_services
-from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
+from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, eventually, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
 
 
@@ -43,7 +43,7 @@ def receive_until_closed(socket: Any, timeout: float) -> list[dict[str, Any]]:
 JOB_VIEW_FIELDS = {
     "job_id", "status", "config", "progress", "error", "created_at", "started_at", "finished_at",
     "queue_position", "attempts", "inputs", "outputs", "thumbnail", "starred", "kept_until", "requeue_reason",
-    "webhook",
+    "webhook", "deleting",
 }  # fmt: skip
 
 
@@ -223,7 +223,7 @@ def test_delete_of_a_running_job_cancels_it_first(server: LiveServer, fake_engin
     deleted = server.http.delete(f"/api/jobs/{job_id}")
     assert deleted.status_code == 200 and deleted.json()["job_id"] == job_id
     assert "cancelled" in deleted.json()["message"]
-    assert server.http.get(f"/api/jobs/{job_id}").status_code == 404
+    eventually(lambda: server.http.get(f"/api/jobs/{job_id}").status_code == 404, "the job gone once it stopped")
 
 
 def test_cleanup_endpoint_removes_finished_jobs_only(server: LiveServer, fake_engine: FakeEngine) -> None:

@@ -221,6 +221,7 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
         raw.execute("DROP TABLE webhook_deliveries")
         raw.execute("DROP TABLE server_secrets")
         raw.execute("DROP TABLE workers")  # since version 6
+        raw.execute("ALTER TABLE jobs DROP COLUMN delete_requested")  # since version 7
         raw.execute("UPDATE schema_version SET version = 4")  # a new database records its version alone
     store = SqlJobStore(sqlite_url)
     try:
@@ -238,7 +239,7 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
     finally:
         store.close()
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (6,)
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (7,)
         assert raw.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (1,)
 
 
@@ -248,6 +249,7 @@ def test_a_version_5_database_gains_the_workers_table(sqlite_url: str) -> None:
     store.close()
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # back to what version 5 wrote
         raw.execute("DROP TABLE workers")
+        raw.execute("ALTER TABLE jobs DROP COLUMN delete_requested")  # since version 7
         raw.execute("UPDATE schema_version SET version = 5")
     store = SqlJobStore(sqlite_url)
     try:

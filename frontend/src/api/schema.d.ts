@@ -121,7 +121,8 @@ export interface paths {
         post?: never;
         /**
          * Delete Job
-         * @description Cancel the job if it is active, then delete its record and files.
+         * @description Delete the job's record and files; a queued job is cancelled first. A running one is answered at once: it is
+         *     cancelled, and goes once it stops at its next step (its view says `deleting` meanwhile).
          */
         delete: operations["delete_job_api_jobs__job_id__delete"];
         options?: never;
@@ -573,6 +574,12 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Deleting
+             * @description Deleted while it ran: it stops at its next step, then its record and files go (a GET is 404 from then on). Lists leave it out meanwhile.
+             * @default false
+             */
+            deleting: boolean;
             /** Error */
             error: string | null;
             /** @description What changed; null for the snapshot. */
@@ -648,6 +655,12 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Deleting
+             * @description Deleted while it ran: it stops at its next step, then its record and files go (a GET is 404 from then on). Lists leave it out meanwhile.
+             * @default false
+             */
+            deleting: boolean;
             /** Error */
             error: string | null;
             /** Finished At */
@@ -997,6 +1010,12 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+            /**
+             * Deleting
+             * @description Deleted while it ran: it stops at its next step, then its record and files go (a GET is 404 from then on). Lists leave it out meanwhile.
+             * @default false
+             */
+            deleting: boolean;
             /** Error */
             error: string | null;
             /** Finished At */

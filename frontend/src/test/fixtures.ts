@@ -70,6 +70,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     thumbnail: null,
     requeue_reason: null,
     webhook: null,
+    deleting: false,
     ...overrides,
   };
 }

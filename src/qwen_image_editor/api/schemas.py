@@ -105,6 +105,11 @@ class JobView(BaseModel):
         "Null if it never did."
     )
     webhook: WebhookView | None = Field(description="Its webhook, when the request has a `webhook_url`.")
+    deleting: bool = Field(
+        default=False,
+        description="Deleted while it ran: it stops at its next step, then its record and files go (a GET is "
+        "404 from then on). Lists leave it out meanwhile.",
+    )
 
 
 class SubmitResponse(JobView):

@@ -49,6 +49,7 @@ def job_view(job: Job, queue_position: int | None, *, retention_hours: float) ->
         kept_until=kept_until(job, retention_hours),
         requeue_reason=job.requeue_reason,
         webhook=webhook_view(job),
+        deleting=job.delete_requested,
     )
 
 

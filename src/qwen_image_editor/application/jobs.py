@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import errno
 import logging
-import time
 from collections.abc import Collection, Sequence
 from typing import BinaryIO
 
+from qwen_image_editor.application.blob_reads import BlobReads
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.application.uploads import UploadDecoder
@@ -37,9 +37,13 @@ class JobService:
         max_queued: int,
         max_concurrent_decodes: int = 2,
         decode_wait_seconds: float = 5.0,
+        blob_read_threads: int = 16,
+        blob_read_seconds: float = 30.0,
         allow_private_webhooks: bool = False,
     ) -> None:
         self.store, self.blobs, self.lifecycle, self.quotas = store, blobs, lifecycle, quotas
+        # what requests read of job files goes through here: time-boxed, so a hung store cannot hold them
+        self.reads = BlobReads(blobs, max_threads=blob_read_threads, wait_seconds=blob_read_seconds)
         self.max_image_pixels = max_image_pixels
         self.max_queued = max_queued
         self.allow_private_webhooks = allow_private_webhooks
@@ -116,25 +120,17 @@ class JobService:
     def cancel(self, job_id: str, *, owner: str | None = None) -> Job:
         return self.lifecycle.request_cancel(checked_job_id(job_id), owner=owner)
 
-    def delete(self, job_id: str, *, owner: str | None = None) -> Job:
-        """Cancel if active, then remove the record and the files; returns the job as it was last.
-        A running job is cancelled first; its record goes once the worker has stopped it (the next step)."""
+    def delete(self, job_id: str, *, owner: str | None = None) -> tuple[Job, bool]:
+        """Remove the record and the files; returns the job as it was last, and whether it is gone already.
+        A queued job is cancelled first. A running one is not waited for: it is flagged to stop at its next step,
+        hidden from lists, and its record and files go once its worker lets go (`JobLifecycle`)."""
         job = self.get(job_id, owner=owner)
-        if not job.status.is_terminal:
+        if job.status is JobStatus.QUEUED:
             job = self.cancel(job.id, owner=owner)
-        if job.status is JobStatus.PROCESSING:
-            job = self._wait_until_stopped(job.id)
-        self.store.delete_job(job.id)
-        try:
-            self.blobs.delete_job_files(job.id)
-        except StorageUnavailable:  # the record is gone, so is the job; cleanup takes its files as orphans later
-            log.warning("job %s deleted; its files stay until cleanup finds them (the store is down)", job.id)
-        return job
-
-    def _wait_until_stopped(self, job_id: str, timeout: float = 30.0) -> Job:
-        deadline = time.monotonic() + timeout
-        job = self.store.get_job(job_id)
-        while job.status is JobStatus.PROCESSING and time.monotonic() < deadline:
-            time.sleep(0.05)
-            job = self.store.get_job(job_id)
-        return job
+        job, gone = self.store.delete_or_mark(job.id, owner=owner)
+        if gone:
+            try:
+                self.blobs.delete_job_files(job.id)
+            except StorageUnavailable:  # the record is gone, so is the job; cleanup takes its files as orphans
+                log.warning("job %s deleted; its files stay until cleanup finds them (the store is down)", job.id)
+        return job, gone

@@ -22,9 +22,18 @@ log = logging.getLogger("qwen_image_editor.jobs")
 class JobLifecycle:
     """The store's state changes, each followed by one event on the bus and one INFO line in the log."""
 
-    def __init__(self, store: JobStore, events: EventBus, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        events: EventBus,
+        metrics: Metrics | None = None,
+        *,
+        delete_files: Callable[[str], object] | None = None,
+    ) -> None:
         self.store, self.events = store, events
         self.metrics = metrics or Metrics()
+        # removes a job's files (BlobStore.delete_job_files): a job deleted while it ran goes once it stops
+        self._delete_files = delete_files
         self._on_queued: list[Callable[[], None]] = []
         self._on_finished: list[Callable[[], None]] = []
         self._listeners_lock = threading.Lock()
@@ -116,7 +125,21 @@ class JobLifecycle:
                 listeners = list(self._on_queued if job.status is JobStatus.QUEUED else self._on_finished)
             for listener in listeners:
                 listener()
+        if job.delete_requested and job.status.is_terminal:
+            self._forget(job)
         return job
+
+    def _forget(self, job: Job) -> None:
+        """The job was deleted while it ran and has now stopped: its record and files go. A failure here leaves
+        it hidden from lists and marked; deleting it again, or cleanup (for its files), finishes the work."""
+        try:
+            self.store.delete_job(job.id)
+            if self._delete_files is not None:
+                self._delete_files(job.id)
+        except Exception:
+            log.exception("job %s stopped but could not be deleted; delete it again to finish", job.id)
+            return
+        log.info("job %s deleted (it was %s; deleted while it ran)", job.id, job.status)
 
 
 def _seconds_in_previous_state(previous: JobStatus | None, job: Job) -> float:

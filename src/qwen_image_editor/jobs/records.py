@@ -78,6 +78,8 @@ class Job:
     claimed_by: str | None = None
     lease_expires_at: datetime | None = None
     cancel_requested: bool = False
+    # deleted while it ran: its record and files go once its worker lets go (it is hidden from lists meanwhile)
+    delete_requested: bool = False
     output_names: list[str] = field(default_factory=list)
     # (width, height) of each upload as sent, when its stored input is smaller; empty when they are equal
     original_sizes: list[tuple[int, int]] = field(default_factory=list)

@@ -42,7 +42,8 @@ class JobStore(Protocol):
         search: str | None = None,
         starred: bool | None = None,
     ) -> tuple[list[Job], int]:
-        """A page of jobs, newest first, and the total that match. `search`: words in the prompt, any case."""
+        """A page of jobs, newest first, and the total that match. `search`: words in the prompt, any case.
+        Jobs deleted while they ran (going once they stop) are left out."""
         ...
 
     def queue_positions(self, job_ids: Sequence[str]) -> dict[str, int]:
@@ -116,6 +117,11 @@ class JobStore(Protocol):
 
     def set_starred(self, job_id: str, starred: bool, *, owner: str | None = None) -> Job:
         """Star (keep whatever the retention) or unstar a job; JobNotFound as for `get_job`."""
+        ...
+
+    def delete_or_mark(self, job_id: str, *, owner: str | None = None) -> tuple[Job, bool]:
+        """Delete a job that is not processing (True: the caller removes its files); flag a processing one for
+        cancel and deletion once its worker lets go (False). Returns the job as it was last. JobNotFound."""
         ...
 
     def delete_job(self, job_id: str) -> None:

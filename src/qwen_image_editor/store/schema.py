@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from qwen_image_editor.errors import QieError
 from qwen_image_editor.store.engine import write_transaction
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 class SchemaVersionError(QieError, RuntimeError):
@@ -92,6 +92,8 @@ jobs = Table(
     Column("prompt", Text, nullable=False, default="", server_default=""),
     # Why the job went back to the queue last: a RequeueReason value, NULL if it never did (since version 4).
     Column("requeue_reason", String(16), nullable=True),
+    # Deleted while it ran: its record and files go once its worker lets go of it (since version 7).
+    Column("delete_requested", Boolean, nullable=False, default=False, server_default=text("false")),
 )
 Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at, jobs.c.seq)
 Index("ix_jobs_owner", jobs.c.owner, jobs.c.created_at)
@@ -201,12 +203,18 @@ def _to_version_6(conn: Connection) -> None:
     metadata.create_all(conn, tables=[workers])
 
 
+def _to_version_7(conn: Connection) -> None:
+    """A running job can be deleted without waiting for it to stop: it is marked, and goes when it stops."""
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN delete_requested BOOLEAN NOT NULL DEFAULT false"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _to_version_2,
     2: _to_version_3,
     3: _to_version_4,
     4: _to_version_5,
     5: _to_version_6,
+    6: _to_version_7,
 }
 
 # Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.

@@ -78,7 +78,7 @@ class SqlJobStore:
         search: str | None = None,
         starred: bool | None = None,
     ) -> tuple[list[Job], int]:
-        conditions: list[ColumnElement[bool]] = []
+        conditions: list[ColumnElement[bool]] = [jobs.c.delete_requested.is_(False)]  # deleted, going when stopped
         if status is not None:
             statuses = [status] if isinstance(status, JobStatus) else list(status)
             conditions.append(jobs.c.status.in_([s.value for s in statuses]))
@@ -343,6 +343,16 @@ class SqlJobStore:
             self._set(conn, job_id, starred=starred, updated_at=self._clock())
             return _to_job(self._row(conn, job_id))
 
+    def delete_or_mark(self, job_id: str, *, owner: str | None = None) -> tuple[Job, bool]:
+        with write_transaction(self._engine) as conn:
+            job = _to_job(self._row(conn, job_id, owner=owner, lock=True))
+            if job.status is JobStatus.PROCESSING:  # its worker stops it at its next step, then deletes it
+                self._set(conn, job_id, cancel_requested=True, delete_requested=True, updated_at=self._clock())
+                return _to_job(self._row(conn, job_id)), False
+            rules.check_deletable(job_id, job.status)
+            _delete_job_row(conn, job_id)
+            return job, True
+
     def delete_job(self, job_id: str) -> None:
         with write_transaction(self._engine) as conn:
             row = self._row(conn, job_id, lock=True)
@@ -448,6 +458,7 @@ def _to_job(row: RowMapping) -> Job:
         claimed_by=row["claimed_by"],
         lease_expires_at=row["lease_expires_at"],
         cancel_requested=bool(row["cancel_requested"]),
+        delete_requested=bool(row["delete_requested"]),
         output_names=list(json.loads(row["output_names"])),
         original_sizes=[(int(w), int(h)) for w, h in json.loads(row["original_sizes"] or "[]")],
         starred=bool(row["starred"]),

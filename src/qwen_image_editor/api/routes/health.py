@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 from fastapi import APIRouter, Response
 
 from qwen_image_editor import __version__
@@ -10,14 +13,24 @@ from qwen_image_editor.application.workers import live_workers, workers_model
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.services import Services
 
 router = APIRouter(prefix="/api", tags=["service"])
 
 
+# Liveness reads the database on threads of its own: the request threads may all be taken (downloads from a
+# hung store, slow requests), and a load balancer must still hear that the process lives. Threads start lazily.
+_HEALTH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="qie-health")
+
+
 @router.get("/health")
-def health(services: ServicesDep) -> HealthResponse:
+async def health(services: ServicesDep) -> HealthResponse:
     """Liveness and the model's state; answers while the model loads. An API node, which runs no model,
     reports the model of the GPU workers behind it instead."""
+    return await asyncio.get_running_loop().run_in_executor(_HEALTH_THREADS, _health, services)
+
+
+def _health(services: Services) -> HealthResponse:
     engine = services.engine
     health = HealthResponse(
         version=__version__,
@@ -61,7 +74,7 @@ _NO_WORKER = (
 )
 
 
-def _warning(services: ServicesDep) -> str | None:
+def _warning(services: Services) -> str | None:
     access = services.access
     if access.always_require_keys and not access.keys_exist:
         return "no API key exists, so nobody can use this server; make one with `qie keys create NAME --admin`"

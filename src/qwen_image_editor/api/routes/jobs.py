@@ -79,11 +79,12 @@ def _file(
     the store. Only attachments redirect: they are plain links, while the page shows and fetches `/files/` from
     its own origin (its CSP allows images and fetches from 'self' only, and a bucket then needs no CORS)."""
     job = services.jobs.get(job_id, owner=caller.sees)
+    reads = services.jobs.reads
     try:
-        url = None if download_name is None else services.blobs.presigned_url(job.id, name, download_name=download_name)
+        url = None if download_name is None else reads.presigned_url(job.id, name, download_name=download_name)
         if url is not None:
             return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
-        stored = services.blobs.open_file(job.id, name)
+        stored = reads.open_file(job.id, name)
     except FileNotFoundError as exc:
         raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
     headers = dict(_SAFE_HEADERS)
@@ -120,7 +121,7 @@ def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Respo
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # images are compressed already
         for index, name in enumerate(job.output_names, start=1):
             try:
-                content = services.blobs.read_bytes(job.id, name)
+                content = services.jobs.reads.read_bytes(job.id, name)
             except FileNotFoundError as exc:
                 raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
             archive.writestr(_download_name(job, index, name), content)
@@ -172,6 +173,11 @@ def unstar_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView
 
 @router.delete("/jobs/{job_id}", responses=_NOT_FOUND)
 def delete_job(services: ServicesDep, caller: CallerDep, job_id: str) -> DeleteResponse:
-    """Cancel the job if it is active, then delete its record and files."""
-    job = services.jobs.delete(job_id, owner=caller.sees)
-    return DeleteResponse(message=f"Job {job.id} deleted (it was {job.status})", job_id=job.id)
+    """Delete the job's record and files; a queued job is cancelled first. A running one is answered at once: it is
+    cancelled, and goes once it stops at its next step (its view says `deleting` meanwhile)."""
+    job, gone = services.jobs.delete(job_id, owner=caller.sees)
+    if gone:
+        return DeleteResponse(message=f"Job {job.id} deleted (it was {job.status})", job_id=job.id)
+    return DeleteResponse(
+        message=f"Job {job.id} cancelled; it is deleted once it stops (it was {job.status})", job_id=job.id
+    )
