@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
+
 from qwen_image_editor.application.access import Access, FailedSignIns, is_loopback
 from qwen_image_editor.application.cleanup import Cleanup, RetentionSweeper
 from qwen_image_editor.application.jobs import JobService
@@ -27,6 +29,7 @@ from qwen_image_editor.events.postgres import PostgresEventBus
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
+from qwen_image_editor.store.database import open_database
 from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.keys import SqlKeyStore
 from qwen_image_editor.store.notify import JobNotifications, can_notify, postgres_conninfo
@@ -54,6 +57,9 @@ class Services:
     _background: list[WorkerThread | RetentionSweeper | WebhookThread] = field(default_factory=list)
     _worker_name: WorkerName | None = None
     _notifications: JobNotifications | None = None
+    # The process's one engine (one pool), shared by the job, key and webhook stores; None when tests pass
+    # stores of their own.
+    database: Engine | None = None
 
     def start_background(self) -> None:
         """The in-process worker, the retention sweep, the webhook sender, and (with --preload) loading the model.
@@ -166,6 +172,8 @@ class Services:
         self.store.close()
         self.access.keys.close()
         self.jobs.decoder.close()
+        if self.database is not None:
+            self.database.dispose()
         self.jobs.reads.close()
 
 
@@ -175,17 +183,17 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def build_access(settings: Settings) -> Access:
-    """Keys and sessions; `qie keys` uses this alone, on the same settings as `qie serve`."""
+def build_access(settings: Settings, database: Engine | None = None) -> Access:
+    """Keys and sessions; `qie keys` uses this alone, on the same settings as `qie serve` (and its own engine)."""
     return Access(
-        SqlKeyStore(settings.resolved_database_url),
+        SqlKeyStore(database or settings.resolved_database_url),
         session_lifetime=timedelta(hours=settings.session_hours),
         failed_sign_ins=FailedSignIns(settings.failed_sign_ins_per_minute, window=60.0),
         always_require_keys=not is_loopback(settings.host) and not settings.insecure_no_auth,
     )
 
 
-def build_webhooks(settings: Settings, store: JobStore) -> WebhookSender:
+def build_webhooks(settings: Settings, store: JobStore, database: Engine | None = None) -> WebhookSender:
     """The webhook sender; `qie webhook-secret` reads its secret on the same settings as `qie serve`."""
 
     def render(job: Job) -> bytes:
@@ -200,7 +208,7 @@ def build_webhooks(settings: Settings, store: JobStore) -> WebhookSender:
         give_up_seconds=settings.webhook_give_up_seconds,
     )
     return WebhookSender(
-        SqlWebhookStore(settings.resolved_database_url),
+        SqlWebhookStore(database or settings.resolved_database_url),
         store,
         render,
         timing,
@@ -211,7 +219,9 @@ def build_webhooks(settings: Settings, store: JobStore) -> WebhookSender:
 def build_services(settings: Settings, *, engine: EditEngine | None = None, store: JobStore | None = None) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     url = settings.resolved_database_url
-    store = store or build_store(url)
+    # One engine (one pool), migrated once, for the whole process.
+    database = open_database(url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow)
+    store = store or build_store(database)
     blobs = build_blob_store(settings)
     # On PostgreSQL, processes share their job events: watchers on any API node follow jobs run anywhere.
     events = PostgresEventBus(postgres_conninfo(url)) if can_notify(url) else LocalEventBus()
@@ -246,9 +256,10 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
             blob_read_seconds=settings.blob_read_seconds,
             allow_private_webhooks=settings.webhook_allow_private,
         ),
-        access=build_access(settings),
+        access=build_access(settings, database),
         cleanup=Cleanup(store, blobs),
         worker=worker,
-        webhooks=build_webhooks(settings, store),
+        webhooks=build_webhooks(settings, store, database),
         metrics=metrics,
+        database=database,
     )

@@ -5,22 +5,23 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import RowMapping, delete, func, select, update
+from sqlalchemy import Engine, RowMapping, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qwen_image_editor.accounts import ApiKey, Role
 from qwen_image_editor.errors import InvalidRequest
 from qwen_image_editor.store import rules
-from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
-from qwen_image_editor.store.schema import api_keys, migrate, sessions
+from qwen_image_editor.store.database import engine_for
+from qwen_image_editor.store.engine import read_transaction, write_transaction
+from qwen_image_editor.store.schema import api_keys, sessions
 
 
 class SqlKeyStore:
     """Keys by the hash of their secret; sessions by the hash of their token. Never a secret itself."""
 
-    def __init__(self, url: str) -> None:
-        self._engine = make_engine(url)
-        migrate(self._engine)
+    def __init__(self, database: str | Engine) -> None:
+        """`database`: the process's engine (`open_database`), or a URL for a store of its own."""
+        self._engine = engine_for(database)
 
     # -- keys -----------------------------------------------------------------------------------
     def create_key(self, name: str, role: Role, key_hash: str) -> ApiKey:
@@ -95,7 +96,7 @@ class SqlKeyStore:
             conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._engine.dispose()  # a shared engine stays usable: its next use opens a new pool
 
 
 def _to_key(row: RowMapping) -> ApiKey:

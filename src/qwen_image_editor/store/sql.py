@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, Select, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, RowMapping, Select, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -17,9 +17,10 @@ from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.records import Job, Progress, RequeueReason, WebhookState, WebhookStatus, WorkerPresence
 from qwen_image_editor.jobs.states import TERMINAL_STATES, JobStatus, check_transition
 from qwen_image_editor.store import rules
-from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
+from qwen_image_editor.store.database import engine_for
+from qwen_image_editor.store.engine import read_transaction, write_transaction
 from qwen_image_editor.store.notify import JOBS_CHANNEL
-from qwen_image_editor.store.schema import jobs, migrate, webhook_deliveries, workers
+from qwen_image_editor.store.schema import jobs, webhook_deliveries, workers
 
 # Serialises queue-cap checks on PostgreSQL, whose READ COMMITTED would let two inserts both see room.
 _PG_QUEUE_CAP_LOCK = 0x51E0002
@@ -52,11 +53,11 @@ def _select_jobs() -> Select[Any]:
 class SqlJobStore:
     """JobStore on SQLite (WAL, BEGIN IMMEDIATE writes) or PostgreSQL (row locks, SKIP LOCKED claims)."""
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = rules.utcnow) -> None:
-        self._engine = make_engine(url)
+    def __init__(self, database: str | Engine, *, clock: Callable[[], datetime] = rules.utcnow) -> None:
+        """`database`: the process's engine (`open_database`), or a URL for a store of its own."""
+        self._engine = engine_for(database)
         self._clock = clock
         self._postgres = self._engine.dialect.name == "postgresql"
-        migrate(self._engine)
 
     @property
     def dialect(self) -> str:
@@ -384,7 +385,7 @@ class SqlJobStore:
             return [WorkerPresence(**row._mapping) for row in rows]
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._engine.dispose()  # a shared engine stays usable: its next use opens a new pool
 
     # -- helpers ------------------------------------------------------------------------------
 

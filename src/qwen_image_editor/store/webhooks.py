@@ -9,12 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qwen_image_editor.store import rules
-from qwen_image_editor.store.engine import make_engine, read_transaction, write_transaction
-from qwen_image_editor.store.schema import migrate, server_secrets, webhook_deliveries
+from qwen_image_editor.store.database import engine_for
+from qwen_image_editor.store.engine import read_transaction, write_transaction
+from qwen_image_editor.store.schema import server_secrets, webhook_deliveries
 
 WEBHOOK_SECRET = "webhook_secret"
 
@@ -34,10 +35,10 @@ class Delivery:
 class SqlWebhookStore:
     """Claims with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write lock on SQLite)."""
 
-    def __init__(self, url: str, *, clock: Callable[[], datetime] = rules.utcnow) -> None:
-        self._engine = make_engine(url)
+    def __init__(self, database: str | Engine, *, clock: Callable[[], datetime] = rules.utcnow) -> None:
+        """`database`: the process's engine (`open_database`), or a URL for a store of its own."""
+        self._engine = engine_for(database)
         self._clock = clock
-        migrate(self._engine)
 
     def secret(self) -> str:
         """The per-database signing secret, made on first use (every node then reads the same one)."""
@@ -130,4 +131,4 @@ class SqlWebhookStore:
             conn.execute(update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id).values(**values))
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._engine.dispose()  # a shared engine stays usable: its next use opens a new pool
