@@ -67,7 +67,8 @@ def test_two_worker_processes_share_the_queue_and_run_each_job_once(tmp_path: Pa
         ids.append(services.jobs.submit([upload], EditRequest(prompt=f"job {n}", num_inference_steps=3)).id)
 
     qie = Path(sys.executable).parent / "qie"
-    env = {**os.environ, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.02"}
+    # A lease no stall of a loaded machine outlasts: a job run twice could then only be a claim taken twice.
+    env = {**os.environ, "QIE_MODEL": "fake", "QIE_FAKE_STEP_SECONDS": "0.02", "QIE_LEASE_SECONDS": "600"}
     command = [qie, "worker", "--burst", "--data-dir", str(data_dir), "--database", database_url]
     workers = [
         subprocess.Popen([*command], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
