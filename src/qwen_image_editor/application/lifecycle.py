@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from qwen_image_editor.application.metrics import Metrics
 from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.events.base import EventBus
 from qwen_image_editor.jobs.events import JobChanged, JobProgressed, Preview, change_kind
 from qwen_image_editor.jobs.records import Job, Progress
@@ -136,6 +137,8 @@ class JobLifecycle:
             self.store.delete_job(job.id)
             if self._delete_files is not None:
                 self._delete_files(job.id)
+        except JobNotFound:  # a DELETE that came after it stopped removed it (record and files) first
+            return
         except Exception:
             log.exception("job %s stopped but could not be deleted; delete it again to finish", job.id)
             return

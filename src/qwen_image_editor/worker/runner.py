@@ -36,6 +36,7 @@ from qwen_image_editor.errors import (
     EditCancelled,
     InvalidRequest,
     InvalidTransition,
+    JobNotFound,
     ModelUnavailable,
     OutOfMemory,
     StorageFull,
@@ -526,17 +527,18 @@ class Worker:
         if self.shutting_down.is_set() and not self.store.is_cancel_requested(job.id):
             self._hand_back(job)
             return
-        with contextlib.suppress(InvalidTransition):
+        # JobNotFound: it was deleted while it ran, and its end is recorded and it is gone already
+        with contextlib.suppress(InvalidTransition, JobNotFound):
             self.lifecycle.cancelled(job.id, self.worker_id)
 
     def _hand_back(self, job: Job) -> None:
-        with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner has it
+        with contextlib.suppress(InvalidTransition, JobNotFound):  # it changed hands meanwhile (or was deleted)
             self.lifecycle.release(job.id, self.worker_id)
 
     def _fail(self, job: Job, reason: str, exc: Exception) -> None:
         # The reason is for people and may quote the input; the traceback is for us, unless we refused it.
         log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest | StorageFull))
-        with contextlib.suppress(InvalidTransition):  # it changed hands meanwhile: its new owner ends it
+        with contextlib.suppress(InvalidTransition, JobNotFound):  # it changed hands meanwhile (or was deleted)
             self._record_failure(job, reason)
 
     def _record_failure(self, job: Job, reason: str) -> None:
