@@ -52,8 +52,8 @@ STEP_DELAY = 0.25
 # It is there to stop a test that hangs, not to time one that is slow.
 BROWSER_TEST_TIMEOUT_S = 600
 # How long an edit on the tiny model, or the part of one up to a gate, may take: a few seconds on an idle
-# machine, over a minute for a few dozen steps on a loaded one.
-EDIT_TIMEOUT_S = 180
+# machine, two minutes and more for a few images on a loaded one.
+EDIT_TIMEOUT_S = 300
 # Playwright's `expect` gives up after 5 s unless told otherwise (and a page's clicks and loads after 30 s): on
 # a loaded machine a page can take longer to show what it is sure to show. A generous wait costs nothing when
 # things work.
