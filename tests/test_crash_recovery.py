@@ -74,7 +74,8 @@ def test_sigkill_mid_job_then_restart_finishes_every_accepted_job(tmp_path: Path
     hold.touch()
     # A lease this test never outlives: the rerun cannot come from its expiry, only from the restart itself.
     env = {"QIE_FAKE_HOLD_FILE": str(hold), "QIE_FAKE_STEP_SECONDS": "0.02", "QIE_LEASE_SECONDS": "3600"}
-    with server_process(data_dir, port, env=env) as first, httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+    url = f"http://127.0.0.1:{port}"
+    with server_process(data_dir, port, env=env) as first, httpx.Client(base_url=url, timeout=PATIENCE) as http:
         ids = [submit(http, num_inference_steps=10, prompt=f"job {n}").json()["job_id"] for n in range(4)]
         deadline = time.monotonic() + PATIENCE
         while http.get(f"/api/jobs/{ids[0]}").json()["status"] != "processing":
@@ -84,7 +85,7 @@ def test_sigkill_mid_job_then_restart_finishes_every_accepted_job(tmp_path: Path
         first.wait(30)
     hold.unlink()
 
-    with server_process(data_dir, port, env=env), httpx.Client(base_url=f"http://127.0.0.1:{port}") as http:
+    with server_process(data_dir, port, env=env), httpx.Client(base_url=url, timeout=PATIENCE) as http:
         deadline = time.monotonic() + PATIENCE
         jobs = []
         while time.monotonic() < deadline:

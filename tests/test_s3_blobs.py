@@ -26,7 +26,7 @@ from qwen_image_editor.services import build_services
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, png_bytes, submit, wait_for
 from tests.live_server import free_port, live_server
 from tests.s3_server import S3Server, s3_process_env, start_s3_server
-from tests.test_crash_recovery import server_process
+from tests.test_crash_recovery import PATIENCE, server_process
 
 pytestmark = pytest.mark.process
 
@@ -45,7 +45,7 @@ def qie_serve(data_dir: Path, env: dict[str, str]) -> Iterator[httpx.Client]:
     }
     with (
         server_process(data_dir, port, env=settings, environ=env),
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=PATIENCE) as http,
     ):
         yield http
 
@@ -65,7 +65,7 @@ def test_jobs_store_stream_zip_delete_and_clean_up_their_files_in_the_bucket(
     with qie_serve(tmp_path / "data", env) as http:
         assert http.get("/api/health/ready").json() == {"ready": True, "problems": []}
         job_id = submit(http, [png_bytes(seed=1)], num_images=2, seed=7).json()["job_id"]
-        job = wait_for(http, job_id, {"complete", "error"})
+        job = wait_for(http, job_id, {"complete", "error"}, timeout=PATIENCE)
         assert job["status"] == "complete", job
         stored = s3_server.objects(s3_bucket, PREFIX)
         assert sorted(stored) == job_keys(job_id, "input_1.png", "output_1.png", "output_2.png", "thumbnail.webp")
@@ -100,7 +100,7 @@ def test_jobs_store_stream_zip_delete_and_clean_up_their_files_in_the_bucket(
 
         # Retention and cleanup delete in the bucket too: a finished job, and files left without a record.
         kept = submit(http, [png_bytes(seed=2)]).json()["job_id"]
-        assert wait_for(http, kept, {"complete", "error"})["status"] == "complete"
+        assert wait_for(http, kept, {"complete", "error"}, timeout=PATIENCE)["status"] == "complete"
         orphan = str(uuid.uuid4())
         s3_server.client().put_object(Bucket=s3_bucket, Key=f"{PREFIX}/{orphan}/input_1.png", Body=b"left over")
         status = _qie(env, "cleanup", "--status", "--data-dir", str(tmp_path / "data"))
@@ -113,7 +113,7 @@ def test_jobs_store_stream_zip_delete_and_clean_up_their_files_in_the_bucket(
 
 def _qie(env: dict[str, str], *args: str) -> str:
     qie = Path(sys.executable).parent / "qie"
-    done = subprocess.run([qie, *args], env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([qie, *args], env={**env, "COLUMNS": "200"}, capture_output=True, text=True, timeout=PATIENCE)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -124,14 +124,14 @@ def test_presigned_downloads_redirect_to_the_bucket_after_the_access_check(
     env = s3_env(s3_server, s3_bucket, QIE_S3_PRESIGN_SECONDS="60")
     with qie_serve(tmp_path / "data", env) as http:
         job_id = submit(http, [png_bytes(seed=1)], seed=3).json()["job_id"]
-        assert wait_for(http, job_id, {"complete", "error"})["status"] == "complete"
+        assert wait_for(http, job_id, {"complete", "error"}, timeout=PATIENCE)["status"] == "complete"
         in_bucket = s3_server.objects(s3_bucket, PREFIX)[f"{PREFIX}/{job_id}/output_1.png"]
 
         redirect = http.get(f"/api/jobs/{job_id}/download")
         assert redirect.status_code == 307
         location = redirect.headers["location"]
         assert location.startswith(f"{s3_server.endpoint_url}/{s3_bucket}/{PREFIX}/{job_id}/output_1.png?")
-        fetched = httpx.get(location)
+        fetched = httpx.get(location, timeout=PATIENCE)
         assert fetched.status_code == 200 and fetched.content == in_bucket
         assert fetched.headers["content-type"] == "image/png"
         assert fetched.headers["content-disposition"] == 'attachment; filename="make-the-sky-stormy_seed3.png"'
@@ -151,7 +151,7 @@ def test_an_outage_answers_503_keeps_no_record_and_fails_readiness(tmp_path: Pat
         bucket = private.new_bucket()
         with qie_serve(tmp_path / "data", s3_env(private, bucket)) as http:
             before = submit(http, [png_bytes(seed=1)]).json()["job_id"]
-            assert wait_for(http, before, {"complete", "error"})["status"] == "complete"
+            assert wait_for(http, before, {"complete", "error"}, timeout=PATIENCE)["status"] == "complete"
             private.stop()
 
             started = time.monotonic()

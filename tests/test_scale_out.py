@@ -148,7 +148,7 @@ def test_a_watcher_on_an_api_node_sees_every_step_of_a_job_a_worker_process_runs
     try:
         with (
             server_process(data_dir, port, "--no-worker", env=env),
-            httpx.Client(base_url=f"http://127.0.0.1:{port}") as http,
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=PATIENCE) as http,
         ):
             assert http.get("/api/health").json()["worker_alive"] is False
             # The page's activity feed (`/ws`, every job) too, open before the job exists.
@@ -202,7 +202,7 @@ def test_an_api_node_and_a_worker_on_other_machines_share_only_postgresql_and_th
     try:
         with (
             server_process(tmp_path / "api-machine", port, "--no-worker", environ=env),
-            httpx.Client(base_url=f"http://127.0.0.1:{port}") as http,
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=PATIENCE) as http,
         ):
             job_id = submit(http, num_inference_steps=6).json()["job_id"]
             with connect(f"ws://127.0.0.1:{port}/ws/{job_id}", open_timeout=PATIENCE) as watcher:
