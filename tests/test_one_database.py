@@ -4,6 +4,7 @@ the schema is checked (migrated) once per start, not once per store."""
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,12 +22,16 @@ from tests.store.conftest import postgres_url  # noqa: F401
 
 
 @contextmanager
-def engines_and_migrations() -> Iterator[tuple[set[int], list[str]]]:
-    """The engines that ran statements, and each reading of the schema version (one per migration run)."""
+def engines_and_migrations(database: str) -> Iterator[tuple[set[int], list[str]]]:
+    """The engines on `database` (a part of its URL no other test's has) that ran statements, and each reading
+    of the schema version (one per migration run). Engines of other tests' threads that outlive them are not
+    this process's start: they are left out."""
     engines: set[int] = set()
     migrations: list[str] = []
 
     def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if database not in str(conn.engine.url):  # type: ignore[attr-defined]
+            return
         engines.add(id(conn.engine))  # type: ignore[attr-defined]
         if "max(schema_version.version)" in statement:
             migrations.append(statement)
@@ -45,7 +50,9 @@ def test_a_process_has_one_engine_of_the_configured_size_migrated_once(
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     settings = make_settings(tmp_path, worker_enabled=False, database_url=url, database_pool_size=3)
     build_services(settings).close()  # the database exists: every later start checks its version
-    with engines_and_migrations() as (engines, migrations):
+    # The test's own database: its folder (SQLite) or its schema (PostgreSQL), which no other test shares.
+    database = re.search(r"qie_test_[0-9a-f]+", url).group(0) if url else str(tmp_path)  # type: ignore[union-attr]
+    with engines_and_migrations(database) as (engines, migrations):
         services = build_services(settings, engine=FakeEngine(step_seconds=0, output_pixels=SMALL_OUTPUT_PIXELS))
         try:
             services.access.create_key("alice", Role.USER)  # keys
