@@ -339,10 +339,9 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
+        value = _comma_list(value)
         if isinstance(value, list):
-            value = [str(host).strip().lower() for host in value if str(host).strip()]
+            value = [host.lower() for host in value]
             for host in value:
                 if not _HOST_NAME.fullmatch(host):
                     raise ValueError(
@@ -354,10 +353,8 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.split(",")
+        value = _comma_list(value)
         if isinstance(value, list):
-            value = [str(proxy).strip() for proxy in value if str(proxy).strip()]
             for proxy in value:
                 try:
                     ipaddress.ip_network(proxy, strict=False)
@@ -433,3 +430,12 @@ class Settings(BaseSettings):
                 "QIE_OFFLOAD, so remove QIE_OFFLOAD"
             )
         return self
+
+
+def _comma_list(value: object) -> object:
+    """A setting's list from the environment's `a, b` or a list: its items stripped, empty ones dropped."""
+    if isinstance(value, str):
+        value = value.split(",")
+    if isinstance(value, list):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return value
