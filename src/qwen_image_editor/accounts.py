@@ -42,6 +42,7 @@ class Caller:
 
     key: ApiKey | None
     session_expires_at: datetime | None = None  # when it came through the web page's session
+    session_hash: str | None = None  # which session it came through (its token's digest), to notice it end
 
     @property
     def is_admin(self) -> bool:

@@ -32,7 +32,7 @@ from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.database import open_database
 from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.keys import SqlKeyStore
-from qwen_image_editor.store.notify import JobNotifications, can_notify, postgres_conninfo
+from qwen_image_editor.store.notify import Notifications, can_notify, job_notifications, postgres_conninfo
 from qwen_image_editor.store.webhooks import SqlWebhookStore
 from qwen_image_editor.worker.identity import WorkerName, claim_worker_name, live_run_elsewhere, this_host
 from qwen_image_editor.worker.runner import Worker, WorkerTiming
@@ -56,7 +56,7 @@ class Services:
     metrics: Metrics
     _background: list[WorkerThread | RetentionSweeper | WebhookThread] = field(default_factory=list)
     _worker_name: WorkerName | None = None
-    _notifications: JobNotifications | None = None
+    _notifications: Notifications | None = None
     # The process's one engine (one pool), shared by the job, key and webhook stores; None when tests pass
     # stores of their own.
     database: Engine | None = None
@@ -96,7 +96,7 @@ class Services:
             self.worker.take_name(self._worker_name.name, self._worker_name.run)
         url = self.settings.resolved_database_url
         if self._notifications is None and can_notify(url):
-            self._notifications = JobNotifications(url, self.worker.wake).start()
+            self._notifications = job_notifications(url, self.worker.wake).start()
         self.events.start(listen=False)
 
     def _name_held_elsewhere(self, name: str) -> str | None:

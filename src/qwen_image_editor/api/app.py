@@ -56,6 +56,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             yield
         finally:
+            watch = getattr(app.state, "credential_watch", None)  # made by the first socket, if any came
+            if watch is not None:
+                watch.close()
             active.close()
 
     app = FastAPI(
@@ -68,7 +71,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     # only, then CORS (so refusals reach allowed pages readably), then access (who is calling), then the body
     # cap (an unknown caller's upload is never read).
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_upload_bytes, timeout_seconds=settings.body_timeout_seconds
+        BodyLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        timeout_seconds=settings.body_timeout_seconds,
+        deadline_seconds=settings.body_deadline_seconds,
     )
     app.add_middleware(
         AccessMiddleware, allowed_origins=frozenset(settings.cors_origins), allowed_hosts=settings.answered_hosts

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
 from qwen_image_editor.accounts import OPEN, ApiKey, Caller, Role, check_key_name, digest, new_key, new_session_token
@@ -106,6 +106,7 @@ class Access:
         self.always_require_keys = always_require_keys
         self._mode_checked: tuple[float, bool] = (float("-inf"), False)
         self._touched: dict[str, datetime] = {}
+        self._credentials_ended: list[Callable[[], None]] = []
 
     # -- keys (the `qie keys` command) ----------------------------------------------------------
     def create_key(self, name: str, role: Role) -> tuple[ApiKey, str]:
@@ -122,7 +123,10 @@ class Access:
 
     def revoke(self, name: str) -> bool:
         """Delete the key and end its sessions; False when there is no key of that name."""
-        return self.keys.delete_key(name)
+        revoked = self.keys.delete_key(name)
+        if revoked:
+            self._tell_credentials_ended()
+        return revoked
 
     # -- requests -------------------------------------------------------------------------------
     @property
@@ -159,9 +163,9 @@ class Access:
             raise NotAuthenticated(
                 "your session has ended (signed out, expired, or its key was revoked); sign in again"
             )
-        key, _, expires_at = found
+        key, session_hash, expires_at = found
         self._touch(key)
-        return Caller(key=key, session_expires_at=expires_at)
+        return Caller(key=key, session_expires_at=expires_at, session_hash=session_hash)
 
     def open_session(self, secret: str, address: str) -> tuple[str, datetime, Caller]:
         """Exchange a key for a session token (for the web page's cookie) and its expiry."""
@@ -181,6 +185,33 @@ class Access:
 
     def close_session(self, token: str) -> None:
         self.keys.delete_session(digest(token))
+        self._tell_credentials_ended()
+
+    def when_credentials_end(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after this process revokes a key or closes a session (other processes' revocations
+        reach their own listeners, and are seen here by `still_valid` alone)."""
+        self._credentials_ended.append(listener)
+
+    def still_valid(self, callers: Iterable[Caller]) -> set[Caller]:
+        """Those of `callers` whose key and session (if they came through one) are still live; open-mode
+        callers always are. One read for all of them, however many sockets they hold."""
+        callers = set(callers)
+        keyed = [caller for caller in callers if caller.key is not None]
+        if not keyed:
+            return callers
+        key_ids = {caller.key.id for caller in keyed if caller.key is not None}
+        session_hashes = {caller.session_hash for caller in keyed if caller.session_hash is not None}
+        live_keys, live_sessions = self.keys.live_credentials(key_ids, session_hashes)
+        return {
+            caller
+            for caller in callers
+            if caller.key is None
+            or (caller.key.id in live_keys and (caller.session_hash is None or caller.session_hash in live_sessions))
+        }
+
+    def _tell_credentials_ended(self) -> None:
+        for listener in self._credentials_ended:
+            listener()
 
     def _touch(self, key: ApiKey) -> None:
         now = utcnow()

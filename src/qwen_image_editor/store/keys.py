@@ -1,11 +1,15 @@
-"""API keys and web sessions on the same SQL database as the jobs (so every API node sees them)."""
+"""API keys and web sessions on the same SQL database as the jobs (so every API node sees them).
+
+On PostgreSQL, revoking a key or ending a session sends `NOTIFY qie_access` in the same transaction, so every
+API node closes the sockets it held the moment it is committed, whichever process (a node, `qie keys`) did it.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, RowMapping, delete, func, select, update
+from sqlalchemy import Connection, Engine, RowMapping, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from qwen_image_editor.accounts import ApiKey, Role
@@ -13,6 +17,7 @@ from qwen_image_editor.errors import InvalidRequest
 from qwen_image_editor.store import rules
 from qwen_image_editor.store.database import engine_for
 from qwen_image_editor.store.engine import read_transaction, write_transaction
+from qwen_image_editor.store.notify import ACCESS_CHANNEL
 from qwen_image_editor.store.schema import api_keys, sessions
 
 
@@ -65,6 +70,7 @@ class SqlKeyStore:
                 return False
             conn.execute(delete(sessions).where(sessions.c.key_id == key_id))
             conn.execute(delete(api_keys).where(api_keys.c.id == key_id))
+            _notify_access_ended(conn)
             return True
 
     # -- sessions -------------------------------------------------------------------------------
@@ -94,9 +100,26 @@ class SqlKeyStore:
     def delete_session(self, token_hash: str) -> None:
         with write_transaction(self._engine) as conn:
             conn.execute(delete(sessions).where(sessions.c.token_hash == token_hash))
+            _notify_access_ended(conn)
+
+    def live_credentials(self, key_ids: set[str], session_hashes: set[str]) -> tuple[set[str], set[str]]:
+        """Which of `key_ids` still exist, and which of `session_hashes` are still live (not ended, not expired)."""
+        with read_transaction(self._engine) as conn:
+            live_keys = set(conn.execute(select(api_keys.c.id).where(api_keys.c.id.in_(key_ids))).scalars())
+            if not session_hashes:
+                return live_keys, set()
+            query = select(sessions.c.token_hash).where(
+                sessions.c.token_hash.in_(session_hashes), sessions.c.expires_at > rules.utcnow()
+            )
+            return live_keys, set(conn.execute(query).scalars())
 
     def close(self) -> None:
         self._engine.dispose()  # a shared engine stays usable: its next use opens a new pool
+
+
+def _notify_access_ended(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":  # delivered at commit; SQLite has one node, whose sockets poll
+        conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": ACCESS_CHANNEL})
 
 
 def _to_key(row: RowMapping) -> ApiKey:

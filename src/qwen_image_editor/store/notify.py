@@ -1,7 +1,9 @@
-"""Wake-ups from the database: PostgreSQL tells listeners (LISTEN/NOTIFY) the moment a job is queued.
+"""Wake-ups from the database: PostgreSQL tells listeners (LISTEN/NOTIFY) the moment a job is queued, or a
+key or session ends.
 
-The store sends `NOTIFY qie_jobs` inside the transaction that queues a job, so a listener hears of it once
-it is committed. SQLite cannot notify other processes: there, workers in other processes poll.
+The stores send `NOTIFY qie_jobs` (`qie_access`) inside the transaction that queues a job (revokes a key, ends
+a session), so a listener hears of it once it is committed. SQLite cannot notify other processes: there, the
+other processes poll.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from qwen_image_editor.store.engine import normalise_url
 log = logging.getLogger(__name__)
 
 JOBS_CHANNEL = "qie_jobs"
+ACCESS_CHANNEL = "qie_access"
 # How often the listening thread looks up from its socket to see whether it should stop.
 _STOP_CHECK_SECONDS = 0.5
 _RECONNECT_SECONDS = 2.0
@@ -34,18 +37,19 @@ def postgres_conninfo(url: str) -> str:
     return normalise_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class JobNotifications:
-    """Calls `on_queued` (from its own thread) whenever a job is queued in the PostgreSQL database at `url`,
-    and once after each (re)connection, for anything queued while it was not listening."""
+class Notifications:
+    """Calls `on_notify` (from its own thread) whenever `channel` is notified in the PostgreSQL database at
+    `url`, and once after each (re)connection, for anything notified while it was not listening."""
 
-    def __init__(self, url: str, on_queued: Callable[[], None]) -> None:
+    def __init__(self, url: str, channel: str, on_notify: Callable[[], None]) -> None:
         self._conninfo = postgres_conninfo(url)
-        self._on_queued = on_queued
+        self._channel = channel
+        self._on_notify = on_notify
         self._stop = threading.Event()
         self.listening = threading.Event()  # set while a LISTEN connection is open
-        self._thread = threading.Thread(target=self._run, name="qie-job-notifications", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"qie-{channel}-notifications", daemon=True)
 
-    def start(self) -> JobNotifications:
+    def start(self) -> Notifications:
         self._thread.start()
         return self
 
@@ -59,14 +63,19 @@ class JobNotifications:
         while not self._stop.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {JOBS_CHANNEL}")
+                    conn.execute(f"LISTEN {self._channel}")
                     self.listening.set()
-                    self._on_queued()
+                    self._on_notify()
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=_STOP_CHECK_SECONDS):
-                            self._on_queued()
+                            self._on_notify()
             except Exception:  # the database went away: polling covers the gap until we are back
-                log.warning("listening for new jobs failed; retrying in %gs", _RECONNECT_SECONDS, exc_info=True)
+                log.warning("listening on %s failed; retrying in %gs", self._channel, _RECONNECT_SECONDS, exc_info=True)
             finally:
                 self.listening.clear()
             self._stop.wait(_RECONNECT_SECONDS)
+
+
+def job_notifications(url: str, on_queued: Callable[[], None]) -> Notifications:
+    """Wakes `on_queued` whenever any process queues a job."""
+    return Notifications(url, JOBS_CHANNEL, on_queued)

@@ -32,7 +32,7 @@ async def watch_activity(websocket: WebSocket) -> None:
         return
     try:
         async with _feed(websocket, services).watch() as (watcher, active):
-            await while_connected(websocket, _follow(websocket, services, caller, watcher, active))
+            await while_connected(websocket, caller, _follow(websocket, services, caller, watcher, active))
     except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
         return
 

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from qwen_image_editor.accounts import Caller
+from qwen_image_editor.api.credential_watch import CredentialWatch
 from qwen_image_editor.api.schemas import JobView
 from qwen_image_editor.api.views import job_message, job_view, progress_message
 from qwen_image_editor.errors import JobNotFound
@@ -57,7 +58,7 @@ async def watch_job(websocket: WebSocket, job_id: str) -> None:
         job = await run_in_threadpool(lambda: services.jobs.get(job_id, owner=caller.sees))
         # Subscribe before reading the snapshot, so nothing falls between the two.
         async with services.events.subscribe(job.id) as subscription:
-            await while_connected(websocket, _follow(websocket, services, subscription, job.id))
+            await while_connected(websocket, caller, _follow(websocket, services, subscription, job.id))
     except _StoppedReading:
         log.info("closed a watcher of job %s that stopped reading for %gs", job_id, SEND_TIMEOUT_SECONDS)
     except JobNotFound:  # unknown, or deleted while watched
@@ -114,19 +115,34 @@ class _StoppedReading(Exception):
     """A message to the client could not leave within SEND_TIMEOUT_SECONDS."""
 
 
-async def while_connected(websocket: WebSocket, follow: Coroutine[Any, Any, None]) -> None:
-    """Run `follow` until it ends or the client leaves. A quiet job's watcher may be sent nothing for long
-    stretches, so only reading notices that it has gone; without this its handler would poll forever."""
-    following = asyncio.ensure_future(follow)
-    listening = asyncio.ensure_future(_until_disconnected(websocket))
-    try:
-        await asyncio.wait({following, listening}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        listening.cancel()
-        following.cancel()  # no-op once it has ended
-        await asyncio.wait({following, listening})
-    if not following.cancelled():
-        following.result()  # its error, if it had one
+async def while_connected(websocket: WebSocket, caller: Caller, follow: Coroutine[Any, Any, None]) -> None:
+    """Run `follow` until it ends, the client leaves, or the caller's key or session ends (then close the
+    socket, saying why). A quiet job's watcher may be sent nothing for long stretches, so only reading
+    notices that it has gone; without this its handler would poll forever."""
+    async with _credential_watch(websocket).watching(caller) as credentials_ended:
+        following = asyncio.ensure_future(follow)
+        listening = asyncio.ensure_future(_until_disconnected(websocket))
+        ends: set[asyncio.Future[Any]] = {following, listening, credentials_ended}
+        try:
+            await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            listening.cancel()
+            following.cancel()  # no-op once it has ended
+            await asyncio.wait({following, listening})
+        if not following.cancelled():
+            following.result()  # its error, if it had one
+        elif credentials_ended.done():
+            await _close(websocket, CLOSE_NOT_AUTHORISED, credentials_ended.result())
+
+
+def _credential_watch(websocket: WebSocket) -> CredentialWatch:
+    """The app's one watch, made by its first socket (on the event loop, so no two are made)."""
+    state = websocket.app.state
+    watch: CredentialWatch | None = getattr(state, "credential_watch", None)
+    if watch is None:
+        services: Services = state.services
+        watch = state.credential_watch = CredentialWatch(services.access, services.settings.resolved_database_url)
+    return watch
 
 
 async def _until_disconnected(websocket: WebSocket) -> None:
@@ -146,8 +162,8 @@ async def send_text(websocket: WebSocket, text: str) -> None:
         raise _StoppedReading from None
 
 
-async def _close(websocket: WebSocket, code: int = 1000) -> None:
+async def _close(websocket: WebSocket, code: int = 1000, reason: str | None = None) -> None:
     try:  # the close frame waits behind what is still unsent, like any message
-        await asyncio.wait_for(websocket.close(code=code), SEND_TIMEOUT_SECONDS)
+        await asyncio.wait_for(websocket.close(code=code, reason=close_reason(reason or "")), SEND_TIMEOUT_SECONDS)
     except TimeoutError:
         raise _StoppedReading from None
