@@ -17,11 +17,12 @@ def make_tiny_model_command(
     flavour: TinyFlavour = typer.Option(
         TinyFlavour.EDIT_PLUS,
         "--flavour",
-        help="edit-plus (like 2509/2511: 1-3 images) or edit (the original).",
+        help="edit-plus (like 2509: 1-3 images), edit-2511, edit (the original) or 2.1 (Qwen-Image-2.1: "
+        "text alone or 1-10 references, RGBA).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the random weights; the same seed builds the same model."),
 ) -> None:
-    """Write a tiny Qwen-Image-Edit pipeline with RANDOM weights (outputs are noise), built offline."""
+    """Write a tiny Qwen-Image-Edit or Qwen-Image-2.1 pipeline with RANDOM weights (outputs are noise), offline."""
     try:
         make_tiny_model(folder, flavour, seed)
     except FileExistsError as exc:

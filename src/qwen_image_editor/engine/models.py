@@ -10,8 +10,13 @@ from pathlib import Path
 from qwen_image_editor.engine.tiny_model import TinyFlavour, is_tiny_model, make_tiny_model
 from qwen_image_editor.settings import DEFAULT_MODEL
 
-# `tiny` mirrors the default model (2511); the others mirror the older checkpoints.
-TINY_NAMES = {"tiny": TinyFlavour.EDIT_2511, "tiny-2509": TinyFlavour.EDIT_PLUS, "tiny-edit": TinyFlavour.EDIT}
+# `tiny` mirrors the default model (2511); the others mirror the older checkpoints and Qwen-Image-2.1.
+TINY_NAMES = {
+    "tiny": TinyFlavour.EDIT_2511,
+    "tiny-2509": TinyFlavour.EDIT_PLUS,
+    "tiny-edit": TinyFlavour.EDIT,
+    "tiny-2.1": TinyFlavour.QWEN_IMAGE_21,
+}
 
 
 class ModelSourceKind(StrEnum):

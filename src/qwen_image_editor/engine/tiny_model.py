@@ -2,7 +2,8 @@
 layout at a few megabytes, so every code path around the model runs here without a GPU or a download.
 
 Its outputs are noise. Sizes follow the real checkpoints' geometry where it matters (8x / 16-channel VAE
-latents, 2x2 patches, Qwen2.5-VL vision patch 14 / merge 2); only widths and depths shrink.
+latents, 2x2 patches, Qwen2.5-VL vision patch 14 / merge 2); only widths and depths shrink. Qwen-Image-2.1's twin
+is built in `tiny_model_21`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ _TOKENIZER_CORPUS = [
     "background, turn it into a watercolor painting, bad quality, blurry",
 ] * 4
 # Qwen-Image's own scheduler config (scheduler/scheduler_config.json of the real checkpoints).
-_SCHEDULER_CONFIG: dict[str, Any] = {
+SCHEDULER_CONFIG: dict[str, Any] = {
     "base_image_seq_len": 256,
     "base_shift": 0.5,
     "max_image_seq_len": 8192,
@@ -55,18 +57,29 @@ class TinyFlavour(StrEnum):
     EDIT = "edit"  # QwenImageEditPipeline, like Qwen/Qwen-Image-Edit: one image
     EDIT_PLUS = "edit-plus"  # QwenImageEditPlusPipeline, like Qwen-Image-Edit-2509: 1-3 images
     EDIT_2511 = "edit-2511"  # EditPlus with the transformer's zero_cond_t, like Qwen-Image-Edit-2511
+    QWEN_IMAGE_21 = "2.1"  # QwenImage21Pipeline, like Qwen-Image-2.1: text alone or 1-10 references, RGBA
 
 
-def _build_tokenizer() -> Any:
+# The diffusers pipeline class each flavour is saved as (model_index.json's _class_name).
+PIPELINE_CLASSES = {
+    TinyFlavour.EDIT: "QwenImageEditPipeline",
+    TinyFlavour.EDIT_PLUS: "QwenImageEditPlusPipeline",
+    TinyFlavour.EDIT_2511: "QwenImageEditPlusPipeline",
+    TinyFlavour.QWEN_IMAGE_21: "QwenImage21Pipeline",
+}
+
+
+def build_tokenizer(corpus: Sequence[str] = _TOKENIZER_CORPUS, vocab_size: int = 512) -> Any:
+    """A byte-level BPE trained on `corpus`, as a Qwen2 tokenizer with the Qwen-VL special tokens."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import Qwen2Tokenizer
 
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=512, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
     )
-    bpe.train_from_iterator(_TOKENIZER_CORPUS, trainer)
+    bpe.train_from_iterator(corpus, trainer)
     merges = [tuple(merge) for merge in json.loads(bpe.to_str())["model"]["merges"]]
     tokenizer = Qwen2Tokenizer(vocab=bpe.get_vocab(), merges=merges)  # adds <|endoftext|> = eos/pad/unk
     tokenizer.add_special_tokens({"additional_special_tokens": _SPECIAL_TOKENS})
@@ -102,7 +115,7 @@ def build_tiny_components(flavour: TinyFlavour, seed: int = 0) -> dict[str, Any]
         Qwen2VLVideoProcessor,
     )
 
-    tokenizer = _build_tokenizer()
+    tokenizer = build_tokenizer()
     token_id = tokenizer.convert_tokens_to_ids
     torch.manual_seed(seed)
     text_encoder = Qwen2_5_VLForConditionalGeneration(
@@ -156,7 +169,7 @@ def build_tiny_components(flavour: TinyFlavour, seed: int = 0) -> dict[str, Any]
         "text_encoder": text_encoder,
         "tokenizer": tokenizer,
         "processor": processor,
-        "scheduler": FlowMatchEulerDiscreteScheduler(**_SCHEDULER_CONFIG),
+        "scheduler": FlowMatchEulerDiscreteScheduler(**SCHEDULER_CONFIG),
     }
 
 
@@ -165,16 +178,16 @@ def make_tiny_model(out_dir: Path, flavour: TinyFlavour = TinyFlavour.EDIT_2511,
 
     The folder appears complete or not at all: it is built next to its final place and renamed.
     """
-    from diffusers import QwenImageEditPipeline, QwenImageEditPlusPipeline
+    import diffusers
 
-    pipeline_class = QwenImageEditPipeline if flavour is TinyFlavour.EDIT else QwenImageEditPlusPipeline
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not empty; choose a new folder or remove it")
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
     try:
-        pipeline_class(**build_tiny_components(flavour, seed)).save_pretrained(staging, safe_serialization=True)
+        pipeline = getattr(diffusers, PIPELINE_CLASSES[flavour])(**_components(flavour, seed))
+        pipeline.save_pretrained(staging, safe_serialization=True)
         (staging / TINY_MARKER).write_text(
             f"Tiny {flavour.value} pipeline with RANDOM weights (seed {seed}), built offline by "
             "`qie make-tiny-model`.\nIts outputs are noise: it exists to test everything around the model.\n"
@@ -186,6 +199,14 @@ def make_tiny_model(out_dir: Path, flavour: TinyFlavour = TinyFlavour.EDIT_2511,
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return out_dir
+
+
+def _components(flavour: TinyFlavour, seed: int) -> dict[str, Any]:
+    if flavour is TinyFlavour.QWEN_IMAGE_21:  # another architecture, built in its own module
+        from qwen_image_editor.engine.tiny_model_21 import build_tiny_21_components
+
+        return build_tiny_21_components(seed)
+    return build_tiny_components(flavour, seed)
 
 
 def is_tiny_model(folder: Path) -> bool:
