@@ -206,6 +206,25 @@ class Settings(BaseSettings):
         gt=0,
         description="A request body that sends nothing for this long is answered 408 and its connection closed.",
     )
+    body_deadline_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="A request body not complete this long after its headers is answered 408 and its connection "
+        "closed, however steadily it drips (time enough for a 20 MB upload at ~1.5 Mbit/s).",
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="A request whose headers are not complete this long after its connection opened (on a "
+        "kept-alive connection: after its first byte) is answered 408 and its connection closed.",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (WebSockets included) one server process serves at once; a request beyond "
+        "them gets 503 with Retry-After and its connection closed. Keep the process's open-file limit "
+        "(`ulimit -n`) above it.",
+    )
     # -- memory plans and speed (GPU_NOTES.md) --------------------------------------------------
     memory: Literal["auto", "full", "offload", "fp8", "gguf", "nf4", "low"] = Field(
         default="auto",
