@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -45,11 +46,11 @@ class _QuickToStopServer(uvicorn.Server):
 
 
 @contextmanager
-def live_server(services: Services) -> Iterator[LiveServer]:
+def live_server(services: Services, **uvicorn_overrides: Any) -> Iterator[LiveServer]:
+    """`uvicorn_overrides` replace options of `uvicorn_options` (e.g. shorter WebSocket pings)."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(services=services), host="127.0.0.1", port=port, log_level="warning", **uvicorn_options()
-    )
+    options = {**uvicorn_options(services.settings), **uvicorn_overrides}
+    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=port, log_level="warning", **options)
     server = _QuickToStopServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -70,7 +70,7 @@ def serve(
         f"(API docs at /docs, data in {settings.data_dir.resolve()})",
         highlight=False,
     )
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", **uvicorn_options())
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", **uvicorn_options(settings))
 
 
 def _refuse_an_open_public_server(settings: Settings) -> None:
