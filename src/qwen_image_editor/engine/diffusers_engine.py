@@ -1,13 +1,15 @@
-"""The real engine: a Qwen-Image-Edit diffusers pipeline, loaded once, running one edit at a time."""
+"""The real engine: a Qwen-Image-Edit or Qwen-Image-2.1 diffusers pipeline, loaded once, running one edit at a time.
+
+What differs between the pipeline families lives in `engine.families`."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -16,33 +18,28 @@ from PIL import Image
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
 from qwen_image_editor.engine.devices import DevicePlan
+from qwen_image_editor.engine.families import (
+    FAMILY_BY_CLASS,
+    PipelineFamily,
+    call_inputs,
+    check_images,
+    fit_inputs,
+    output_aspect,
+)
 from qwen_image_editor.engine.hub_files import resolve_file
 from qwen_image_editor.engine.lightning import LORA_FILES, ensure_tiny_lightning_lora, lightning_scheduler, variant_of
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.loras import Adapters, LoraInfo, list_loras, lora_path
 from qwen_image_editor.engine.memory import PlanChoice
-from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, ensure_tiny_model
+from qwen_image_editor.engine.models import TINY_NAMES, ModelSource, ModelSourceKind, ensure_tiny_model
 from qwen_image_editor.engine.placement import MemoryOptions, apply_speed_switches, load_kwargs, place, resolve_plan
 from qwen_image_editor.engine.preview import LatentPreviewer
-from qwen_image_editor.engine.validation import validate_images
+from qwen_image_editor.engine.tiny_model import PIPELINE_CLASSES
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
-from qwen_image_editor.imaging import side_by_side
+
+__all__ = ["DiffusersEngine", "PipelineFamily"]
 
 log = logging.getLogger(__name__)
-
-# The area the Qwen-Image-Edit pipelines aim their output at (~1 megapixel).
-MODEL_TARGET_AREA = 1024 * 1024
-
-
-class PipelineFamily(StrEnum):
-    EDIT = "edit"  # QwenImageEditPipeline: one image in; several are placed side by side
-    EDIT_PLUS = "edit-plus"  # QwenImageEditPlusPipeline (2509, 2511): a list of 1-3 reference images
-
-
-_FAMILY_BY_CLASS = {
-    "QwenImageEditPipeline": PipelineFamily.EDIT,
-    "QwenImageEditPlusPipeline": PipelineFamily.EDIT_PLUS,
-}
 
 
 class DiffusersEngine:
@@ -142,11 +139,11 @@ class DiffusersEngine:
             )
         except (OSError, ValueError) as exc:
             raise ModelUnavailable(self._explain_load_failure(exc)) from exc
-        family = _FAMILY_BY_CLASS.get(type(pipeline).__name__)
+        family = FAMILY_BY_CLASS.get(type(pipeline).__name__)
         if family is None:
             raise ModelUnavailable(
-                f"{self.model_id} is a {type(pipeline).__name__}, not a Qwen-Image-Edit pipeline; "
-                f"use one of {', '.join(_FAMILY_BY_CLASS)}"
+                f"{self.model_id} is a {type(pipeline).__name__}, not a pipeline this engine runs; "
+                f"use one of {', '.join(FAMILY_BY_CLASS)}"
             )
         pipeline.set_progress_bar_config(disable=True)
         place(pipeline, choice.plan, self._plan)
@@ -175,6 +172,25 @@ class DiffusersEngine:
                 )
         return self._source.location
 
+    def _family_before_load(self) -> PipelineFamily | None:
+        """The family model_index.json names, where that file is on disk already (no weights, no download)."""
+        if self._family is not None:
+            return self._family
+        if self._source.kind is ModelSourceKind.TINY:
+            return FAMILY_BY_CLASS.get(PIPELINE_CLASSES[TINY_NAMES[self._source.name]])
+        if self._source.kind is ModelSourceKind.LOCAL:
+            index: str | Path | None = Path(self._source.location) / "model_index.json"
+        else:
+            from huggingface_hub import try_to_load_from_cache
+
+            found = try_to_load_from_cache(self._source.location, "model_index.json", cache_dir=self._cache_dir)
+            index = found if isinstance(found, str) else None
+        try:
+            class_name = json.loads(Path(index).read_text())["_class_name"] if index else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return FAMILY_BY_CLASS.get(class_name) if isinstance(class_name, str) else None
+
     def _explain_load_failure(self, exc: Exception) -> str:
         if self._source.kind is not ModelSourceKind.HUB:
             return f"loading {self.model_id} from {self._source.location} failed: {exc}"
@@ -190,18 +206,9 @@ class DiffusersEngine:
 
     # -- editing --------------------------------------------------------------------------------
     def fit_inputs(self, images: Sequence[Image.Image]) -> list[Image.Image]:
-        """RGB, and for EditPlus each image at the size its VAE encodes: the resize the pipeline would do itself
-        (with its own image processor), done ahead so that it is off the model's path. An image is left whole
-        where the fitted one would change any size the pipeline derives from it (see `_vae_fit`)."""
-        rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
-        if self._family is not PipelineFamily.EDIT_PLUS:  # not loaded yet, or one side-by-side input
-            return rgb
-        processor = self._pipeline.image_processor
-        fitted = []
-        for image in rgb:
-            size = _vae_fit(image.size)
-            fitted.append(image if size is None else processor.resize(image, size[1], size[0]))
-        return fitted
+        """The images in the mode the family takes (RGB; 2.1 keeps alpha), and for a loaded EditPlus each at the
+        size its VAE encodes, resized ahead so that it is off the model's path (`families.fit_inputs`)."""
+        return fit_inputs(self._family_before_load(), self._pipeline, images)
 
     def edit(
         self,
@@ -211,13 +218,16 @@ class DiffusersEngine:
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
     ) -> EditResult:
-        # 1. Check inputs before any model work.
-        validate_images(images)
+        # 1. Check inputs before any model work (the image count once the family is known: see check_images).
+        family = self._family_before_load()
+        check_images(family, images)
         seed = request.seed_or_random()
         if should_cancel and should_cancel():
             raise EditCancelled("cancelled before the edit started")
         # 2. Load (once) and take the pipeline for this call alone.
         self.load()
+        if family is None:
+            check_images(self._family, images)
         with self._edit_lock:
             return self._run(images, request, seed, on_step, should_cancel, output_size)
 
@@ -232,23 +242,18 @@ class DiffusersEngine:
     ) -> EditResult:
         import torch
 
-        # 3. Shape the inputs for the family: EditPlus takes a list (each at its VAE size), the original Edit one
-        #    picture. An exact size is taken from the last image before it is fitted.
-        exact_size = output_size or (images[-1].size if request.keep_input_size else None)
-        rgb = self.fit_inputs(images)
-        model_input: Any = (
-            rgb if self._family is PipelineFamily.EDIT_PLUS else (rgb[0] if len(rgb) == 1 else side_by_side(rgb))
-        )
-        # 4. The output follows the last image's aspect (EditPlus does so natively; for a side-by-side
-        #    Edit input and for exact-size output we ask for it explicitly, so nothing is stretched).
-        aspect_of = exact_size or rgb[-1].size
-        size_kwargs: dict[str, int] = {}
-        if exact_size or (self._family is PipelineFamily.EDIT and len(rgb) > 1):
-            width, height = self._model_output_size(aspect_of[0] / aspect_of[1])
-            size_kwargs = {"width": width, "height": height}
+        family = self._family
+        assert family is not None, "loaded"
+        # 3. Shape the inputs for the family (families.call_inputs: its images, and its size where the pipeline's
+        #    own would not do). An exact size is taken from the last image before it is fitted.
+        exact_size = output_size or (images[-1].size if request.keep_input_size and images else None)
+        fitted = self.fit_inputs(images)
+        family_inputs = call_inputs(family, self._pipeline, fitted, exact_size, request.num_inference_steps)
 
+        # 4. Progress (and previews, where the family's latents have them) from the step callback.
         clock = StepClock(request.num_inference_steps)
-        previewer = LatentPreviewer(aspect_of[0] / aspect_of[1]) if self.previews and on_step else None
+        aspect = output_aspect(fitted, exact_size)
+        previewer = LatentPreviewer(aspect) if self.previews and family.has_previews and on_step else None
 
         def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if on_step is not None:
@@ -262,10 +267,9 @@ class DiffusersEngine:
             return tensors
 
         # 5. This job's adapters and scheduler (Lightning, LoRAs), switched on the loaded base model.
-        self._switch_for(request)
+        self._switch_for(request, lightning=request.lightning and family.has_lightning)
         try:
             output = self._pipeline(
-                image=model_input,
                 prompt=request.prompt,
                 # Without guidance the negative prompt is unused; passing it makes diffusers warn on every job.
                 negative_prompt=request.negative_prompt if request.true_cfg_scale > 1 else None,
@@ -273,7 +277,7 @@ class DiffusersEngine:
                 num_inference_steps=request.num_inference_steps,
                 generator=torch.Generator(device="cpu").manual_seed(seed),
                 callback_on_step_end=step_end,
-                **size_kwargs,
+                **family_inputs,
             )
         except torch.OutOfMemoryError as exc:
             self._free_device_memory()
@@ -284,22 +288,23 @@ class DiffusersEngine:
             ) from exc
         finally:
             self._pipeline.scheduler = self._base_scheduler
-        result: Image.Image = output.images[0]
+        result: Image.Image = output.images[0]  # RGBA where the VAE decodes alpha (2.1): kept
         if exact_size and result.size != exact_size:
             result = result.resize(exact_size, Image.Resampling.LANCZOS)
         return EditResult(image=result, seed=seed, seconds=time.perf_counter() - clock.started)
 
-    def _switch_for(self, request: EditRequest) -> None:
-        """Exactly the adapters this job names (none: the bare base model) and its scheduler."""
+    def _switch_for(self, request: EditRequest, *, lightning: bool) -> None:
+        """Exactly the adapters this job names (none: the bare base model) and its scheduler. Without a Lightning
+        LoRA for the family (2.1), a `lightning` request is the base model at the request's few steps."""
         weights: dict[str, float] = {}
-        if request.lightning:
+        if lightning:
             steps = request.num_inference_steps
             weights[self._adapters.ensure(self._pipeline, f"lightning-{steps}steps", self._lightning_file(steps))] = 1.0
         for choice in request.loras:
             path = lora_path(self._loras_dir, choice.name)
             weights[self._adapters.ensure(self._pipeline, choice.name, path)] = choice.weight
         self._adapters.activate(self._pipeline, weights)
-        if request.lightning:
+        if lightning:
             self._lightning_scheduler = self._lightning_scheduler or lightning_scheduler()
             self._pipeline.scheduler = self._lightning_scheduler
 
@@ -314,38 +319,9 @@ class DiffusersEngine:
     def _plan_name(self) -> str:
         return str(self._memory_choice.plan) if self._memory_choice else str(self._memory.plan)
 
-    def _model_output_size(self, aspect_ratio: float) -> tuple[int, int]:
-        """The ~1 MP size the pipeline itself would choose for this aspect ratio."""
-        from diffusers.pipelines.qwenimage import pipeline_qwenimage_edit, pipeline_qwenimage_edit_plus
-
-        module = pipeline_qwenimage_edit_plus if self._family is PipelineFamily.EDIT_PLUS else pipeline_qwenimage_edit
-        width, height = module.calculate_dimensions(MODEL_TARGET_AREA, aspect_ratio)[:2]
-        return int(width), int(height)
-
     def _free_device_memory(self) -> None:
         import torch
 
         if self.device == "cuda":
             with contextlib.suppress(Exception):
                 torch.cuda.empty_cache()
-
-
-def _vae_fit(size: tuple[int, int]) -> tuple[int, int] | None:
-    """The size EditPlus resizes an image of `size` to for its VAE, when resizing to it first changes nothing the
-    pipeline computes from the image (its VAE, condition and output sizes all follow the aspect ratio, and the
-    fitted one's is rounded); None when the image is that size already or fitting would change one of them."""
-    from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import (
-        CONDITION_IMAGE_SIZE,
-        VAE_IMAGE_SIZE,
-        calculate_dimensions,
-    )
-
-    width, height = size
-    fitted = calculate_dimensions(VAE_IMAGE_SIZE, width / height)
-    if fitted == size:
-        return None
-    same = all(
-        calculate_dimensions(area, fitted[0] / fitted[1]) == calculate_dimensions(area, width / height)
-        for area in (VAE_IMAGE_SIZE, CONDITION_IMAGE_SIZE, MODEL_TARGET_AREA)
-    )
-    return (int(fitted[0]), int(fitted[1])) if same else None
