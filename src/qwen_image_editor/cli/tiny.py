@@ -56,8 +56,9 @@ def make_tiny_gguf_command(
     from qwen_image_editor.engine.gguf import make_tiny_gguf
     from qwen_image_editor.engine.models import TINY_NAMES, ensure_tiny_model, resolve_model
 
-    if model not in TINY_NAMES:
-        fail(f"--model must be one of {', '.join(TINY_NAMES)}", EXIT_BAD_INPUT)
+    edit_models = [name for name, flavour in TINY_NAMES.items() if flavour is not TinyFlavour.QWEN_IMAGE_21]
+    if model not in edit_models:  # 2.1's transformer is another class, which engine.gguf does not write
+        fail(f"--model must be one of {', '.join(edit_models)}", EXIT_BAD_INPUT)
     settings = load_settings(data_dir=resolve_path(data_dir))
     folder = ensure_tiny_model(resolve_model(model, settings.models_dir))
     try:
