@@ -101,7 +101,7 @@ def test_bad_input_exits_2_and_writes_nothing(
 
 def test_four_images_are_refused(inputs: list[Path], tmp_path: Path, data_dir: Path) -> None:
     code, text = run_edit(inputs * 2, tmp_path / "x.png", data_dir)
-    assert code == 2 and "1 to 3 input images" in text
+    assert code == 2 and "Qwen-Image-Edit-2511 takes 1 to 3 images, not 4" in text
 
 
 def test_make_tiny_model_writes_both_flavours(tmp_path: Path) -> None:

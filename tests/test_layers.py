@@ -19,8 +19,9 @@ RULES: dict[str, tuple[str, ...]] = {
     "jobs": (*DOES_IO, "cli", "settings"),
     # The model, usable without a server: knows nothing of jobs or HTTP.
     "engine": ("jobs", "api", "application", "worker", "store", "blobs", "events", "services", "cli"),
-    # The shared request and its limits: below everything.
+    # The shared request and its limits, and what each model family can do: below everything.
     "edit_request": (*DOES_IO, "jobs", "cli", "settings"),
+    "model_families": (*DOES_IO, "jobs", "cli", "settings", "edit_request"),
     # Below the application layer: none of them calls up.
     "store": ("application", "worker", "api", "services", "cli", "blobs", "events", "engine"),
     "blobs": ("application", "worker", "api", "services", "cli", "store", "events", "engine"),

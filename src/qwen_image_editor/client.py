@@ -51,8 +51,8 @@ def _headers(key: str | None) -> dict[str, str]:
 
 
 def _edit_form(images: Sequence[ImageSource], prompt: str, options: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
-    if not 1 <= len(images) <= 3:
-        raise ValueError(f"send 1 to 3 images, not {len(images)}")
+    # How many images the server's model takes is its to say (`/api/limits`; a 422 names the limit): none with a
+    # model that makes images from text alone, up to 10 for Qwen-Image-2.1.
     config = {"prompt": prompt, **{name: value for name, value in options.items() if value is not None}}
     files = []
     for number, image in enumerate(images, start=1):

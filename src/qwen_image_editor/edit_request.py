@@ -7,22 +7,19 @@ from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator
 
-MAX_IMAGES = 3
+from qwen_image_editor.model_families import DEFAULT_FAMILY, FAMILIES, Capabilities
+
 MAX_PROMPT_CHARS = 2000
 MAX_NEGATIVE_PROMPT_CHARS = 2000
 MIN_STEPS = 2  # one step of the stock flow-matching scheduler gives NaN (a black image)
 MAX_STEPS = 150
-DEFAULT_STEPS = 50
-MIN_CFG = 1.0
+MIN_CFG = 1.0  # the bounds of every family together; each model's own range is in model_families
 MAX_CFG = 20.0
-DEFAULT_CFG = 4.0
 MAX_SEED = 2**32 - 1  # fits a JavaScript number exactly, so the UI can show and reuse it
 MAX_OUTPUT_SIDE = 4096  # an exact output size: the model draws at ~1 MP, so larger is only an upscale
 MAX_NUM_IMAGES = 4  # variations per job: each is a full edit, so this bounds one job's GPU time
-LIGHTNING_STEPS = (4, 8)  # the step counts the Lightning LoRAs were distilled for
-DEFAULT_LIGHTNING_STEPS = 8
 MAX_LORAS = 3
 MIN_LORA_WEIGHT = -2.0
 MAX_LORA_WEIGHT = 2.0
@@ -71,8 +68,22 @@ def _optional_in_clients(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
 
+def parse_request(fields: object, capabilities: Capabilities) -> EditRequest:
+    """A request for the model of `capabilities`: what it leaves out gets that model's defaults, and the
+    model's own ranges apply. ValidationError as for `EditRequest.model_validate`."""
+    return EditRequest.model_validate(fields, context={"capabilities": capabilities})
+
+
+def _capabilities(info: ValidationInfo) -> Capabilities:
+    """The model a request is parsed for; the default model when none is said (a stored request is complete)."""
+    context = info.context or {}
+    capabilities: Capabilities = context.get("capabilities", FAMILIES[DEFAULT_FAMILY])
+    return capabilities
+
+
 class EditRequest(BaseModel):
-    """What to do with the input images. Field limits here are the only copy of them."""
+    """What to do with the input images. Field limits here are the only copy of them; the model's own defaults
+    and ranges come from `model_families` (see `parse_request`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -84,12 +95,18 @@ class EditRequest(BaseModel):
         "negative prompt, and guidance is switched by `true_cfg_scale` alone (1 = off).",
     )
     true_cfg_scale: float = Field(
-        default=DEFAULT_CFG,
+        default=FAMILIES[DEFAULT_FAMILY].default_cfg,
         ge=MIN_CFG,
         le=MAX_CFG,
-        description="True classifier-free guidance; 1 turns it off (half the work per step).",
+        description="True classifier-free guidance; 1 turns it off (half the work per step). Default and range: "
+        "the model's (`default_cfg`, `min_cfg`, `max_cfg` in the server's limits).",
     )
-    num_inference_steps: int = Field(default=DEFAULT_STEPS, ge=MIN_STEPS, le=MAX_STEPS, description="Denoising steps.")
+    num_inference_steps: int = Field(
+        default=FAMILIES[DEFAULT_FAMILY].default_steps,
+        ge=MIN_STEPS,
+        le=MAX_STEPS,
+        description="Denoising steps. Default: the model's (`default_steps` in the server's limits).",
+    )
     seed: int | None = Field(
         default=None,
         ge=0,
@@ -118,8 +135,9 @@ class EditRequest(BaseModel):
     )
     lightning: bool = Field(
         default=False,
-        description="Run the few-step Lightning LoRA of the model's family: 8 steps (4 when "
-        "`num_inference_steps` is 4) without guidance (`true_cfg_scale` 1). The stored request says what ran.",
+        description="Run the model's few-step path without guidance (`true_cfg_scale` 1): the Edit models' "
+        "Lightning LoRA at 8 steps (4 when `num_inference_steps` is 4); Qwen-Image-2.1 at 8 steps (`fast` in "
+        "the server's limits says what its model runs). The stored request says what ran.",
     )
     loras: list[LoraChoice] = Field(
         default_factory=list,
@@ -145,13 +163,32 @@ class EditRequest(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _lightning_runs_its_own_settings(cls, data: object) -> object:
-        # Recorded as run: the distilled LoRAs know only their step counts, and guidance is baked in.
+    def _model_defaults(cls, data: object, info: ValidationInfo) -> object:
+        if isinstance(data, dict):
+            capabilities = _capabilities(info)
+            defaults = {"num_inference_steps": capabilities.default_steps, "true_cfg_scale": capabilities.default_cfg}
+            data = defaults | data
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fast_path_runs_its_own_settings(cls, data: object, info: ValidationInfo) -> object:
+        # Recorded as run: distilled LoRAs know only their step counts, and guidance is baked in.
         if isinstance(data, dict) and data.get("lightning") is True:
+            fast = _capabilities(info).fast
             steps = data.get("num_inference_steps")
-            steps = steps if steps in LIGHTNING_STEPS else DEFAULT_LIGHTNING_STEPS
+            steps = steps if steps in fast.steps else fast.default_steps
             data = {**data, "num_inference_steps": steps, "true_cfg_scale": MIN_CFG}
         return data
+
+    @field_validator("true_cfg_scale")
+    @classmethod
+    def _cfg_in_the_models_range(cls, value: float, info: ValidationInfo) -> float:
+        capabilities = _capabilities(info)
+        if not capabilities.min_cfg <= value <= capabilities.max_cfg:
+            low, high = capabilities.min_cfg, capabilities.max_cfg
+            raise ValueError(f"{capabilities.name} takes guidance {low:g} to {high:g}, not {value:g}")
+        return value
 
     @field_validator("loras")
     @classmethod

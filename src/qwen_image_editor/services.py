@@ -23,10 +23,12 @@ from qwen_image_editor.application.webhooks import WebhookSender, WebhookThread,
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.blobs.factory import build_blob_store
 from qwen_image_editor.engine.base import EditEngine
+from qwen_image_editor.engine.capabilities import capabilities_of
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.events.postgres import PostgresEventBus
 from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.model_families import Capabilities
 from qwen_image_editor.settings import Settings
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.database import open_database
@@ -47,6 +49,7 @@ class Services:
     store: JobStore
     blobs: BlobStore
     engine: EditEngine
+    capabilities: Capabilities  # what the configured model can do, known without loading it
     events: LocalEventBus | PostgresEventBus
     jobs: JobService
     access: Access
@@ -228,6 +231,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
     metrics = Metrics()
     lifecycle = JobLifecycle(store, events, metrics, delete_files=blobs.delete_job_files)
     engine = engine or build_engine(settings)
+    capabilities = capabilities_of(settings.model, settings.models_dir)
     metrics.watch(store, engine, events)
     timing = WorkerTiming(
         lease_seconds=settings.lease_seconds,
@@ -242,6 +246,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         store=store,
         blobs=blobs,
         engine=engine,
+        capabilities=capabilities,
         events=events,
         jobs=JobService(
             store,
@@ -255,6 +260,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
             blob_read_threads=settings.blob_read_threads,
             blob_read_seconds=settings.blob_read_seconds,
             allow_private_webhooks=settings.webhook_allow_private,
+            capabilities=capabilities,
         ),
         access=build_access(settings, database),
         cleanup=Cleanup(store, blobs),

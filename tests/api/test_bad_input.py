@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qwen_image_editor.model_families import MOST_IMAGES
 from tests.api.conftest import png_bytes, submit
 from tests.live_server import LiveServer
 
@@ -202,11 +203,28 @@ def test_a_full_disk_refuses_uploads_with_507_and_reads_keep_working(
     assert submit(server.http).status_code == 202  # recovers once space is back
 
 
-def test_more_than_three_image_parts_are_refused(server: LiveServer) -> None:
-    files = [(f"image{n}", (f"{n}.png", png_bytes(seed=n), "image/png")) for n in (1, 2, 3, 3)]
+def test_more_image_parts_than_any_model_takes_are_refused_unread(server: LiveServer) -> None:
+    files = [(f"image{n}", (f"{n}.png", png_bytes(seed=n), "image/png")) for n in range(1, MOST_IMAGES + 3)]
     response = server.http.post("/api/edit", files=files, data={"config": VALID_CONFIG})
     assert response.status_code == 400
-    assert "Maximum number of files is 3" in response.json()["detail"]
+    assert f"Maximum number of files is {MOST_IMAGES + 1}" in response.json()["detail"]
+    assert server.http.get("/api/jobs").json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("numbers", "detail"),
+    [
+        ((1, 2, 3, 4), "Qwen-Image-Edit-2511 takes 1 to 3 images, not 4"),
+        ((1, 2, 3, 3), "image3 is sent twice"),
+        ((1, 3), "image2 is missing"),
+    ],
+)
+def test_image_parts_beyond_the_models_limit_twice_or_with_gaps_are_refused(
+    server: LiveServer, numbers: tuple[int, ...], detail: str
+) -> None:
+    files = [(f"image{n}", (f"{n}.png", png_bytes(seed=n), "image/png")) for n in numbers]
+    response = server.http.post("/api/edit", files=files, data={"config": VALID_CONFIG})
+    assert response.status_code == 422 and detail in response.json()["detail"]
     assert server.http.get("/api/jobs").json()["total"] == 0
 
 

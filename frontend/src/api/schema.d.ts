@@ -35,7 +35,9 @@ export interface paths {
         put?: never;
         /**
          * Submit Edit
-         * @description Queue an edit of 1-3 images. Returns at once; follow the job on `/ws/{job_id}` or by polling.
+         * @description Queue a job: an edit of the images `image1`, `image2`, ... in order, as many as the server's model
+         *     takes (`min_images`-`max_images` in `/api/limits`), or with a model that can, an image from the `config`
+         *     alone. Returns at once; follow the job on `/ws/{job_id}` or by polling.
          */
         post: operations["submit_edit_api_edit_post"];
         delete?: never;
@@ -333,7 +335,8 @@ export interface paths {
         put?: never;
         /**
          * Create Image Edit
-         * @description Edit 1-3 images as the OpenAI Images API does (`client.images.edit(image=..., prompt=...)`).
+         * @description Edit images as the OpenAI Images API does (`client.images.edit(image=..., prompt=...)`): as many as the
+         *     server's model takes (`max_images` in `/api/limits`).
          */
         post: operations["create_image_edit_v1_images_edits_post"];
         delete?: never;
@@ -370,29 +373,6 @@ export interface components {
         };
         /** @description A message on WS /ws: the caller's active jobs and the queue length (`active`) first and after changes, each change of one of the caller's jobs as a job message, and its running jobs' `progress`. */
         ActivityMessage: components["schemas"]["JobMessage"] | components["schemas"]["ProgressMessage"] | components["schemas"]["ActiveJobsMessage"];
-        /** Body_submit_edit_api_edit_post */
-        Body_submit_edit_api_edit_post: {
-            /**
-             * Config
-             * @description The edit request as a JSON object (see EditRequest).
-             */
-            config: string;
-            /**
-             * Image1
-             * @description The first (or only) image: JPEG, PNG or WebP.
-             */
-            image1: Blob;
-            /**
-             * Image2
-             * @description Optional second image.
-             */
-            image2?: Blob | null;
-            /**
-             * Image3
-             * @description Optional third image.
-             */
-            image3?: Blob | null;
-        };
         /** CleanupResponse */
         CleanupResponse: {
             /** Deleted */
@@ -409,7 +389,8 @@ export interface components {
         };
         /**
          * EditRequest
-         * @description What to do with the input images. Field limits here are the only copy of them.
+         * @description What to do with the input images. Field limits here are the only copy of them; the model's own defaults
+         *     and ranges come from `model_families` (see `parse_request`).
          */
         EditRequest: {
             /**
@@ -420,7 +401,7 @@ export interface components {
             keep_input_size: boolean;
             /**
              * Lightning
-             * @description Run the few-step Lightning LoRA of the model's family: 8 steps (4 when `num_inference_steps` is 4) without guidance (`true_cfg_scale` 1). The stored request says what ran.
+             * @description Run the model's few-step path without guidance (`true_cfg_scale` 1): the Edit models' Lightning LoRA at 8 steps (4 when `num_inference_steps` is 4); Qwen-Image-2.1 at 8 steps (`fast` in the server's limits says what its model runs). The stored request says what ran.
              * @default false
              */
             lightning: boolean;
@@ -443,7 +424,7 @@ export interface components {
             num_images: number;
             /**
              * Num Inference Steps
-             * @description Denoising steps.
+             * @description Denoising steps. Default: the model's (`default_steps` in the server's limits).
              * @default 50
              */
             num_inference_steps: number;
@@ -470,7 +451,7 @@ export interface components {
             seed: number | null;
             /**
              * True Cfg Scale
-             * @description True classifier-free guidance; 1 turns it off (half the work per step).
+             * @description True classifier-free guidance; 1 turns it off (half the work per step). Default and range: the model's (`default_cfg`, `min_cfg`, `max_cfg` in the server's limits).
              * @default 4
              */
             true_cfg_scale: number;
@@ -502,6 +483,8 @@ export interface components {
              * @description Callers need an API key or a session (some key exists).
              */
             keys_required: boolean;
+            /** @description The license of the server's model. */
+            license: components["schemas"]["LicenseView"];
             /**
              * Model
              * @description The model in use (after `auto` is resolved).
@@ -707,19 +690,47 @@ export interface components {
             webhook: components["schemas"]["WebhookView"] | null;
         };
         /**
+         * LicenseView
+         * @description The model's license: the Edit models are Apache-2.0, Qwen-Image-2.1 is under the Qwen Research License.
+         */
+        LicenseView: {
+            /**
+             * Id
+             * @description An SPDX id, or LicenseRef-... where there is none.
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Url */
+            url: string;
+        };
+        /**
          * LimitsResponse
-         * @description Every limit and default the UI needs, so none is written twice.
+         * @description Every limit and default the UI needs, so none is written twice. Those of the model come from the server's
+         *     model family (`model_families`).
          */
         LimitsResponse: {
             /** Accepted Types */
             accepted_types: string[];
+            /**
+             * Alpha
+             * @description Whether transparent inputs keep their alpha and results may have one.
+             */
+            alpha: boolean;
             /** Default Cfg */
             default_cfg: number;
             /** Default Steps */
             default_steps: number;
+            family: components["schemas"]["ModelFamily"];
+            /**
+             * Fast
+             * @description What the few-step switch (`lightning`) runs on this model, exactly.
+             */
+            fast: string;
+            license: components["schemas"]["LicenseView"];
             /**
              * Lightning Steps
-             * @description Step counts a `lightning` job runs at (others become 8).
+             * @description Step counts a `lightning` job runs at (any other count runs the model's default of these).
              */
             lightning_steps: number[];
             /** Max Aspect Ratio */
@@ -730,7 +741,10 @@ export interface components {
             max_image_bytes: number;
             /** Max Image Pixels */
             max_image_pixels: number;
-            /** Max Images */
+            /**
+             * Max Images
+             * @description Images a job may send (references, image1..imageN).
+             */
             max_images: number;
             /** Max Lora Weight */
             max_lora_weight: number;
@@ -758,12 +772,27 @@ export interface components {
             min_cfg: number;
             /** Min Image Side */
             min_image_side: number;
+            /**
+             * Min Images
+             * @description Images a job must send; 0 when the model can make one from text alone.
+             */
+            min_images: number;
             /** Min Lora Weight */
             min_lora_weight: number;
             /** Min Steps */
             min_steps: number;
+            /**
+             * Model Name
+             * @description The model family's release, e.g. Qwen-Image-Edit-2511.
+             */
+            model_name: string;
             /** Output Formats */
             output_formats: components["schemas"]["OutputFormat"][];
+            /**
+             * Text To Image
+             * @description Whether a job may send no image (the page's Create mode).
+             */
+            text_to_image: boolean;
         };
         /**
          * LoraChoice
@@ -807,6 +836,12 @@ export interface components {
             /** Size Bytes */
             size_bytes: number;
         };
+        /**
+         * ModelFamily
+         * @description The releases whose pipelines differ in what a request may ask.
+         * @enum {string}
+         */
+        ModelFamily: "edit" | "2509" | "2511" | "2.1";
         /**
          * ModelState
          * @description Where the engine's model is in its life.
@@ -1145,7 +1180,60 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "multipart/form-data": components["schemas"]["Body_submit_edit_api_edit_post"];
+                "multipart/form-data": {
+                    /** @description The edit request as a JSON object (see EditRequest). */
+                    config: string;
+                    /**
+                     * Format: binary
+                     * @description Reference image 1 (JPEG, PNG or WebP), addressed as <image1>.
+                     */
+                    image1?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 10 (JPEG, PNG or WebP), addressed as <image10>.
+                     */
+                    image10?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 2 (JPEG, PNG or WebP), addressed as <image2>.
+                     */
+                    image2?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 3 (JPEG, PNG or WebP), addressed as <image3>.
+                     */
+                    image3?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 4 (JPEG, PNG or WebP), addressed as <image4>.
+                     */
+                    image4?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 5 (JPEG, PNG or WebP), addressed as <image5>.
+                     */
+                    image5?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 6 (JPEG, PNG or WebP), addressed as <image6>.
+                     */
+                    image6?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 7 (JPEG, PNG or WebP), addressed as <image7>.
+                     */
+                    image7?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 8 (JPEG, PNG or WebP), addressed as <image8>.
+                     */
+                    image8?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Reference image 9 (JPEG, PNG or WebP), addressed as <image9>.
+                     */
+                    image9?: Blob;
+                };
             };
         };
         responses: {

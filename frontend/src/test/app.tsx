@@ -7,7 +7,7 @@ import type { Health, Job, Limits, LoraView, Session } from "../api/types";
 import { App } from "../App";
 import { FakeWebSocket } from "./FakeWebSocket";
 import { fakeServer, formText, json, type Route } from "./fakeServer";
-import { makeJob, makeLimits } from "./fixtures";
+import { APACHE, makeJob, makeLimits } from "./fixtures";
 import { testQueryClient, withClient } from "./queryClient";
 
 export const health: Health = {
@@ -22,6 +22,7 @@ export const health: Health = {
   workers: 0,
   demo: true,
   keys_required: false,
+  license: APACHE,
   warning: null,
 };
 

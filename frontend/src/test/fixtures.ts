@@ -1,8 +1,17 @@
 import type { Job, JobMessage, Limits, Progress, ProgressMessage } from "../api/types";
 
+export const APACHE = { id: "Apache-2.0", name: "Apache License 2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" };
+
 export function makeLimits(overrides: Partial<Limits> = {}): Limits {
   return {
+    model_name: "Qwen-Image-Edit-2511",
+    family: "2511",
+    license: APACHE,
+    min_images: 1,
     max_images: 3,
+    text_to_image: false,
+    alpha: false,
+    fast: "the family's Lightning LoRA (lightx2v), 4 or 8 steps, guidance off",
     max_num_images: 4,
     max_prompt_chars: 2000,
     max_negative_prompt_chars: 2000,

@@ -12,11 +12,20 @@ from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.jobs.events import JobEventKind
 from qwen_image_editor.jobs.records import Progress, RequeueReason, WebhookStatus
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.model_families import ModelFamily
 
 
 class ReadinessResponse(BaseModel):
     ready: bool = Field(description="True when the database and the job files are reachable: send traffic here.")
     problems: list[str] = Field(description="Why not, when not ready (empty when ready).")
+
+
+class LicenseView(BaseModel):
+    """The model's license: the Edit models are Apache-2.0, Qwen-Image-2.1 is under the Qwen Research License."""
+
+    id: str = Field(description="An SPDX id, or LicenseRef-... where there is none.")
+    name: str
+    url: str
 
 
 class HealthResponse(BaseModel):
@@ -35,13 +44,22 @@ class HealthResponse(BaseModel):
         "minute; model, model_state and device then describe them. 0 elsewhere.",
     )
     keys_required: bool = Field(description="Callers need an API key or a session (some key exists).")
+    license: LicenseView = Field(description="The license of the server's model.")
     warning: str | None = Field(description="Something the operator should fix, e.g. serving with no auth.")
 
 
 class LimitsResponse(BaseModel):
-    """Every limit and default the UI needs, so none is written twice."""
+    """Every limit and default the UI needs, so none is written twice. Those of the model come from the server's
+    model family (`model_families`)."""
 
-    max_images: int
+    model_name: str = Field(description="The model family's release, e.g. Qwen-Image-Edit-2511.")
+    family: ModelFamily
+    license: LicenseView
+    min_images: int = Field(description="Images a job must send; 0 when the model can make one from text alone.")
+    max_images: int = Field(description="Images a job may send (references, image1..imageN).")
+    text_to_image: bool = Field(description="Whether a job may send no image (the page's Create mode).")
+    alpha: bool = Field(description="Whether transparent inputs keep their alpha and results may have one.")
+    fast: str = Field(description="What the few-step switch (`lightning`) runs on this model, exactly.")
     max_prompt_chars: int
     max_negative_prompt_chars: int
     min_steps: int
@@ -58,7 +76,9 @@ class LimitsResponse(BaseModel):
     max_image_pixels: int
     min_image_side: int
     max_aspect_ratio: float
-    lightning_steps: list[int] = Field(description="Step counts a `lightning` job runs at (others become 8).")
+    lightning_steps: list[int] = Field(
+        description="Step counts a `lightning` job runs at (any other count runs the model's default of these)."
+    )
     max_loras: int = Field(description="LoRAs one job may name.")
     max_num_images: int = Field(description="Variations one job may ask for (`num_images`).")
     min_lora_weight: float

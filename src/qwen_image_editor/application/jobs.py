@@ -13,12 +13,13 @@ from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.application.uploads import UploadDecoder
 from qwen_image_editor.application.webhooks import checked_addresses
 from qwen_image_editor.blobs.base import BlobStore
-from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
+from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.validation import validate_sizes
 from qwen_image_editor.errors import InvalidRequest, StorageFull, StorageUnavailable
 from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.model_families import DEFAULT_FAMILY, FAMILIES, Capabilities
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.rules import check_queue_room
 
@@ -40,8 +41,10 @@ class JobService:
         blob_read_threads: int = 16,
         blob_read_seconds: float = 30.0,
         allow_private_webhooks: bool = False,
+        capabilities: Capabilities = FAMILIES[DEFAULT_FAMILY],
     ) -> None:
         self.store, self.blobs, self.lifecycle, self.quotas = store, blobs, lifecycle, quotas
+        self.capabilities = capabilities  # of the model the jobs are for: how many images a job takes
         # what requests read of job files goes through here: time-boxed, so a hung store cannot hold them
         self.reads = BlobReads(blobs, max_threads=blob_read_threads, wait_seconds=blob_read_seconds)
         self.max_image_pixels = max_image_pixels
@@ -53,8 +56,9 @@ class JobService:
 
     def submit(self, uploads: Sequence[BinaryIO], request: EditRequest, *, owner: str | None = None) -> Job:
         """Check and store the images, then queue the job. Nothing is kept when anything is refused."""
-        if not 1 <= len(uploads) <= MAX_IMAGES:
-            raise InvalidRequest(f"send 1 to {MAX_IMAGES} images (image1, image2, image3), not {len(uploads)}")
+        problem = self.capabilities.image_count_problem(len(uploads))
+        if problem is not None:
+            raise InvalidRequest(problem)
         # Refuse early when the queue is full (create_job checks again, atomically).
         check_queue_room(self.store.count_by_status()[JobStatus.QUEUED], self.max_queued)
         if owner is not None:  # open mode (no keys) has no one to count against

@@ -5,7 +5,6 @@ on different machines). Nothing above this layer assumes a filesystem: files are
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,10 +13,9 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from qwen_image_editor.edit_request import OutputFormat
+from qwen_image_editor.edit_request import MAX_NUM_IMAGES, OutputFormat
+from qwen_image_editor.model_families import MOST_IMAGES
 
-# The only file names a job folder may hold.
-ROLE_NAME = re.compile(r"^(input_[1-3]\.png|output_[1-4]\.(png|jpg|webp)|thumbnail\.webp)$")
 THUMBNAIL_NAME = "thumbnail.webp"
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
@@ -30,9 +28,17 @@ def output_name(index: int, output_format: OutputFormat) -> str:
     return f"output_{index}.{output_format.extension}"
 
 
+# The only file names a job folder may hold: as many inputs as any model takes, as many outputs as a job makes.
+ROLE_NAMES = frozenset(
+    [input_name(index) for index in range(1, MOST_IMAGES + 1)]
+    + [output_name(index, output_format) for index in range(1, MAX_NUM_IMAGES + 1) for output_format in OutputFormat]
+    + [THUMBNAIL_NAME]
+)
+
+
 def checked_name(name: str) -> str:
     """`name` if it is one of the role names; FileNotFoundError otherwise (a client never names a path)."""
-    if not ROLE_NAME.fullmatch(name):
+    if name not in ROLE_NAMES:
         raise FileNotFoundError(f"{name!r} is not a job file name")
     return name
 

@@ -19,15 +19,9 @@ from qwen_image_editor.cli.common import (
     load_settings,
     resolve_path,
 )
-from qwen_image_editor.edit_request import (
-    DEFAULT_CFG,
-    DEFAULT_STEPS,
-    MAX_IMAGES,
-    EditRequest,
-    LoraChoice,
-    OutputFormat,
-)
+from qwen_image_editor.edit_request import LoraChoice, OutputFormat, parse_request
 from qwen_image_editor.engine.base import StepProgress
+from qwen_image_editor.engine.capabilities import capabilities_of
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory
 from qwen_image_editor.fileio import write_atomic
@@ -71,15 +65,18 @@ def _describe_validation_error(error: ValidationError) -> str:
 
 @app.command()
 def edit(
-    images: list[Path] = typer.Argument(
-        ...,
-        help=f"1 to {MAX_IMAGES} input images (JPEG, PNG or WebP). The output follows the last one's aspect.",
+    images: list[Path] | None = typer.Argument(
+        None,
+        help="The input images (JPEG, PNG or WebP), as many as the model takes (1-3 for the Edit models, 0-10 for "
+        "Qwen-Image-2.1). The output follows the last one's aspect.",
     ),
     prompt: str = typer.Option(..., "--prompt", "-p", help="The edit instruction, e.g. 'make the sky stormy'."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the result."),
     model: str | None = ModelOption,
-    steps: int = typer.Option(DEFAULT_STEPS, "--steps", help="Denoising steps (2-150)."),
-    cfg: float = typer.Option(DEFAULT_CFG, "--cfg", help="True CFG scale (1-20); 1 turns guidance off."),
+    steps: int | None = typer.Option(None, "--steps", help="Denoising steps (2-150). Default: the model's."),
+    cfg: float | None = typer.Option(
+        None, "--cfg", help="True CFG scale; 1 turns guidance off. Default and range: the model's."
+    ),
     negative_prompt: str = typer.Option(" ", "--negative-prompt", "-n", help="What to steer away from."),
     seed: int | None = typer.Option(None, "--seed", help="Seed for reproducible output; random if omitted."),
     output_format: OutputFormat | None = typer.Option(
@@ -96,27 +93,34 @@ def edit(
     ),
     data_dir: Path | None = DataDirOption,
 ) -> None:
-    """Edit 1-3 images with an instruction and write the result. Nothing is written on failure."""
+    """Edit images with an instruction (or, with a model that can, make one from the instruction alone) and
+    write the result. Nothing is written on failure."""
+    images = images or []
+    settings = load_settings(model=model, data_dir=resolve_path(data_dir))
+    capabilities = capabilities_of(settings.model, settings.models_dir)
+    fields: dict[str, object] = {
+        "prompt": prompt,
+        "negative_prompt": negative_prompt,
+        "seed": seed,
+        "output_format": output_format or _FORMAT_BY_SUFFIX.get(output.suffix.lower(), OutputFormat.PNG),
+        "keep_input_size": keep_input_size,
+        "lightning": lightning,
+        "loras": [_parse_lora(text) for text in lora],
+    }
+    if steps is not None:
+        fields["num_inference_steps"] = steps
+    if cfg is not None:
+        fields["true_cfg_scale"] = cfg
     try:
-        request = EditRequest(
-            prompt=prompt,
-            negative_prompt=negative_prompt,
-            true_cfg_scale=cfg,
-            num_inference_steps=steps,
-            seed=seed,
-            output_format=output_format or _FORMAT_BY_SUFFIX.get(output.suffix.lower(), OutputFormat.PNG),
-            keep_input_size=keep_input_size,
-            lightning=lightning,
-            loras=[_parse_lora(text) for text in lora],
-        )
+        request = parse_request(fields, capabilities)
     except ValidationError as exc:
         fail(_describe_validation_error(exc), EXIT_BAD_INPUT)
-    if len(images) > MAX_IMAGES:
-        fail(f"give 1 to {MAX_IMAGES} input images, not {len(images)}", EXIT_BAD_INPUT)
+    problem = capabilities.image_count_problem(len(images))
+    if problem is not None:
+        fail(problem, EXIT_BAD_INPUT)
     if not output.parent.resolve().is_dir():
         fail(f"the output folder {output.parent} does not exist; create it first", EXIT_BAD_INPUT)
 
-    settings = load_settings(model=model, data_dir=resolve_path(data_dir))
     decoded = []
     for path in images:
         if not path.is_file():

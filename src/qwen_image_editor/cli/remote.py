@@ -26,20 +26,23 @@ _FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 @remote.command("edit")
 def remote_edit(
-    images: list[Path] = typer.Argument(..., help="1 to 3 input images (JPEG, PNG or WebP)."),
+    images: list[Path] | None = typer.Argument(
+        None, help="The input images (JPEG, PNG or WebP), as many as the server's model takes; none to make one."
+    ),
     prompt: str = typer.Option(..., "--prompt", "-p", help="The edit instruction."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the result (out_2.png ... for more)."),
     server: str = ServerOption,
     key: str | None = KeyOption,
     steps: int | None = typer.Option(None, "--steps", help="Denoising steps (2-150); the server's default if omitted."),
-    cfg: float | None = typer.Option(None, "--cfg", help="True CFG scale (1-20)."),
+    cfg: float | None = typer.Option(None, "--cfg", help="True CFG scale; the model's default and range."),
     negative_prompt: str | None = typer.Option(None, "--negative-prompt", "-n", help="What to steer away from."),
     seed: int | None = typer.Option(None, "--seed", help="Seed; chosen by the server if omitted."),
     num_images: int | None = typer.Option(None, "--num-images", help="Variations (1-4): seed, seed+1, ..."),
-    lightning: bool = typer.Option(False, "--lightning", help="The few-step Lightning LoRA."),
+    lightning: bool = typer.Option(False, "--lightning", help="The model's few-step path (`fast` in the server's limits)."),
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="POSTed the job when it ends."),
 ) -> None:
     """Queue an edit on the server, follow it with a progress bar, and download the result(s)."""
+    images = images or []
     for path in images:
         if not path.is_file():
             fail(f"{path} does not exist or is not a file", EXIT_BAD_INPUT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from qwen_image_editor.engine.base import EditEngine
+from qwen_image_editor.engine.capabilities import FAKE_MODELS, capabilities_of
 from qwen_image_editor.engine.devices import cuda_available, plan_device
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
 from qwen_image_editor.engine.fake import FakeEngine
@@ -13,8 +14,9 @@ from qwen_image_editor.settings import Settings
 
 
 def build_engine(settings: Settings) -> EditEngine:
-    if settings.model == "fake":  # for tests and benchmarks of everything around the model
+    if settings.model in FAKE_MODELS:  # for tests and benchmarks of everything around the model
         return FakeEngine(
+            capabilities=capabilities_of(settings.model, settings.models_dir),
             step_seconds=settings.fake_step_seconds,
             output_pixels=settings.fake_output_pixels,
             previews=settings.previews,

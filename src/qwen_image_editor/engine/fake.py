@@ -27,6 +27,7 @@ from qwen_image_editor.engine.loras import LoraInfo, list_loras, lora_path
 from qwen_image_editor.engine.preview import MAX_SIDE, PreviewRate, encode_preview
 from qwen_image_editor.engine.validation import validate_images
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable
+from qwen_image_editor.model_families import DEFAULT_FAMILY, FAMILIES, Capabilities
 
 # What the Qwen-Image-Edit pipelines aim their output at.
 REALISTIC_OUTPUT_PIXELS = 1024 * 1024
@@ -116,7 +117,9 @@ class FakeEngine:
         previews: bool = True,
         loras_dir: Path | None = None,
         hold_file: Path | None = None,
+        capabilities: Capabilities = FAMILIES[DEFAULT_FAMILY],
     ) -> None:
+        self.capabilities = capabilities  # which family it stands in for: what a request may ask of it
         self.step_seconds = step_seconds
         self.loras_dir = loras_dir
         self.load_seconds = load_seconds
@@ -173,14 +176,15 @@ class FakeEngine:
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
     ) -> EditResult:
-        validate_images(images)
+        validate_images(images, self.capabilities)
         seed = request.seed_or_random()
         self.load()
         for choice in request.loras:  # a missing file fails the job, as with the real engine
             lora_path(self.loras_dir, choice.name)
         if "raise:" in request.prompt:  # lets tests script a crash inside one job
             raise RuntimeError(request.prompt.split("raise:", 1)[1].strip() or "scripted failure")
-        size = output_size or (images[-1].size if request.keep_input_size else self._size_for(images[-1].size))
+        last = images[-1].size if images else (1, 1)  # text alone: a square, as the real pipeline draws it
+        size = output_size or (last if request.keep_input_size and images else self._size_for(last))
         with self._edit_lock:
             clock = StepClock(request.num_inference_steps)
             rate = PreviewRate()

@@ -11,6 +11,7 @@ from typing import Any
 EDIT = "Qwen/Qwen-Image-Edit"
 EDIT_2509 = "Qwen/Qwen-Image-Edit-2509"
 EDIT_2511 = "Qwen/Qwen-Image-Edit-2511"
+IMAGE_21 = "Qwen/Qwen-Image-2.1"
 
 # QwenImageTransformer2DModel's class defaults (diffusers 0.42) are the released transformer: 60 blocks,
 # 24 heads x 128, joint dim 3584. 2511 differs only in zero_cond_t, which adds no parameters.
@@ -45,4 +46,5 @@ PIPELINE_CLASS = {
     EDIT: "QwenImageEditPipeline",
     EDIT_2509: "QwenImageEditPlusPipeline",
     EDIT_2511: "QwenImageEditPlusPipeline",
+    IMAGE_21: "QwenImage21Pipeline",
 }

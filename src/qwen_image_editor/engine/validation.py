@@ -6,13 +6,15 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from qwen_image_editor.edit_request import MAX_ASPECT_RATIO, MAX_IMAGES, MIN_IMAGE_SIDE
+from qwen_image_editor.edit_request import MAX_ASPECT_RATIO, MIN_IMAGE_SIDE
 from qwen_image_editor.errors import InvalidRequest
+from qwen_image_editor.model_families import DEFAULT_FAMILY, FAMILIES, Capabilities
 
 
-def validate_images(images: Sequence[Image.Image]) -> None:
-    if not 1 <= len(images) <= MAX_IMAGES:
-        raise InvalidRequest(f"give 1 to {MAX_IMAGES} input images, not {len(images)}")
+def validate_images(images: Sequence[Image.Image], capabilities: Capabilities = FAMILIES[DEFAULT_FAMILY]) -> None:
+    problem = capabilities.image_count_problem(len(images))
+    if problem is not None:
+        raise InvalidRequest(problem)
     validate_sizes([image.size for image in images])
 
 

@@ -2,30 +2,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, Request, Response, UploadFile, status
+from fastapi import APIRouter, Request, Response, status
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 
 from qwen_image_editor.api.deps import CallerDep, ServicesDep
 from qwen_image_editor.api.schemas import ErrorResponse, SubmitResponse
 from qwen_image_editor.api.views import job_view
-from qwen_image_editor.edit_request import MAX_IMAGES, EditRequest
+from qwen_image_editor.edit_request import EditRequest, parse_request
 from qwen_image_editor.errors import InvalidRequest, MalformedRequest, RequestTooLarge
+from qwen_image_editor.model_families import MOST_IMAGES, Capabilities
 
 MAX_CONFIG_BYTES = 64 * 1024  # the config JSON: prompts are capped at a few thousand characters
 
 
+IMAGE_FIELDS = tuple(f"image{number}" for number in range(1, MOST_IMAGES + 1))
+
+
 class LimitedFormRoute(APIRoute):
     """Parses the multipart body with our caps before FastAPI does (it then reuses the parsed form):
-    at most MAX_IMAGES file parts and one small text field, so a flood of parts costs nothing."""
+    at most as many file parts as any model takes and one small text field, so a flood of parts costs nothing."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def limited(request: Request) -> Response:
-            await request.form(max_files=MAX_IMAGES, max_fields=1, max_part_size=MAX_CONFIG_BYTES)
+            # One part over the most any model takes, so that one too many is answered by the model's own limit.
+            await request.form(max_files=MOST_IMAGES + 1, max_fields=1, max_part_size=MAX_CONFIG_BYTES)
             return await handler(request)
 
         return limited
@@ -38,7 +45,7 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-def parse_config(config: str) -> EditRequest:
+def parse_config(config: str, capabilities: Capabilities) -> EditRequest:
     try:
         fields = json.loads(config)
     except json.JSONDecodeError as exc:
@@ -50,29 +57,72 @@ def parse_config(config: str) -> EditRequest:
     if not isinstance(fields, dict):
         raise InvalidRequest('config must be a JSON object such as {"prompt": "make the sky stormy"}')
     try:
-        return EditRequest.model_validate(fields)
+        return parse_request(fields, capabilities)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
         raise InvalidRequest(f"config: {problems}") from exc
 
 
-@router.post("/edit", status_code=status.HTTP_202_ACCEPTED, responses=_ERRORS)
-def submit_edit(
-    services: ServicesDep,
-    caller: CallerDep,
-    image1: Annotated[UploadFile, File(description="The first (or only) image: JPEG, PNG or WebP.")],
-    config: Annotated[str, Form(description="The edit request as a JSON object (see EditRequest).")],
-    image2: Annotated[UploadFile | None, File(description="Optional second image.")] = None,
-    image3: Annotated[UploadFile | None, File(description="Optional third image.")] = None,
-) -> SubmitResponse:
-    """Queue an edit of 1-3 images. Returns at once; follow the job on `/ws/{job_id}` or by polling."""
-    request = parse_config(config)
-    uploads = [upload for upload in (image1, image2, image3) if upload is not None]
-    limit = services.settings.max_image_bytes
+_FORM_SCHEMA = {
+    "type": "object",
+    "required": ["config"],
+    "properties": {
+        "config": {"type": "string", "description": "The edit request as a JSON object (see EditRequest)."},
+        **{
+            name: {
+                "type": "string",
+                "format": "binary",
+                "description": f"Reference image {number} (JPEG, PNG or WebP), addressed as <image{number}>.",
+            }
+            for number, name in enumerate(IMAGE_FIELDS, start=1)
+        },
+    },
+}
+
+
+@router.post(
+    "/edit",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}},
+)
+async def submit_edit(request: Request, services: ServicesDep, caller: CallerDep) -> SubmitResponse:
+    """Queue a job: an edit of the images `image1`, `image2`, ... in order, as many as the server's model
+    takes (`min_images`-`max_images` in `/api/limits`), or with a model that can, an image from the `config`
+    alone. Returns at once; follow the job on `/ws/{job_id}` or by polling."""
+    form = await request.form()  # parsed already, with our caps (LimitedFormRoute)
+    config = form.get("config")
+    if not isinstance(config, str):
+        raise InvalidRequest('send the settings as a text field `config`, e.g. {"prompt": "make the sky stormy"}')
+    edit = parse_config(config, services.capabilities)
+    uploads = _uploads(form, services.settings.max_image_bytes, services.capabilities)
+    job = await run_in_threadpool(services.jobs.submit, [upload.file for upload in uploads], edit, owner=caller.owner)
+    positions = await run_in_threadpool(services.jobs.queue_positions, [job])
+    position = positions.get(job.id)
+    view = job_view(job, position, retention_hours=services.settings.retention_hours)
+    return SubmitResponse(**view.model_dump(), message=f"Queued at position {position}")
+
+
+def _uploads(form: FormData, limit: int, capabilities: Capabilities) -> list[UploadFile]:
+    """The image parts in order, image1 first; a gap (image3 without image2) or an unknown part is refused."""
+    names = [name for name, _ in form.multi_items()]
+    images = [name for name in names if name.startswith("image")]
+    too_many = capabilities.image_count_problem(len(images)) if len(images) > len(IMAGE_FIELDS) else None
+    if too_many is not None:
+        raise InvalidRequest(too_many)
+    for name, value in form.multi_items():
+        if names.count(name) > 1:
+            raise InvalidRequest(f"{name} is sent twice: send each part once")
+        if name != "config" and name not in IMAGE_FIELDS:
+            raise InvalidRequest(f"unknown part {name!r}: send images as image1 to image{MOST_IMAGES}, and `config`")
+        if name in IMAGE_FIELDS and not isinstance(value, UploadFile):
+            raise InvalidRequest(f"{name} must be an image file, not text")
+    uploads = [part for name in IMAGE_FIELDS if isinstance(part := form.get(name), UploadFile)]
+    expected = IMAGE_FIELDS[: len(uploads)]
+    if any(form.get(name) is None for name in expected):
+        missing = next(name for name in expected if form.get(name) is None)
+        raise InvalidRequest(f"{missing} is missing: number the images from image1 without gaps")
     for number, upload in enumerate(uploads, start=1):
         if upload.size is not None and upload.size > limit:
             raise RequestTooLarge(f"image{number} is {upload.size:,} bytes; each image may be at most {limit:,}")
-    job = services.jobs.submit([upload.file for upload in uploads], request, owner=caller.owner)
-    position = services.jobs.queue_positions([job]).get(job.id)
-    view = job_view(job, position, retention_hours=services.settings.retention_hours)
-    return SubmitResponse(**view.model_dump(), message=f"Queued at position {position}")
+    return uploads

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Response
 from qwen_image_editor import __version__
 from qwen_image_editor import edit_request as limits
 from qwen_image_editor.api.deps import ServicesDep
-from qwen_image_editor.api.schemas import HealthResponse, LimitsResponse, ReadinessResponse
+from qwen_image_editor.api.schemas import HealthResponse, LicenseView, LimitsResponse, ReadinessResponse
 from qwen_image_editor.application.workers import live_workers, workers_model
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.model_families import Capabilities
 from qwen_image_editor.services import Services
 
 router = APIRouter(prefix="/api", tags=["service"])
@@ -42,6 +43,7 @@ def _health(services: Services) -> HealthResponse:
         demo=engine.is_demo,
         worker_alive=services.worker_alive,
         keys_required=services.access.keys_required,
+        license=license_view(services.capabilities),
         warning=_warning(services),
     )
     if services.settings.worker_enabled:
@@ -90,16 +92,24 @@ def _warning(services: Services) -> str | None:
 def get_limits(services: ServicesDep) -> LimitsResponse:
     """Limits and defaults of an edit request, for forms."""
     settings = services.settings
+    capabilities = services.capabilities
     return LimitsResponse(
-        max_images=limits.MAX_IMAGES,
+        model_name=capabilities.name,
+        family=capabilities.family,
+        license=license_view(capabilities),
+        min_images=capabilities.min_images,
+        max_images=capabilities.max_images,
+        text_to_image=capabilities.text_to_image,
+        alpha=capabilities.alpha,
+        fast=capabilities.fast.description,
         max_prompt_chars=limits.MAX_PROMPT_CHARS,
         max_negative_prompt_chars=limits.MAX_NEGATIVE_PROMPT_CHARS,
         min_steps=limits.MIN_STEPS,
         max_steps=limits.MAX_STEPS,
-        default_steps=limits.DEFAULT_STEPS,
-        min_cfg=limits.MIN_CFG,
-        max_cfg=limits.MAX_CFG,
-        default_cfg=limits.DEFAULT_CFG,
+        default_steps=capabilities.default_steps,
+        min_cfg=capabilities.min_cfg,
+        max_cfg=capabilities.max_cfg,
+        default_cfg=capabilities.default_cfg,
         max_seed=limits.MAX_SEED,
         output_formats=list(limits.OutputFormat),
         accepted_types=list(ACCEPTED_MEDIA_TYPES),
@@ -108,9 +118,13 @@ def get_limits(services: ServicesDep) -> LimitsResponse:
         max_image_pixels=settings.max_image_pixels,
         min_image_side=limits.MIN_IMAGE_SIDE,
         max_aspect_ratio=limits.MAX_ASPECT_RATIO,
-        lightning_steps=list(limits.LIGHTNING_STEPS),
+        lightning_steps=list(capabilities.fast.steps),
         max_loras=limits.MAX_LORAS,
         max_num_images=limits.MAX_NUM_IMAGES,
         min_lora_weight=limits.MIN_LORA_WEIGHT,
         max_lora_weight=limits.MAX_LORA_WEIGHT,
     )
+
+
+def license_view(capabilities: Capabilities) -> LicenseView:
+    return LicenseView(id=capabilities.license.id, name=capabilities.license.name, url=capabilities.license.url)

@@ -21,10 +21,11 @@ from qwen_image_editor.api.errors import error_body
 from qwen_image_editor.api.openai_schemas import OpenAIErrorResponse, OpenAIImage, OpenAIImagesResponse
 from qwen_image_editor.api.views import absolute_url, file_url, job_url
 from qwen_image_editor.application.waiting import wait_for_end
-from qwen_image_editor.edit_request import MAX_IMAGES, MAX_NUM_IMAGES, EditRequest, OutputFormat
+from qwen_image_editor.edit_request import MAX_NUM_IMAGES, EditRequest, OutputFormat, parse_request
 from qwen_image_editor.errors import InvalidRequest, RequestTooLarge
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.model_families import MOST_IMAGES, Capabilities
 from qwen_image_editor.services import Services
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -58,7 +59,7 @@ _FORM_SCHEMA = {
     "required": ["image", "prompt"],
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "The image (JPEG, PNG or WebP)."},
-        "image[]": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MAX_IMAGES},
+        "image[]": {"type": "array", "items": {"type": "string", "format": "binary"}, "maxItems": MOST_IMAGES},
         "prompt": {"type": "string", "description": "The edit instruction."},
         "n": {"type": "integer", "minimum": 1, "maximum": MAX_NUM_IMAGES, "default": 1},
         "size": {"type": "string", "description": "`auto` (default) or WIDTHxHEIGHT."},
@@ -86,9 +87,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FORM_SCHEMA}}}},
 )
 async def create_image_edit(request: Request, services: ServicesDep, caller: CallerDep) -> Any:
-    """Edit 1-3 images as the OpenAI Images API does (`client.images.edit(image=..., prompt=...)`)."""
-    form = await request.form(max_files=MAX_IMAGES, max_fields=32, max_part_size=MAX_FIELD_BYTES)
-    uploads, edit, response_format = parse_edit_form(form, services.settings.max_image_bytes)
+    """Edit images as the OpenAI Images API does (`client.images.edit(image=..., prompt=...)`): as many as the
+    server's model takes (`max_images` in `/api/limits`)."""
+    form = await request.form(max_files=MOST_IMAGES, max_fields=32, max_part_size=MAX_FIELD_BYTES)
+    uploads, edit, response_format = parse_edit_form(form, services.settings.max_image_bytes, services.capabilities)
     job = await run_in_threadpool(services.jobs.submit, [upload.file for upload in uploads], edit, owner=caller.owner)
     job = await wait_for_end(services.jobs, services.events, job.id, services.settings.openai_wait_seconds)
     if job.status is not JobStatus.COMPLETE:
@@ -96,7 +98,9 @@ async def create_image_edit(request: Request, services: ServicesDep, caller: Cal
     return await run_in_threadpool(_results, services, job, response_format, str(request.base_url))
 
 
-def parse_edit_form(form: FormData, max_image_bytes: int) -> tuple[list[UploadFile], EditRequest, str]:
+def parse_edit_form(
+    form: FormData, max_image_bytes: int, capabilities: Capabilities
+) -> tuple[list[UploadFile], EditRequest, str]:
     """The images, the edit request and the response format; InvalidRequest naming the field at fault."""
     uploads: list[UploadFile] = []
     fields: dict[str, Any] = {}
@@ -119,16 +123,16 @@ def parse_edit_form(form: FormData, max_image_bytes: int) -> tuple[list[UploadFi
             fields[_FIELDS[name]] = _field_value(name, value)
         elif name not in _IGNORED:
             raise InvalidRequest(f"unknown parameter {name!r}", param=name)
-    if not 1 <= len(uploads) <= MAX_IMAGES:
-        count = len(uploads)
-        raise InvalidRequest(f"send 1 to {MAX_IMAGES} images as `image` (or `image[]`), not {count}", param="image")
+    problem = capabilities.image_count_problem(len(uploads)) or (None if uploads else "send at least one image")
+    if problem is not None:
+        raise InvalidRequest(f"{problem} (as `image`, or `image[]`)", param="image")
     for upload in uploads:
         if upload.size is not None and upload.size > max_image_bytes:
             raise RequestTooLarge(f"an image is {upload.size:,} bytes; each may be at most {max_image_bytes:,}")
     if "prompt" not in fields:
         raise InvalidRequest("prompt is required: the edit instruction, e.g. 'make the sky stormy'", param="prompt")
     try:
-        return uploads, EditRequest.model_validate(fields), response_format
+        return uploads, parse_request(fields, capabilities), response_format
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "prompt"
