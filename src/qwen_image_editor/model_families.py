@@ -72,6 +72,10 @@ class Capabilities:
     native_pixels: int  # the area it draws at when no size is asked for
     fast: FastPath
     license: License
+    # Why the page shows no live preview while this model runs; None when it does. A preview maps the latents to
+    # colours with factors fitted to the family's VAE: none are published for 2.1's 64-channel RGBA latents, and
+    # made-up colours would mislead.
+    no_previews_because: str | None = None
 
     @property
     def text_to_image(self) -> bool:
@@ -130,6 +134,8 @@ FAMILIES: dict[ModelFamily, Capabilities] = {
         native_pixels=1024 * 1024,
         fast=FEW_STEPS_21,
         license=QWEN_RESEARCH,
+        no_previews_because="Qwen-Image-2.1 has no live preview yet: its 64-channel RGBA latents have no published "
+        "colour mapping, and made-up colours would mislead; the result shows when the last step is done",
     ),
 }
 

@@ -786,6 +786,11 @@ export interface components {
              * @description The model family's release, e.g. Qwen-Image-Edit-2511.
              */
             model_name: string;
+            /**
+             * No Previews Because
+             * @description Why jobs of this model stream no live preview (null when they do), for the page to say.
+             */
+            no_previews_because: string | null;
             /** Output Formats */
             output_formats: components["schemas"]["OutputFormat"][];
             /**

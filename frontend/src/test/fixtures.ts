@@ -12,6 +12,7 @@ export function makeLimits(overrides: Partial<Limits> = {}): Limits {
     text_to_image: false,
     alpha: false,
     fast: "the family's Lightning LoRA (lightx2v), 4 or 8 steps, guidance off",
+    no_previews_because: null,
     max_num_images: 4,
     max_prompt_chars: 2000,
     max_negative_prompt_chars: 2000,

@@ -60,6 +60,9 @@ class LimitsResponse(BaseModel):
     text_to_image: bool = Field(description="Whether a job may send no image (the page's Create mode).")
     alpha: bool = Field(description="Whether transparent inputs keep their alpha and results may have one.")
     fast: str = Field(description="What the few-step switch (`lightning`) runs on this model, exactly.")
+    no_previews_because: str | None = Field(
+        description="Why jobs of this model stream no live preview (null when they do), for the page to say."
+    )
     max_prompt_chars: int
     max_negative_prompt_chars: int
     min_steps: int

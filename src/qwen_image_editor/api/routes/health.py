@@ -102,6 +102,7 @@ def get_limits(services: ServicesDep) -> LimitsResponse:
         text_to_image=capabilities.text_to_image,
         alpha=capabilities.alpha,
         fast=capabilities.fast.description,
+        no_previews_because=capabilities.no_previews_because,
         max_prompt_chars=limits.MAX_PROMPT_CHARS,
         max_negative_prompt_chars=limits.MAX_NEGATIVE_PROMPT_CHARS,
         min_steps=limits.MIN_STEPS,
