@@ -22,7 +22,7 @@ QWEN_21 = FAMILIES[ModelFamily.IMAGE_21]
 
 
 def served(tmp_path: Path, model: str) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path, model=model)
+    settings = make_settings(tmp_path / model, model=model)  # two servers in one test share no database
     engine = FakeEngine(
         step_seconds=0.0, output_pixels=SMALL_OUTPUT_PIXELS, capabilities=capabilities_of(model, settings.models_dir)
     )
