@@ -15,32 +15,43 @@ from PIL import Image
 
 from qwen_image_editor.engine.validation import validate_images, validate_sizes
 from qwen_image_editor.errors import InvalidRequest
-from qwen_image_editor.imaging import side_by_side
+from qwen_image_editor.model_families import FAMILIES, LIGHTNING, MOST_IMAGES, Capabilities, ModelFamily
 
 # The area the Qwen-Image-Edit pipelines aim their output at (~1 megapixel).
 MODEL_TARGET_AREA = 1024 * 1024
 # Qwen-Image-2.1's `output_resolution`: its output (and each reference) is this squared in area, in the last
 # reference's aspect, in multiples of 32. Its published default; read at call time, so tests may lower it.
 QWEN_IMAGE_21_RESOLUTION = 1024
-QWEN_IMAGE_21_MAX_IMAGES = 10  # references 2.1 is published for (ComfyUI's node wires 10)
 
 
 class PipelineFamily(StrEnum):
-    EDIT = "edit"  # QwenImageEditPipeline: one image in; several are placed side by side
+    EDIT = "edit"  # QwenImageEditPipeline: one image
     EDIT_PLUS = "edit-plus"  # QwenImageEditPlusPipeline (2509, 2511): a list of 1-3 reference images
     QWEN_IMAGE_21 = "2.1"  # QwenImage21Pipeline: text alone or 1-10 references, RGBA in and out, prefix KV cache
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What requests may ask of it (2509 and 2511 take the same)."""
+        return FAMILIES[_MODEL_FAMILY[self]]
 
     @property
     def has_previews(self) -> bool:
         """Whether engine.preview's Wan-2.1 colour factors fit its latents (16 channels, packed 2x2). 2.1's are
         64 RGBA channels of another VAE: it goes without live previews rather than show made-up colours."""
-        return self is not PipelineFamily.QWEN_IMAGE_21
+        return self.capabilities.no_previews_because is None
 
     @property
     def has_lightning(self) -> bool:
         """Whether lightx2v publishes Lightning LoRAs for it (engine.lightning); without, a `lightning` request
         runs the base model at its few steps."""
-        return self is not PipelineFamily.QWEN_IMAGE_21
+        return self.capabilities.fast is LIGHTNING
+
+
+_MODEL_FAMILY = {
+    PipelineFamily.EDIT: ModelFamily.EDIT,
+    PipelineFamily.EDIT_PLUS: ModelFamily.EDIT_2511,
+    PipelineFamily.QWEN_IMAGE_21: ModelFamily.IMAGE_21,
+}
 
 
 FAMILY_BY_CLASS = {
@@ -53,12 +64,12 @@ FAMILY_BY_CLASS = {
 def check_images(family: PipelineFamily | None, images: Sequence[Image.Image]) -> None:
     """Refuse images the family cannot take, before any model work. Unknown family (the model is not on disk
     yet): only what no family takes; call again once it has loaded."""
-    if family in (PipelineFamily.EDIT, PipelineFamily.EDIT_PLUS):
-        validate_images(images)
+    if family is not None:
+        validate_images(images, family.capabilities)
         return
     validate_sizes([image.size for image in images])
-    if len(images) > QWEN_IMAGE_21_MAX_IMAGES:  # 2.1 takes 0 to 10, the widest of all (for None)
-        raise InvalidRequest(f"give 0 to {QWEN_IMAGE_21_MAX_IMAGES} input images, not {len(images)}")
+    if len(images) > MOST_IMAGES:
+        raise InvalidRequest(f"give 0 to {MOST_IMAGES} input images, not {len(images)}")
 
 
 def fit_inputs(family: PipelineFamily | None, pipeline: Any, images: Sequence[Image.Image]) -> list[Image.Image]:
@@ -112,13 +123,10 @@ def call_inputs(
         if sigmas is not None:
             inputs["sigmas"] = sigmas
         return inputs
-    if family is PipelineFamily.EDIT_PLUS:
-        inputs = {"image": list(images)}
-    else:
-        inputs = {"image": images[0] if len(images) == 1 else side_by_side(images)}
-    # The output follows the last image's aspect (EditPlus does so natively; for a side-by-side Edit input and
-    # for exact-size output we ask for it explicitly, so nothing is stretched).
-    if exact_size or (family is PipelineFamily.EDIT and len(images) > 1):
+    inputs = {"image": list(images) if family is PipelineFamily.EDIT_PLUS else images[0]}
+    # The output follows the last image's aspect; for an exact-size output we ask for it explicitly, so nothing
+    # is stretched.
+    if exact_size:
         inputs["width"], inputs["height"] = model_output_size(family, aspect)
     return inputs
 
