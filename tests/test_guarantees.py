@@ -124,7 +124,9 @@ CLAIMS: dict[str, list[str]] = {
         f"{EXTRA}::test_an_oversized_body_is_answered_413_then_its_connection_is_closed",
     ],
     "Input / Size caps: image parts at most the model's reference limit": [
-        f"{BAD_INPUT}::test_more_than_three_image_parts_are_refused",
+        f"{BAD_INPUT}::test_more_image_parts_than_any_model_takes_are_refused_unread",
+        f"{BAD_INPUT}::test_image_parts_beyond_the_models_limit_twice_or_with_gaps_are_refused",
+        "tests/api/test_model_capabilities.py::test_a_21_server_takes_ten_references_and_refuses_eleven_naming_the_limit",
         "tests/test_cli_edit.py::test_four_images_are_refused",
     ],
     "Input / Size caps: text fields bounded": [

@@ -66,6 +66,7 @@ class DiffusersEngine:
         self._memory = memory
         self._memory_choice: PlanChoice | None = None
         self._lightning_lora = lightning_lora  # QIE_LIGHTNING_LORA: instead of the family's own
+        self._lightning_files: dict[int, Path | ModelUnavailable] = {}  # by step count, fetched at load
         self._loras_dir = loras_dir
         self._adapters = Adapters(compute_dtype=device_plan.dtype_name)
         self._base_scheduler: Any = None
@@ -116,6 +117,22 @@ class DiffusersEngine:
 
     def _load(self) -> None:
         self._pipeline, self._family = self._load_pipeline()
+        self._lightning_files = self._fetch_lightning_files(self._family)
+
+    def _fetch_lightning_files(self, family: PipelineFamily) -> dict[int, Path | ModelUnavailable]:
+        """The Lightning LoRAs, fetched (into the Hugging Face cache) as the model loads: the operator's settings
+        may make the service download, a job never does. One that cannot be had fails only the jobs that ask
+        for it, with the reason; the tiny model builds its own offline, on first use."""
+        if not family.has_lightning or (self.is_demo and not self._lightning_lora):
+            return {}
+        files: dict[int, Path | ModelUnavailable] = {}
+        for steps in family.capabilities.fast.steps:
+            try:
+                files[steps] = self._resolve_lightning_file(steps)
+            except ModelUnavailable as exc:
+                log.warning("the %d-step Lightning LoRA is unavailable: %s", steps, exc)
+                files[steps] = exc
+        return files
 
     def _load_pipeline(self) -> tuple[Any, PipelineFamily]:
         from diffusers import DiffusionPipeline
@@ -309,10 +326,18 @@ class DiffusersEngine:
             self._pipeline.scheduler = self._lightning_scheduler
 
     def _lightning_file(self, steps: int) -> Path:
-        if self._lightning_lora:
-            return resolve_file(self._lightning_lora, self._cache_dir, what="Lightning LoRA (QIE_LIGHTNING_LORA)")
+        found = self._lightning_files.get(steps)
+        if isinstance(found, ModelUnavailable):
+            raise found
+        if found is not None:
+            return found
         if self.is_demo:  # the tiny model's own, built offline beside it
             return ensure_tiny_lightning_lora(Path(self._source.location), steps, self._pipeline.transformer)
+        raise ModelUnavailable(f"no {steps}-step Lightning LoRA for {self.model_id}")  # requests ask for known ones
+
+    def _resolve_lightning_file(self, steps: int) -> Path:
+        if self._lightning_lora:
+            return resolve_file(self._lightning_lora, self._cache_dir, what="Lightning LoRA (QIE_LIGHTNING_LORA)")
         reference = LORA_FILES[(variant_of(self._pipeline), steps)]
         return resolve_file(reference, self._cache_dir, what=f"Lightning LoRA of {self.model_id}")
 
