@@ -38,7 +38,9 @@ def remote_edit(
     negative_prompt: str | None = typer.Option(None, "--negative-prompt", "-n", help="What to steer away from."),
     seed: int | None = typer.Option(None, "--seed", help="Seed; chosen by the server if omitted."),
     num_images: int | None = typer.Option(None, "--num-images", help="Variations (1-4): seed, seed+1, ..."),
-    lightning: bool = typer.Option(False, "--lightning", help="The model's few-step path (`fast` in the server's limits)."),
+    lightning: bool = typer.Option(
+        False, "--lightning", help="The model's few-step path (`fast` in the server's limits)."
+    ),
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="POSTed the job when it ends."),
 ) -> None:
     """Queue an edit on the server, follow it with a progress bar, and download the result(s)."""
