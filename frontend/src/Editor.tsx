@@ -21,6 +21,7 @@ import { usePasteImages } from "./hooks/usePasteImages";
 import { useRecall } from "./hooks/useRecall";
 import { useLimits, useLoras } from "./hooks/useServerStatus";
 import { newerPreview } from "./lib/jobState";
+import { isCreating } from "./lib/validation";
 
 interface Props {
   healthError: string | null;
@@ -83,7 +84,9 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
     const config = form.toRequest();
     if (!config || actions.submitting) return;
     // The mutation keeps the error for the form to show; nothing else to do here.
-    actions.submit(inputs.images.map((img) => img.file), config).catch(() => {});
+    // Create (on a model that can) needs no image; an edit needs at least one.
+    const minImages = limits && form.values && isCreating(form.values, limits) ? limits.min_images : Math.max(1, limits?.min_images ?? 1);
+    actions.submit(inputs.images.map((img) => img.file), config, minImages).catch(() => {});
   };
 
   const runningJob = activity.jobs?.find((j) => j.status === "processing") ?? null;
@@ -156,6 +159,8 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
             view={watch}
             offline={offline}
             preview={jobId ? (newerPreview(watch.preview, activity.previews[jobId])?.url ?? null) : null}
+            noPreviewsBecause={limits?.no_previews_because ?? null}
+            textToImage={limits?.text_to_image ?? false}
             deleted={deletedOpen !== null && history.pending.some((p) => p.job.job_id === deletedOpen)}
             cancelling={actions.cancelling}
             actionError={actionError}

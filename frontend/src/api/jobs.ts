@@ -1,13 +1,21 @@
 import { api, reportUnauthorised, unwrap } from "./client";
+import type { paths } from "./schema";
 import type { DeleteResponse, EditRequest, Job, JobList, JobStatus, SubmitResponse } from "./types";
 
-/** POST /api/edit: images in order as image1..image3, settings as the `config` JSON string. */
-export function submitEdit(images: readonly File[], config: EditRequest): Promise<SubmitResponse> {
-  const [image1, image2, image3] = images;
-  if (!image1) return Promise.reject(new Error("Add at least one image."));
+type EditBody = NonNullable<paths["/api/edit"]["post"]["requestBody"]>["content"]["multipart/form-data"];
+
+/**
+ * POST /api/edit: images in order as image1..imageN (as many as the model takes, `max_images`), settings as
+ * the `config` JSON string. `minImages`: the model's `min_images` (0 when it makes an image from text alone).
+ */
+export function submitEdit(images: readonly File[], config: EditRequest, minImages = 1): Promise<SubmitResponse> {
+  if (images.length < minImages)
+    return Promise.reject(new Error(minImages === 1 ? "Add at least one image." : `Add at least ${minImages} images.`));
+  const parts: Record<string, File> = Object.fromEntries(images.map((file, i) => [`image${i + 1}`, file]));
+  const body: EditBody = { ...parts, config: JSON.stringify(config) };
   return unwrap(
     api.POST("/api/edit", {
-      body: { image1, image2, image3, config: JSON.stringify(config) },
+      body,
       // Multipart, not JSON; appending the File keeps its name, which the server stores.
       bodySerializer(body) {
         const form = new FormData();

@@ -13,7 +13,7 @@ export function CompareSlider({ before, after }: { before: string | null; after:
         src={before}
         alt="Original input"
         aria-hidden
-        className="pointer-events-none absolute inset-0 h-full w-full object-contain"
+        className="checker pointer-events-none absolute inset-0 h-full w-full object-contain"
         style={{ clipPath: `inset(0 ${100 - split}% 0 0)` }}
       />
       <div className="pointer-events-none absolute inset-y-0 w-0.5 bg-white shadow-[0_0_0_1px_rgba(0,0,0,0.3)]" style={{ left: `${split}%` }} aria-hidden>

@@ -1,7 +1,7 @@
-import { useId, type FormEvent } from "react";
+import { useId, useLayoutEffect, useRef, type FormEvent } from "react";
 import type { Limits, LoraView } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
-import type { FormValues } from "../lib/validation";
+import { imageTag, isCreating, OUTPUT_SIZES, type FormMode, type FormValues } from "../lib/validation";
 import { ImagePicker } from "./ImagePicker";
 import { LoraPicker } from "./LoraPicker";
 import { DiceIcon } from "./icons";
@@ -13,6 +13,19 @@ export const EXAMPLE_PROMPTS = [
   "Remove the people in the background",
   "Change the text on the sign to \"OPEN\"",
   "Replace the background with a snowy forest",
+];
+
+/** Create mode's examples: an image from the instruction alone. */
+export const CREATE_PROMPTS = [
+  "A lighthouse on a cliff at dusk, oil painting",
+  "A cozy reading nook with a sleeping cat, soft morning light",
+  "A neon sign that says \"OPEN LATE\" on a brick wall",
+  "A watercolor map of an imaginary island",
+];
+
+const MODES: { mode: FormMode; label: string }[] = [
+  { mode: "edit", label: "Edit images" },
+  { mode: "create", label: "Create" },
 ];
 
 interface Props {
@@ -60,8 +73,36 @@ export function EditForm(props: Props) {
     count: useId(),
     fast: useId(),
     fastNote: useId(),
+    mode: useId(),
+    modeNote: useId(),
+    size: useId(),
   };
   const fast = values.lightning;
+  const creating = isCreating(values, limits);
+  // A model that takes several images is told which is which by tags: <image1>, <image2>, ...
+  const tags = limits.max_images > 1;
+  const promptRef = useRef<HTMLTextAreaElement>(null);
+  // Where the caret goes once an inserted tag is in the box (the value changes a render later).
+  const caretAfter = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const box = promptRef.current;
+    const caret = caretAfter.current;
+    if (!box || caret === null) return;
+    caretAfter.current = null;
+    box.focus();
+    box.setSelectionRange(caret, caret);
+  }, [values.prompt]);
+
+  const insertTag = (index: number) => {
+    const tag = imageTag(index);
+    const text = values.prompt;
+    const box = promptRef.current;
+    const start = box?.selectionStart ?? text.length;
+    const end = box?.selectionEnd ?? start;
+    caretAfter.current = start + tag.length;
+    onChange("prompt", text.slice(0, start) + tag + text.slice(end));
+  };
+  const examples = creating ? CREATE_PROMPTS : EXAMPLE_PROMPTS;
   const disabled = problem !== null || submitting;
 
   const submit = (event: FormEvent) => {
@@ -73,7 +114,36 @@ export function EditForm(props: Props) {
     values.seed.trim() !== "" && rangeInvalid(values.seed, 0, limits.max_seed, true);
 
   return (
-    <form onSubmit={submit} className="space-y-5" aria-label="New edit" noValidate>
+    <form onSubmit={submit} className="space-y-5" aria-label={creating ? "New image" : "New edit"} noValidate>
+      {limits.text_to_image && (
+        <fieldset className="space-y-1.5" aria-describedby={ids.modeNote}>
+          <legend className="sr-only">Mode</legend>
+          <div className="grid grid-cols-2 gap-1 rounded-xl bg-zinc-100 p-1 dark:bg-zinc-800/70">
+            {MODES.map(({ mode, label }) => (
+              <label key={mode} className="relative">
+                <input
+                  type="radio"
+                  name={ids.mode}
+                  value={mode}
+                  data-testid={`mode-${mode}`}
+                  checked={(creating ? "create" : "edit") === mode}
+                  className="peer sr-only"
+                  onChange={() => onChange("mode", mode)}
+                />
+                <span className="block cursor-pointer rounded-lg px-3 py-1.5 text-center text-sm font-medium text-zinc-700 transition peer-checked:bg-white peer-checked:text-indigo-700 peer-checked:shadow-sm peer-focus-visible:outline-2 peer-focus-visible:outline-indigo-500 dark:text-zinc-300 dark:peer-checked:bg-zinc-950 dark:peer-checked:text-indigo-300">
+                  {label}
+                </span>
+              </label>
+            ))}
+          </div>
+          <p id={ids.modeNote} className="text-xs text-zinc-600 dark:text-zinc-400">
+            {creating
+              ? "Make a new image from the instruction alone; references are optional."
+              : "Edit the images you add, as the instruction says."}
+          </p>
+        </fieldset>
+      )}
+
       <ImagePicker
         limits={limits}
         images={props.images}
@@ -82,6 +152,8 @@ export function EditForm(props: Props) {
         onAddUrl={props.onAddImageUrl}
         onRemove={props.onRemoveImage}
         onMove={props.onMoveImage}
+        onInsertTag={tags ? insertTag : undefined}
+        creating={creating}
       />
 
       <div className="space-y-2">
@@ -94,18 +166,25 @@ export function EditForm(props: Props) {
           </span>
         </div>
         <textarea
+          ref={promptRef}
           id={ids.prompt}
           data-testid="prompt"
           rows={3}
           value={values.prompt}
           maxLength={limits.max_prompt_chars}
           aria-describedby={ids.promptCount}
-          placeholder="Describe the change, e.g. make the sky stormy"
+          placeholder={
+            creating
+              ? "Describe the image, e.g. a lighthouse at dusk"
+              : tags
+                ? `Describe the change, e.g. put the hat from ${imageTag(1)} on the person in ${imageTag(0)}`
+                : "Describe the change, e.g. make the sky stormy"
+          }
           className={`${inputClass} resize-y`}
           onChange={(e) => onChange("prompt", e.target.value)}
         />
         <div className="flex flex-wrap gap-1.5" role="group" aria-label="Example instructions">
-          {EXAMPLE_PROMPTS.map((example) => (
+          {examples.map((example) => (
             <button
               key={example}
               type="button"
@@ -116,6 +195,27 @@ export function EditForm(props: Props) {
             </button>
           ))}
         </div>
+        {creating && (
+          <div className="flex items-center gap-2 pt-1">
+            <label htmlFor={ids.size} className="shrink-0 text-sm">
+              Size
+            </label>
+            <select
+              id={ids.size}
+              data-testid="output-size"
+              value={values.outputSize}
+              className={inputClass}
+              onChange={(e) => onChange("outputSize", e.target.value)}
+            >
+              <option value="">The model's own</option>
+              {Object.entries(OUTPUT_SIZES).map(([key, [width, height]]) => (
+                <option key={key} value={key}>
+                  {key} ({width}×{height})
+                </option>
+              ))}
+            </select>
+          </div>
+        )}
       </div>
 
       <div className="space-y-3 rounded-xl border border-zinc-200 px-3 py-3 dark:border-zinc-800">
@@ -274,18 +374,20 @@ export function EditForm(props: Props) {
             </select>
           </div>
 
-          <div className="flex items-center gap-2 sm:col-span-2">
-            <input
-              id={ids.keep}
-              type="checkbox"
-              checked={values.keepInputSize}
-              className="size-4 accent-indigo-600"
-              onChange={(e) => onChange("keepInputSize", e.target.checked)}
-            />
-            <label htmlFor={ids.keep} className="text-sm">
-              Keep the input size (instead of the model's ~1 megapixel output)
-            </label>
-          </div>
+          {!creating && (
+            <div className="flex items-center gap-2 sm:col-span-2">
+              <input
+                id={ids.keep}
+                type="checkbox"
+                checked={values.keepInputSize}
+                className="size-4 accent-indigo-600"
+                onChange={(e) => onChange("keepInputSize", e.target.checked)}
+              />
+              <label htmlFor={ids.keep} className="text-sm">
+                Keep the input size (instead of the model's ~1 megapixel output)
+              </label>
+            </div>
+          )}
         </div>
       </details>
 
@@ -318,7 +420,7 @@ export function EditForm(props: Props) {
             aria-describedby={problem ? ids.reason : undefined}
             aria-keyshortcuts="Control+Enter Meta+Enter"
           >
-            {submitting ? "Submitting…" : "Edit image"}
+            {submitting ? "Submitting…" : creating ? "Create image" : "Edit image"}
             <kbd className="hidden rounded border border-white/40 px-1 text-[11px] font-normal sm:inline">{SHORTCUT}</kbd>
           </Button>
         </div>

@@ -1,7 +1,7 @@
 import { useId, useState, type DragEvent } from "react";
 import type { Limits } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
-import { formatBytes, formatPixels } from "../lib/validation";
+import { formatBytes, formatPixels, imageTag } from "../lib/validation";
 import { IMAGE_URL_TYPE } from "./JobResult";
 import { Button } from "./ui";
 
@@ -14,6 +14,17 @@ interface Props {
   onAddUrl: (url: string) => void;
   onRemove: (id: string) => void;
   onMove: (index: number, delta: number) => void;
+  /** Puts the `<imageN>` tag of the image at `index` into the instruction; absent where a model takes one image. */
+  onInsertTag?: (index: number) => void;
+  /** Create mode: the images are references, and optional. */
+  creating?: boolean;
+}
+
+/** Thumbnails per row: three slots in one row, ten in two. */
+function gridColumns(slots: number): string {
+  if (slots <= 3) return "grid-cols-3";
+  if (slots === 4) return "grid-cols-4";
+  return "grid-cols-5";
 }
 
 /** A dragged image of this page's own server (a result or history picture), if that is what was dropped. */
@@ -28,7 +39,7 @@ function droppedUrl(data: DataTransfer): string | null {
   }
 }
 
-export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove, onMove }: Props) {
+export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove, onMove, onInsertTag, creating = false }: Props) {
   const inputId = useId();
   const hintId = useId();
   const [dragging, setDragging] = useState(false);
@@ -46,7 +57,11 @@ export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove,
   return (
     <fieldset className="space-y-3">
       <legend className="mb-2 text-sm font-medium">
-        Images <span className="font-normal text-zinc-600 dark:text-zinc-400">({images.length} of {limits.max_images})</span>
+        {creating ? "References" : "Images"}{" "}
+        <span className="font-normal text-zinc-600 dark:text-zinc-400">
+          ({images.length} of {limits.max_images}
+          {creating ? ", optional" : ""})
+        </span>
       </legend>
 
       <label
@@ -97,12 +112,35 @@ export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove,
         </ul>
       )}
 
-      {images.length > 0 && (
-        <ol className="grid grid-cols-3 gap-2" aria-label="Chosen images, in order">
-          {images.map((img, index) => (
-            <li key={img.id} data-testid="input-thumb" className="group relative overflow-hidden rounded-lg border border-zinc-200 dark:border-zinc-800">
-              <img src={img.url} alt={`Input ${index + 1}: ${img.file.name}`} className="checker aspect-square w-full object-cover" />
-              <span className="absolute left-1 top-1 rounded bg-black/60 px-1.5 text-xs text-white">{index + 1}</span>
+      {/* One slot per image the model takes: the chosen ones in order, then the free ones. */}
+      <ol className={`grid ${gridColumns(limits.max_images)} gap-2`} aria-label="Chosen images, in order" data-testid="image-slots">
+        {images.map((img, index) => {
+          const tag = imageTag(index);
+          const picture = <img src={img.url} alt={`Input ${index + 1}: ${img.file.name}`} className="checker aspect-square w-full object-cover" />;
+          return (
+            <li
+              key={img.id}
+              data-testid="input-thumb"
+              data-slot={index + 1}
+              className="group relative overflow-hidden rounded-lg border border-zinc-200 dark:border-zinc-800"
+            >
+              {onInsertTag ? (
+                <button
+                  type="button"
+                  data-testid="insert-tag"
+                  aria-label={`Insert ${tag} into the instruction (${img.file.name})`}
+                  title={`Insert ${tag} into the instruction at the caret`}
+                  className="block w-full cursor-copy focus-visible:outline-2 focus-visible:-outline-offset-2 focus-visible:outline-indigo-500"
+                  onClick={() => onInsertTag(index)}
+                >
+                  {picture}
+                </button>
+              ) : (
+                picture
+              )}
+              <span className="pointer-events-none absolute left-1 top-1 rounded bg-black/70 px-1 text-[11px] leading-4 text-white">
+                {onInsertTag ? tag : index + 1}
+              </span>
               <div className="grid grid-cols-3 gap-0.5 bg-zinc-50 p-0.5 dark:bg-zinc-950">
                 <Button variant="ghost" className="px-0 py-1" aria-label={`Move image ${index + 1} left`} disabled={index === 0} onClick={() => onMove(index, -1)}>
                   ←
@@ -121,10 +159,26 @@ export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove,
                 </Button>
               </div>
             </li>
-          ))}
-        </ol>
+          );
+        })}
+        {Array.from({ length: Math.max(0, limits.max_images - images.length) }, (_, i) => images.length + i).map((index) => (
+          // Free slots are pictures of room left (the legend says how much); the drop zone above is the control.
+          <li key={`free-${index}`} data-testid="empty-slot" data-slot={index + 1} aria-hidden>
+            <label
+              htmlFor={inputId}
+              className="flex aspect-square cursor-pointer items-center justify-center rounded-lg border border-dashed border-zinc-300 text-xs text-zinc-600 hover:border-indigo-400 dark:border-zinc-700 dark:text-zinc-400"
+            >
+              {onInsertTag ? imageTag(index) : index + 1}
+            </label>
+          </li>
+        ))}
+      </ol>
+      {onInsertTag && images.length > 0 && (
+        <p className="text-xs text-zinc-600 dark:text-zinc-400">
+          Click an image to put its tag, like {imageTag(0)}, into the instruction at the caret.
+        </p>
       )}
-      {images.length > 1 && (
+      {!creating && images.length > 1 && (
         <p className="text-xs text-zinc-600 dark:text-zinc-400">The last image is the one being edited and shown as "before".</p>
       )}
     </fieldset>

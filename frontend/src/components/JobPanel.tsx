@@ -13,6 +13,10 @@ interface Props {
   /** The server cannot be reached (progress is frozen, not counting down). */
   offline?: boolean;
   preview?: string | null;
+  /** Why this server's model streams no live preview (the progress area says so instead), or null. */
+  noPreviewsBecause?: string | null;
+  /** The model can make an image from the instruction alone (the empty panel says so). */
+  textToImage?: boolean;
   /** The open job was deleted (undo still possible). */
   deleted?: boolean;
   onCancel: () => void;
@@ -45,6 +49,7 @@ function Settings({ config }: { config: EditRequest }) {
     ["Format", config.output_format.toUpperCase()],
     ["Keep input size", config.keep_input_size ? "yes" : "no"],
   ];
+  if (config.output_size) rows.push(["Size", config.output_size.join("×")]);
   return (
     <dl data-testid="result-settings" className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm">
       {rows.map(([k, v]) => (
@@ -71,7 +76,11 @@ export function JobPanel(props: Props) {
         ) : (
           <p className="font-medium text-zinc-700 dark:text-zinc-300">Your result will appear here</p>
         )}
-        <p>Add an image, describe the change, and press Edit image.</p>
+        <p>
+          {props.textToImage
+            ? "Add images and describe the change, or choose Create and describe the image to make."
+            : "Add an image, describe the change, and press Edit image."}
+        </p>
       </Card>
     );
   }
@@ -127,7 +136,7 @@ export function JobPanel(props: Props) {
             This job no longer exists (it may have been deleted or expired).
           </p>
         )}
-        {job && active && <JobProgress job={job} offline={offline} preview={props.preview ?? null} />}
+        {job && active && <JobProgress job={job} offline={offline} preview={props.preview ?? null} noPreviewsBecause={props.noPreviewsBecause ?? null} />}
         {status === "error" && (
           <p data-testid="error-message" role="alert" className="rounded-lg bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200">
             {job?.error ?? "The edit failed."}

@@ -6,6 +6,8 @@ interface Props {
   /** The server cannot be reached: the last progress stays, without a countdown that means nothing now. */
   offline: boolean;
   preview: string | null;
+  /** Why this model streams no live preview: said in place of the preview box. */
+  noPreviewsBecause?: string | null;
 }
 
 /**
@@ -28,7 +30,7 @@ function PreviewBox({ preview, placeholder }: { preview: string | null; placehol
 }
 
 /** A queued job's place, a running job's step, bar, time left (or "finishing…") and preview. */
-export function JobProgress({ job, offline, preview }: Props) {
+export function JobProgress({ job, offline, preview, noPreviewsBecause = null }: Props) {
   const { progress } = job;
   const requeued = requeueNote(job);
   const percent = Math.max(0, Math.min(100, progress?.progress ?? 0));
@@ -73,7 +75,13 @@ export function JobProgress({ job, offline, preview }: Props) {
           {progress && progress.step !== null && progress.message && progress.message !== progressLabel(progress) && (
             <p className="text-xs text-zinc-600 dark:text-zinc-400">{progress.message}</p>
           )}
-          <PreviewBox preview={preview} placeholder={job.inputs.at(-1) ?? null} />
+          {noPreviewsBecause && !preview ? (
+            <p data-testid="no-previews" className="rounded-lg bg-zinc-100 px-3 py-2 text-sm text-zinc-700 dark:bg-zinc-800/60 dark:text-zinc-300">
+              {noPreviewsBecause}
+            </p>
+          ) : (
+            <PreviewBox preview={preview} placeholder={job.inputs.at(-1) ?? null} />
+          )}
         </div>
       )}
     </div>

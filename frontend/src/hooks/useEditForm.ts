@@ -1,15 +1,25 @@
 /** The edit settings as typed by the user (strings, so half-typed numbers can be shown as invalid). */
 import { useCallback, useMemo, useState } from "react";
 import type { EditRequest, Limits, LoraView } from "../api/types";
-import { defaultFormValues, formProblem, isOutputFormat, randomSeed, type FormValues } from "../lib/validation";
+import {
+  defaultFormValues,
+  formProblem,
+  isCreating,
+  isOutputFormat,
+  OUTPUT_SIZES,
+  outputSizeOf,
+  randomSeed,
+  type FormValues,
+} from "../lib/validation";
 import type { InputImage } from "./useImageInputs";
 
 /**
  * The form's values for a job's settings (Reuse). A Lightning job's stored steps and guidance are
  * Lightning's own (8 or 4, guidance 1): they become Fast's steps, and the ordinary steps and guidance stay
- * as they were in `base` (for when Fast is turned off again).
+ * as they were in `base` (for when Fast is turned off again). `imageCount`: how many images the job had; a job
+ * with none was made from its instruction alone (Create), one with some edited them.
  */
-export function valuesOf(config: EditRequest, base: FormValues | null = null): FormValues {
+export function valuesOf(config: EditRequest, base: FormValues | null = null, imageCount: number | null = null): FormValues {
   const steps = String(config.num_inference_steps);
   const cfg = String(config.true_cfg_scale);
   const fast = config.lightning;
@@ -25,7 +35,15 @@ export function valuesOf(config: EditRequest, base: FormValues | null = null): F
     lightning: fast,
     fastSteps: fast ? steps : (base?.fastSteps ?? "8"),
     loras: (config.loras ?? []).map(({ name, weight }) => ({ name, weight: String(weight) })),
+    mode: imageCount === null ? (base?.mode ?? "edit") : imageCount === 0 ? "create" : "edit",
+    outputSize: sizeKeyOf(config.output_size) ?? base?.outputSize ?? "",
   };
+}
+
+/** The size choice of a stored [width, height], if it is one of OUTPUT_SIZES. */
+function sizeKeyOf(size: readonly number[] | null | undefined): string | null {
+  if (!size) return null;
+  return Object.entries(OUTPUT_SIZES).find(([, [w, h]]) => w === size[0] && h === size[1])?.[0] ?? null;
 }
 
 /** `loras`: the server's LoRA files once listed (a picked one that is gone or does not fit is refused). */
@@ -61,6 +79,7 @@ export function useEditForm(limits: Limits | null, images: readonly Pick<InputIm
   const toRequest = useCallback((): EditRequest | null => {
     if (!values || !limits || problem || !isOutputFormat(values.outputFormat, limits)) return null;
     const fast = values.lightning;
+    const creating = isCreating(values, limits);
     return {
       prompt: values.prompt.trim(),
       negative_prompt: values.negativePrompt,
@@ -69,15 +88,19 @@ export function useEditForm(limits: Limits | null, images: readonly Pick<InputIm
       num_inference_steps: Number(fast ? values.fastSteps : values.steps),
       seed: values.seed.trim() === "" ? null : Number(values.seed),
       output_format: values.outputFormat,
-      keep_input_size: values.keepInputSize,
-      output_size: null,
+      // Create has no input to take a size from: the size chosen, or the model's own.
+      keep_input_size: creating ? false : values.keepInputSize,
+      output_size: creating ? outputSizeOf(values.outputSize) : null,
       num_images: Number(values.numImages),
       lightning: fast,
       loras: values.loras.map(({ name, weight }) => ({ name, weight: Number(weight) })),
     };
   }, [values, limits, problem]);
 
-  const reuse = useCallback((config: EditRequest) => setTyped((prev) => valuesOf(config, prev ?? defaults)), [defaults]);
+  const reuse = useCallback(
+    (config: EditRequest, imageCount: number | null = null) => setTyped((prev) => valuesOf(config, prev ?? defaults, imageCount)),
+    [defaults],
+  );
 
   /** Values saved earlier (a draft from before a reload); fields it lacks keep their defaults. */
   const restore = useCallback(

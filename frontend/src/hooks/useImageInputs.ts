@@ -1,5 +1,5 @@
 /**
- * The 1-3 input images: validated on arrival (type, bytes, all of them together in one request, decoded
+ * The input images (up to the model's `max_images`): validated on arrival (type, bytes, all of them together in one request, decoded
  * pixels, sides and aspect ratio, count), ordered, removable.
  */
 import { useCallback, useEffect, useRef, useState } from "react";
@@ -35,11 +35,13 @@ export function useImageInputs(limits: Limits | null, readSize: SizeReader = rea
 
   const add = useCallback(
     async (files: readonly File[], { replace = false } = {}) => {
-      if (!limits || files.length === 0) return;
+      if (!limits) return;
+      // Replacing with none (a job made from its instruction alone, reused) empties the list.
       if (replace) {
         imagesRef.current.forEach((img) => URL.revokeObjectURL(img.url));
         commit([]);
       }
+      if (files.length === 0) return;
       const problems: string[] = [];
       const candidates: File[] = [];
       for (const file of files) {

@@ -18,7 +18,8 @@ export function useJobActions(jobId: string | null, onSubmitted: (jobId: string)
   const client = useQueryClient();
 
   const submit = useMutation({
-    mutationFn: ({ files, config }: { files: readonly File[]; config: EditRequest }) => submitEdit(files, config),
+    mutationFn: ({ files, config, minImages }: { files: readonly File[]; config: EditRequest; minImages: number }) =>
+      submitEdit(files, config, minImages),
     onSuccess: (response) => {
       // The answer is the whole queued job: it goes into the history (and its own view) as it is, with no
       // read of the list. From then on the socket messages keep it current.
@@ -33,7 +34,8 @@ export function useJobActions(jobId: string | null, onSubmitted: (jobId: string)
   });
 
   return {
-    submit: (files: readonly File[], config: EditRequest) => submit.mutateAsync({ files, config }),
+    /** `minImages`: the model's `min_images` (0: it can make an image from the instruction alone). */
+    submit: (files: readonly File[], config: EditRequest, minImages = 1) => submit.mutateAsync({ files, config, minImages }),
     submitting: submit.isPending,
     submitError: current(submit.error, submit.submittedAt, onlineAt),
     cancel: (id: string | null = jobId) => {

@@ -27,7 +27,8 @@ const fetchReferences = (job: Job) =>
 
 interface Target {
   add: (files: readonly File[], options?: { replace?: boolean }) => Promise<void>;
-  reuse: (config: EditRequest) => void;
+  /** `imageCount`: the job's images (none: it was made from its instruction alone). */
+  reuse: (config: EditRequest, imageCount: number) => void;
 }
 
 export function useRecall(target: Target, onDone: () => void) {
@@ -56,7 +57,7 @@ export function useRecall(target: Target, onDone: () => void) {
   /** The job's input images (in order) and its settings. */
   const reuse = useCallback(
     (config: EditRequest, inputs: readonly string[], jobId: string | null = null) => {
-      reuseSettings(config);
+      reuseSettings(config, inputs.length);
       void run(jobId, () => Promise.all(inputs.map((url) => fetchFile(url, baseName(url)))));
     },
     [reuseSettings, run],

@@ -86,7 +86,38 @@ export interface FormValues {
   fastSteps: string;
   /** Up to `max_loras` of the server's LoRA files, in the order picked. */
   loras: LoraPick[];
+  /** "create": an image from the instruction alone (images optional), on a server with `text_to_image`. */
+  mode: FormMode;
+  /** Create's output size: a key of OUTPUT_SIZES, or "" for the model's own size. */
+  outputSize: string;
 }
+
+export type FormMode = "edit" | "create";
+
+/** Create's size choices: about a megapixel in each aspect, sides in multiples of 32. */
+export const OUTPUT_SIZES: Readonly<Record<string, readonly [number, number]>> = {
+  "1:1": [1024, 1024],
+  "4:3": [1152, 864],
+  "3:4": [864, 1152],
+  "3:2": [1248, 832],
+  "2:3": [832, 1248],
+  "16:9": [1344, 768],
+  "9:16": [768, 1344],
+};
+
+/** The [width, height] of a size choice, or null for "" (the model's own) and anything unknown. */
+export function outputSizeOf(key: string): [number, number] | null {
+  const size = Object.keys(OUTPUT_SIZES).includes(key) ? OUTPUT_SIZES[key] : undefined;
+  return size ? [size[0], size[1]] : null;
+}
+
+/** Whether the form makes an image from the instruction alone: Create chosen, on a server that can. */
+export function isCreating(values: Pick<FormValues, "mode">, limits: Pick<Limits, "text_to_image">): boolean {
+  return limits.text_to_image && values.mode === "create";
+}
+
+/** The `<imageN>` tag (1-based) by which an instruction addresses the image in slot `index` (0-based). */
+export const imageTag = (index: number) => `<image${index + 1}>`;
 
 /** Lightning's usual step count: 8 when the server offers it, else its longest. */
 export function defaultFastSteps(limits: Limits): number {
@@ -123,6 +154,8 @@ export function defaultFormValues(limits: Limits): FormValues {
     lightning: false,
     fastSteps: String(defaultFastSteps(limits)),
     loras: [],
+    mode: "edit",
+    outputSize: "",
   };
 }
 
@@ -141,12 +174,17 @@ export function formProblem(
   available: readonly LoraView[] | null = null,
 ): string | null {
   const imageCount = imageSizes.length;
-  if (imageCount < 1) return "Add at least one image.";
+  const creating = isCreating(values, limits);
+  const fewest = creating ? limits.min_images : Math.max(1, limits.min_images);
+  if (imageCount < fewest) {
+    if (fewest > 1) return `Add at least ${fewest} images.`;
+    return limits.text_to_image ? "Add at least one image, or choose Create to make one from the instruction alone." : "Add at least one image.";
+  }
   if (imageCount > limits.max_images) return `Use at most ${limits.max_images} images.`;
   const tooBig = checkUploadBytes(imageSizes, limits);
   if (tooBig) return tooBig;
   const prompt = values.prompt.trim();
-  if (!prompt) return "Describe the edit in the prompt box.";
+  if (!prompt) return creating ? "Describe the image to make in the prompt box." : "Describe the edit in the prompt box.";
   if (prompt.length > limits.max_prompt_chars) return `The prompt is longer than ${limits.max_prompt_chars} characters.`;
   if (values.negativePrompt.length > limits.max_negative_prompt_chars)
     return `The negative prompt is longer than ${limits.max_negative_prompt_chars} characters.`;
@@ -172,6 +210,8 @@ export function formProblem(
     return `Images to make must be a whole number from 1 to ${limits.max_num_images}.`;
   const loraProblem = lorasProblem(values.loras, limits, available);
   if (loraProblem) return loraProblem;
+  if (creating && values.outputSize !== "" && !outputSizeOf(values.outputSize))
+    return `Size must be one of ${Object.keys(OUTPUT_SIZES).join(", ")}, or the model's own.`;
   if (!isOutputFormat(values.outputFormat, limits))
     return `Output format must be one of ${limits.output_formats.join(", ")}.`;
   return null;
