@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import secrets
 from enum import StrEnum
 from typing import Annotated, Any
@@ -74,6 +76,14 @@ def parse_request(fields: object, capabilities: Capabilities) -> EditRequest:
     return EditRequest.model_validate(fields, context={"capabilities": capabilities})
 
 
+def native_size(aspect_ratio: float, capabilities: Capabilities) -> tuple[int, int]:
+    """The size the model draws at this aspect: its native area, each side a multiple of what it takes."""
+    step = capabilities.size_multiple
+    width = max(step, round(math.sqrt(capabilities.native_pixels * aspect_ratio) / step) * step)
+    height = max(step, round(math.sqrt(capabilities.native_pixels / aspect_ratio) / step) * step)
+    return width, height
+
+
 def _capabilities(info: ValidationInfo) -> Capabilities:
     """The model a request is parsed for; the default model when none is said (a stored request is complete)."""
     context = info.context or {}
@@ -126,6 +136,14 @@ class EditRequest(BaseModel):
         "the last input's with `keep_input_size`.",
         json_schema_extra=_optional_in_clients,
     )
+    aspect_ratio: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]?:[1-9][0-9]?$",
+        description="The result's width:height, e.g. 16:9, drawn at the model's native area (about 1 megapixel): "
+        "for an image made from the instruction alone (square without it), or to change an edit's aspect. It "
+        "sets `output_size`, which wins when both are given.",
+        json_schema_extra=_optional_in_clients,
+    )
     num_images: int = Field(
         default=1,
         ge=1,
@@ -169,6 +187,19 @@ class EditRequest(BaseModel):
             defaults = {"num_inference_steps": capabilities.default_steps, "true_cfg_scale": capabilities.default_cfg}
             data = defaults | data
         return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aspect_ratio_sets_the_size(cls, data: object, info: ValidationInfo) -> object:
+        if not isinstance(data, dict) or data.get("output_size") is not None:
+            return data
+        ratio = data.get("aspect_ratio")
+        if not isinstance(ratio, str) or not re.fullmatch(r"[1-9][0-9]?:[1-9][0-9]?", ratio):
+            return data  # absent, or refused by the field's own pattern
+        width, height = (int(side) for side in ratio.split(":"))
+        if max(width, height) / min(width, height) > MAX_ASPECT_RATIO:
+            raise ValueError(f"aspect_ratio {ratio} is beyond {MAX_ASPECT_RATIO:g}:1; choose one closer to square")
+        return {**data, "output_size": native_size(width / height, _capabilities(info))}
 
     @model_validator(mode="before")
     @classmethod

@@ -1,18 +1,19 @@
-"""`POST /v1/images/edits`, as the OpenAI Images API has it, so the OpenAI SDKs and the tools built on them
-edit through this server. It queues a normal job (in the history, cancellable), waits for it (at most
-`QIE_OPENAI_WAIT_SECONDS`) and answers with the results. Errors come in OpenAI's shape (`api/errors.py`)."""
+"""`POST /v1/images/edits` and `POST /v1/images/generations`, as the OpenAI Images API has them (and vLLM-Omni
+serves them), so the OpenAI SDKs and the tools built on them edit and create images through this server. Each
+queues a normal job (in the history, cancellable), waits for it (at most `QIE_OPENAI_WAIT_SECONDS`) and answers
+with the results. Errors come in OpenAI's shape (`api/errors.py`): a refused parameter is a 400, as OpenAI's."""
 
 from __future__ import annotations
 
 import base64
 import io
 import re
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from PIL import Image
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 
@@ -43,6 +44,7 @@ _FIELDS = {
     "guidance": "true_cfg_scale",
     "negative_prompt": "negative_prompt",
     "lightning": "lightning",
+    "aspect_ratio": "aspect_ratio",
 }
 _PARAM_OF = {field: param for param, field in _FIELDS.items()}
 # OpenAI's parameters that have no meaning here: accepted (tools send them by default) and not used.
@@ -72,6 +74,7 @@ _FORM_SCHEMA = {
         "guidance": {"type": "number", "description": "true_cfg_scale."},
         "negative_prompt": {"type": "string"},
         "lightning": {"type": "boolean"},
+        "aspect_ratio": {"type": "string", "description": "W:H at the model's native area, e.g. 16:9."},
     },
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -96,6 +99,62 @@ async def create_image_edit(request: Request, services: ServicesDep, caller: Cal
     if job.status is not JobStatus.COMPLETE:
         return _not_complete(job, request.url.path, services.settings.openai_wait_seconds)
     return await run_in_threadpool(_results, services, job, response_format, str(request.base_url))
+
+
+class GenerationRequest(BaseModel):
+    """`client.images.generate(prompt=..., n=..., size=...)`: OpenAI's fields, then ours (`extra_body`)."""
+
+    model_config = ConfigDict(extra="allow")  # OpenAI's others (model, quality, style, ...) are accepted, unused
+
+    prompt: str = Field(description="What to make, e.g. 'a lighthouse at dusk, oil painting'.")
+    n: int | None = Field(default=None, description="Images to make (variations with seeds seed, seed+1, ...).")
+    size: str | None = Field(default=None, description="`auto` (the model's native area, square) or WIDTHxHEIGHT.")
+    response_format: Literal["b64_json", "url"] = "b64_json"
+    output_format: str | None = Field(default=None, description="png (default), jpeg or webp.")
+    seed: int | None = None
+    steps: int | None = Field(default=None, description="Denoising steps (num_inference_steps).")
+    guidance: float | None = Field(default=None, description="true_cfg_scale.")
+    negative_prompt: str | None = None
+    lightning: bool | None = None
+    aspect_ratio: str | None = Field(default=None, description="W:H at the model's native area, e.g. 16:9.")
+
+
+@router.post(
+    "/images/generations",
+    response_model=OpenAIImagesResponse,
+    response_model_exclude_none=True,
+    responses=_ERRORS,
+)
+async def create_image(body: GenerationRequest, request: Request, services: ServicesDep, caller: CallerDep) -> Any:
+    """Make images from the instruction alone as the OpenAI Images API does (`client.images.generate`), with a
+    model that can (`text_to_image` in `/api/limits`); another model's answer names the models that can."""
+    if body.model_extra and body.model_extra.get("stream") in (True, "true"):
+        raise InvalidRequest("streaming is not supported; follow the job on /ws/{job_id} instead", param="stream")
+    problem = services.capabilities.image_count_problem(0)
+    if problem is not None:
+        raise InvalidRequest(problem, param="prompt")
+    fields = {
+        _FIELDS[name]: _field_value(name, str(value))
+        for name, value in body.model_dump(exclude={"response_format"}).items()
+        if name in _FIELDS and value is not None
+    }
+    try:
+        edit = parse_request(fields, services.capabilities)
+    except ValidationError as exc:
+        raise _invalid(exc) from exc
+    job = await run_in_threadpool(services.jobs.submit, [], edit, owner=caller.owner)
+    job = await wait_for_end(services.jobs, services.events, job.id, services.settings.openai_wait_seconds)
+    if job.status is not JobStatus.COMPLETE:
+        return _not_complete(job, request.url.path, services.settings.openai_wait_seconds)
+    return await run_in_threadpool(_results, services, job, body.response_format, str(request.base_url))
+
+
+def _invalid(exc: ValidationError) -> InvalidRequest:
+    """The first problem, named by the parameter the client sent."""
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else "prompt"
+    param = _PARAM_OF.get(field, field)
+    return InvalidRequest(f"{param}: {str(first['msg']).removeprefix('Value error, ')}", param=param)
 
 
 def parse_edit_form(
@@ -134,10 +193,7 @@ def parse_edit_form(
     try:
         return uploads, parse_request(fields, capabilities), response_format
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "prompt"
-        param = _PARAM_OF.get(field, field)
-        raise InvalidRequest(f"{param}: {str(first['msg']).removeprefix('Value error, ')}", param=param) from exc
+        raise _invalid(exc) from exc
 
 
 def _field_value(name: str, value: str) -> Any:
