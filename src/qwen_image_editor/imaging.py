@@ -47,7 +47,8 @@ _EXIF_ORIENTATION = 0x0112
 
 @dataclass(frozen=True)
 class DecodedImage:
-    """An upload as we keep it: upright RGB without metadata, and its (width, height) as sent, upright."""
+    """An upload as we keep it: upright RGB (RGBA when it has alpha and alpha is kept) without metadata, and
+    its (width, height) as sent, upright."""
 
     image: Image.Image
     original_size: tuple[int, int]
@@ -57,18 +58,28 @@ class DecodedImage:
         return self.image.size != self.original_size
 
 
-def decode_image(source: str | Path | BinaryIO, *, max_pixels: int, name: str = "image") -> Image.Image:
-    """Decode an untrusted image file into an upright RGB image with no metadata, at full size."""
-    return decode_upload(source, max_pixels=max_pixels, name=name).image
+def decode_image(
+    source: str | Path | BinaryIO, *, max_pixels: int, name: str = "image", keep_alpha: bool = False
+) -> Image.Image:
+    """Decode an untrusted image file into an upright RGB image with no metadata, at full size (RGBA when it
+    has alpha and `keep_alpha`)."""
+    return decode_upload(source, max_pixels=max_pixels, name=name, keep_alpha=keep_alpha).image
 
 
 def decode_upload(
-    source: str | Path | BinaryIO, *, max_pixels: int, fit_pixels: int | None = None, name: str = "image"
+    source: str | Path | BinaryIO,
+    *,
+    max_pixels: int,
+    fit_pixels: int | None = None,
+    name: str = "image",
+    keep_alpha: bool = False,
 ) -> DecodedImage:
     """Decode an untrusted image file, reduced to at most `fit_pixels` (same aspect) when given.
 
     The file is decoded once: JPEGs at the smallest 1/2, 1/4 or 1/8 scale that still covers the target
     (`draft`), other formats at full size and reduced at once, before any other full-size copy is made.
+    `keep_alpha` (the model reads alpha: Qwen-Image-2.1): an image with alpha (RGBA, LA, a palette with
+    transparency) comes back RGBA; otherwise, and always without it, RGB with transparency composited on white.
     Raises InvalidImage, with a message naming `name` and what is accepted, for anything else.
     """
     try:
@@ -86,10 +97,12 @@ def decode_upload(
                 if target != opened.size and opened.format == "JPEG":
                     opened.draft(None, target)  # never smaller than target
                 opened.load()
-                image = _shrunk(opened, target)
+                alpha = keep_alpha and has_alpha(opened)
+                image = _shrunk(opened, target, keep_alpha=alpha)
                 upright = image.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else image
                 original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-                return DecodedImage(_without_metadata(to_rgb(upright)), original)
+                kept = to_rgba(upright) if alpha else to_rgb(upright)
+                return DecodedImage(_without_metadata(kept), original)
     except InvalidImage:
         raise
     except UnidentifiedImageError as exc:
@@ -119,11 +132,11 @@ def fitted_size(size: tuple[int, int], max_pixels: int | None) -> tuple[int, int
     return (new_long, new_short) if width >= height else (new_short, new_long)
 
 
-def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+def _shrunk(image: Image.Image, size: tuple[int, int], *, keep_alpha: bool = False) -> Image.Image:
     if image.size == size:
         return image
-    if image.mode not in ("RGB", "RGBA", "L", "LA"):  # palettes, 16-bit, CMYK: resample in RGB
-        image = to_rgb(image)
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):  # palettes, 16-bit, CMYK: resample in RGB (RGBA: alpha kept)
+        image = to_rgba(image) if keep_alpha else to_rgb(image)
     # reducing_gap: a box reduction by a whole factor first, then Lanczos over the last factor of 3 or less;
     # much faster than Lanczos over the whole range and, at 3, indistinguishable from it.
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
@@ -136,11 +149,29 @@ def _without_metadata(image: Image.Image) -> Image.Image:
     return image
 
 
+def has_alpha(image: Image.Image) -> bool:
+    """Whether the image carries alpha: RGBA, LA, or a palette with transparency."""
+    return image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+
+
+def has_transparency(image: Image.Image) -> bool:
+    """Whether any pixel is less than opaque: what flattening on white would change."""
+    if not has_alpha(image):
+        return False
+    low = (image if image.mode in ("RGBA", "LA") else image.convert("RGBA")).getchannel("A").getextrema()[0]
+    return isinstance(low, int | float) and low < 255
+
+
+def to_rgba(image: Image.Image) -> Image.Image:
+    """RGBA: alpha kept (opaque where the image has none), palettes and greys expanded."""
+    return image.copy() if image.mode == "RGBA" else image.convert("RGBA")
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Plain RGB: transparency is composited on white, palettes and greys expanded."""
     if image.mode == "RGB":
         return image.copy()
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+    if has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))
         background.paste(rgba, mask=rgba.getchannel("A"))
@@ -177,12 +208,17 @@ _EXIF_IFD, _USER_COMMENT = 0x8769, 0x9286
 _ASCII_COMMENT = b"ASCII\0\0\0"  # EXIF's character-code prefix of a UserComment
 
 
+def flattened_by(image: Image.Image, output_format: OutputFormat) -> bool:
+    """Whether `encode_image` composites this image on white: JPEG has no alpha, and some pixel is not opaque."""
+    return output_format is OutputFormat.JPEG and has_transparency(image)
+
+
 def encode_image(image: Image.Image, output_format: OutputFormat, settings: Mapping[str, Any] | None = None) -> bytes:
     """Encode with our own settings and no metadata carried over from anywhere: only `settings`, when given
     (PNG: an iTXt chunk `qie-settings` with the JSON and an A1111-style `parameters` text; JPEG and WebP: the
-    JSON as the EXIF UserComment)."""
+    JSON as the EXIF UserComment). An image with alpha stays RGBA in PNG and WebP; JPEG flattens it on white."""
     buffer = io.BytesIO()
-    clean = to_rgb(image)
+    clean = to_rgba(image) if has_alpha(image) and output_format is not OutputFormat.JPEG else to_rgb(image)
     if output_format is OutputFormat.PNG:
         extra: dict[str, Any] = {}
         if settings is not None:
@@ -227,15 +263,19 @@ def _parameters_text(settings: Mapping[str, Any]) -> str:
 
 
 def encode_stored_input(image: Image.Image) -> bytes:
-    """The inputs we keep, as PNG at the same fast level as results."""
+    """The inputs we keep, as PNG at the same fast level as results: RGB, or RGBA when the image has alpha
+    (the upload decoder keeps it only for models that read it)."""
     buffer = io.BytesIO()
-    (image if image.mode == "RGB" else to_rgb(image)).save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    kept = image if image.mode in ("RGB", "RGBA") else to_rgba(image) if has_alpha(image) else to_rgb(image)
+    kept.save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 
-def make_thumbnail(image: Image.Image) -> bytes:
-    """A small WebP preview for galleries."""
-    thumb = to_rgb(image)
+def make_thumbnail(image: Image.Image, output_format: OutputFormat | None = None) -> bytes:
+    """A small WebP preview for galleries: with alpha when the image has it, unless the result it stands for
+    is a JPEG (`output_format`), which has it flattened on white."""
+    keep_alpha = has_alpha(image) and output_format is not OutputFormat.JPEG
+    thumb = to_rgba(image) if keep_alpha else to_rgb(image)
     thumb.thumbnail(THUMBNAIL_SIZE, Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     thumb.save(buffer, format="WEBP", quality=80)

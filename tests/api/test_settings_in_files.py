@@ -10,10 +10,12 @@ import pytest
 from PIL import Image
 
 from qwen_image_editor.api.routes.jobs import prompt_slug
+from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.engine.fake import FakeEngine
-from qwen_image_editor.imaging import read_embedded_settings
+from qwen_image_editor.imaging import encode_image, read_embedded_settings
 from qwen_image_editor.services import build_services
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
+from tests.conftest import noise_image
 from tests.live_server import LiveServer, live_server
 
 
@@ -42,6 +44,24 @@ def test_settings_read_back_from_a_download(server: LiveServer, output_format: s
     if output_format == "png":
         assert opened.info["parameters"].startswith("Make the sky stormy\nNegative prompt: blurry, ünïcode\nSteps: 3")
         assert set(opened.info) <= {"qie-settings", "parameters", "dpi", "gamma"}  # nothing else carried over
+
+
+@pytest.mark.parametrize("output_format", list(OutputFormat))
+def test_settings_read_back_from_an_rgba_result(output_format: OutputFormat) -> None:
+    """A result with alpha (Qwen-Image-2.1) carries them the same way: RGBA in PNG and WebP, flattened in JPEG."""
+    image = noise_image(48, 32).convert("RGBA")
+    image.putalpha(Image.linear_gradient("L").resize(image.size))
+    settings = {
+        "format": "qie-settings/1", "prompt": "cut out the cat", "negative_prompt": " ", "seed": 7, "steps": 8,
+        "guidance": 1.0, "model": "Qwen/Qwen-Image-2.1", "loras": [], "lightning": True,
+    }  # fmt: skip
+    data = encode_image(image, output_format, settings)
+    assert read_embedded_settings(io.BytesIO(data)) == settings
+    opened = Image.open(io.BytesIO(data))
+    assert opened.mode == ("RGB" if output_format is OutputFormat.JPEG else "RGBA")
+    if output_format is OutputFormat.PNG:
+        assert opened.info["parameters"].startswith("cut out the cat\nNegative prompt: \nSteps: 8, CFG scale: 1,")
+        assert opened.info["parameters"].endswith("Model: Qwen/Qwen-Image-2.1, Lightning: true")
 
 
 def test_qie_embed_settings_0_turns_it_off(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.jobs.records import Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.engine import make_engine, normalise_url
@@ -222,6 +222,7 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
         raw.execute("DROP TABLE server_secrets")
         raw.execute("DROP TABLE workers")  # since version 6
         raw.execute("ALTER TABLE jobs DROP COLUMN delete_requested")  # since version 7
+        raw.execute("ALTER TABLE jobs DROP COLUMN flattened")  # since version 8
         raw.execute("UPDATE schema_version SET version = 4")  # a new database records its version alone
     store = SqlJobStore(sqlite_url)
     try:
@@ -239,7 +240,7 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
     finally:
         store.close()
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (7,)
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (8,)
         assert raw.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (1,)
 
 
@@ -250,6 +251,7 @@ def test_a_version_5_database_gains_the_workers_table(sqlite_url: str) -> None:
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # back to what version 5 wrote
         raw.execute("DROP TABLE workers")
         raw.execute("ALTER TABLE jobs DROP COLUMN delete_requested")  # since version 7
+        raw.execute("ALTER TABLE jobs DROP COLUMN flattened")  # since version 8
         raw.execute("UPDATE schema_version SET version = 5")
     store = SqlJobStore(sqlite_url)
     try:
@@ -259,3 +261,27 @@ def test_a_version_5_database_gains_the_workers_table(sqlite_url: str) -> None:
         assert [w.worker_id for w in store.workers_seen_since(seen)] == ["gpu0/1-ab"]
     finally:
         store.close()
+
+
+def test_a_version_7_database_gains_jobs_flattened(sqlite_url: str) -> None:
+    store = SqlJobStore(sqlite_url)
+    old = store.create_job(str(uuid.uuid4()), EditRequest(prompt="before transparency", seed=1), 1)
+    store.close()
+    with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # back to what version 7 wrote
+        raw.execute("ALTER TABLE jobs DROP COLUMN flattened")
+        raw.execute("UPDATE schema_version SET version = 7")
+    store = SqlJobStore(sqlite_url)
+    try:
+        assert store.get_job(old.id).flattened is False
+        jpeg = EditRequest(prompt="a cut-out", seed=1, output_format=OutputFormat.JPEG)
+        new = store.create_job(str(uuid.uuid4()), jpeg, 1)
+        for job in (old, new):
+            claimed = store.claim_next_job("w", 30)
+            assert claimed is not None and claimed.id == job.id
+        assert store.complete_job(old.id, "w", ["output_1.png"]).flattened is False
+        assert store.complete_job(new.id, "w", ["output_1.jpg"], flattened=True).flattened is True
+        assert store.get_job(new.id).flattened is True and store.get_job(old.id).flattened is False
+    finally:
+        store.close()
+    with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (8,)

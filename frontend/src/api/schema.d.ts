@@ -345,6 +345,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/images/generations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create Image
+         * @description Make images from the instruction alone as the OpenAI Images API does (`client.images.generate`), with a
+         *     model that can (`text_to_image` in `/api/limits`); another model's answer names the models that can.
+         */
+        post: operations["create_image_v1_images_generations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -393,6 +414,11 @@ export interface components {
          *     and ranges come from `model_families` (see `parse_request`).
          */
         EditRequest: {
+            /**
+             * Aspect Ratio
+             * @description The result's width:height, e.g. 16:9, drawn at the model's native area (about 1 megapixel): for an image made from the instruction alone (square without it), or to change an edit's aspect. It sets `output_size`, which wins when both are given.
+             */
+            aspect_ratio?: string | null;
             /**
              * Keep Input Size
              * @description Return the result at the exact size of the last input image instead of the model's ~1 megapixel size.
@@ -468,6 +494,61 @@ export interface components {
              * @description What went wrong and what to do about it.
              */
             detail: string;
+        };
+        /**
+         * GenerationRequest
+         * @description `client.images.generate(prompt=..., n=..., size=...)`: OpenAI's fields, then ours (`extra_body`).
+         */
+        GenerationRequest: {
+            /**
+             * Aspect Ratio
+             * @description W:H at the model's native area, e.g. 16:9.
+             */
+            aspect_ratio?: string | null;
+            /**
+             * Guidance
+             * @description true_cfg_scale.
+             */
+            guidance?: number | null;
+            /** Lightning */
+            lightning?: boolean | null;
+            /**
+             * N
+             * @description Images to make (variations with seeds seed, seed+1, ...).
+             */
+            n?: number | null;
+            /** Negative Prompt */
+            negative_prompt?: string | null;
+            /**
+             * Output Format
+             * @description png (default), jpeg or webp.
+             */
+            output_format?: string | null;
+            /**
+             * Prompt
+             * @description What to make, e.g. 'a lighthouse at dusk, oil painting'.
+             */
+            prompt: string;
+            /**
+             * Response Format
+             * @default b64_json
+             * @enum {string}
+             */
+            response_format: "b64_json" | "url";
+            /** Seed */
+            seed?: number | null;
+            /**
+             * Size
+             * @description `auto` (the model's native area, square) or WIDTHxHEIGHT.
+             */
+            size?: string | null;
+            /**
+             * Steps
+             * @description Denoising steps (num_inference_steps).
+             */
+            steps?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** HealthResponse */
         HealthResponse: {
@@ -570,6 +651,12 @@ export interface components {
             /** Finished At */
             finished_at: string | null;
             /**
+             * Flattened
+             * @description A result had transparency (the model draws alpha, e.g. Qwen-Image-2.1) and was flattened on white, as JPEG has no alpha; ask for PNG or WebP to keep it. False otherwise.
+             * @default false
+             */
+            flattened: boolean;
+            /**
              * Inputs
              * @description URLs of the input images, in order.
              */
@@ -648,6 +735,12 @@ export interface components {
             error: string | null;
             /** Finished At */
             finished_at: string | null;
+            /**
+             * Flattened
+             * @description A result had transparency (the model draws alpha, e.g. Qwen-Image-2.1) and was flattened on white, as JPEG has no alpha; ask for PNG or WebP to keep it. False otherwise.
+             * @default false
+             */
+            flattened: boolean;
             /**
              * Inputs
              * @description URLs of the input images, in order.
@@ -1060,6 +1153,12 @@ export interface components {
             error: string | null;
             /** Finished At */
             finished_at: string | null;
+            /**
+             * Flattened
+             * @description A result had transparency (the model draws alpha, e.g. Qwen-Image-2.1) and was flattened on white, as JPEG has no alpha; ask for PNG or WebP to keep it. False otherwise.
+             * @default false
+             */
+            flattened: boolean;
             /**
              * Inputs
              * @description URLs of the input images, in order.
@@ -1911,6 +2010,8 @@ export interface operations {
         requestBody: {
             content: {
                 "multipart/form-data": {
+                    /** @description W:H at the model's native area, e.g. 16:9. */
+                    aspect_ratio?: string;
                     /** @description true_cfg_scale. */
                     guidance?: number;
                     /**
@@ -1944,6 +2045,129 @@ export interface operations {
                     steps?: number;
                     user?: string;
                 };
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIImagesResponse"];
+                };
+            };
+            /** @description Bad Request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Unauthorized */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Forbidden */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Request Entity Too Large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Unsupported Media Type */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Too Many Requests */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Internal Server Error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Service Unavailable */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Gateway Timeout */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+            /** @description Insufficient Storage */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorResponse"];
+                };
+            };
+        };
+    };
+    create_image_v1_images_generations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GenerationRequest"];
             };
         };
         responses: {

@@ -81,6 +81,7 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     requeue_reason: null,
     webhook: null,
     deleting: false,
+    flattened: false,
     ...overrides,
   };
 }

@@ -133,6 +133,11 @@ class JobView(BaseModel):
         description="Deleted while it ran: it stops at its next step, then its record and files go (a GET is "
         "404 from then on). Lists leave it out meanwhile.",
     )
+    flattened: bool = Field(
+        default=False,
+        description="A result had transparency (the model draws alpha, e.g. Qwen-Image-2.1) and was flattened on "
+        "white, as JPEG has no alpha; ask for PNG or WebP to keep it. False otherwise.",
+    )
 
 
 class SubmitResponse(JobView):

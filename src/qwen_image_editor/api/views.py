@@ -50,6 +50,7 @@ def job_view(job: Job, queue_position: int | None, *, retention_hours: float) ->
         requeue_reason=job.requeue_reason,
         webhook=webhook_view(job),
         deleting=job.delete_requested,
+        flattened=job.flattened,
     )
 
 

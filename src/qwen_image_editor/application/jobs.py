@@ -51,7 +51,10 @@ class JobService:
         self.max_queued = max_queued
         self.allow_private_webhooks = allow_private_webhooks
         self.decoder = UploadDecoder(
-            max_pixels=max_image_pixels, max_concurrent=max_concurrent_decodes, wait_seconds=decode_wait_seconds
+            max_pixels=max_image_pixels,
+            max_concurrent=max_concurrent_decodes,
+            wait_seconds=decode_wait_seconds,
+            keep_alpha=capabilities.alpha,  # 2.1 reads and writes alpha; the Edit models get uploads on white
         )
 
     def submit(self, uploads: Sequence[BinaryIO], request: EditRequest, *, owner: str | None = None) -> Job:

@@ -81,8 +81,8 @@ class JobLifecycle:
         self.store.update_progress(job_id, worker_id, progress)
         self.events.publish(JobProgressed(job_id=job_id, progress=progress, preview=preview))
 
-    def complete(self, job_id: str, worker_id: str, output_names: list[str]) -> Job:
-        job = self.store.complete_job(job_id, worker_id, output_names)
+    def complete(self, job_id: str, worker_id: str, output_names: list[str], *, flattened: bool = False) -> Job:
+        job = self.store.complete_job(job_id, worker_id, output_names, flattened=flattened)
         return self._changed(JobStatus.PROCESSING, job, worker_id)
 
     def fail(self, job_id: str, worker_id: str, reason: str) -> Job:

@@ -28,8 +28,10 @@ class UploadDecoder:
         max_concurrent: int,
         wait_seconds: float,
         fit_pixels: int = STORED_INPUT_PIXELS,
+        keep_alpha: bool = False,
     ) -> None:
         self.max_pixels, self.fit_pixels = max_pixels, fit_pixels
+        self.keep_alpha = keep_alpha  # the model reads alpha (Qwen-Image-2.1): RGBA uploads stay RGBA
         self.max_concurrent, self.wait_seconds = max_concurrent, wait_seconds
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._threads = ThreadPoolExecutor(max_workers=max_concurrent, thread_name_prefix="qie-decode")
@@ -42,7 +44,12 @@ class UploadDecoder:
             )
         try:
             decoding = self._threads.submit(
-                decode_upload, upload, max_pixels=self.max_pixels, fit_pixels=self.fit_pixels, name=name
+                decode_upload,
+                upload,
+                max_pixels=self.max_pixels,
+                fit_pixels=self.fit_pixels,
+                name=name,
+                keep_alpha=self.keep_alpha,
             )
             return decoding.result()
         finally:

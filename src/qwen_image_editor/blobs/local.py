@@ -51,7 +51,7 @@ class LocalBlobStore:
         images = []
         for index in range(1, count + 1):
             with Image.open(self._path_of(job_id, input_name(index)), formats=["PNG"]) as stored:
-                images.append(stored.convert("RGB"))
+                images.append(stored.convert("RGBA" if stored.mode == "RGBA" else "RGB"))  # RGBA: kept for 2.1
         return images
 
     def save_output(
@@ -67,7 +67,7 @@ class LocalBlobStore:
         name = output_name(index, output_format)
         write_atomic(folder / name, encode_image(image, output_format, settings if self.embed_settings else None))
         if index == 1:  # after the result: a thumbnail never stands for a result that is not there
-            write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image))
+            write_atomic(folder / THUMBNAIL_NAME, make_thumbnail(image, output_format))
         return name
 
     def _path_of(self, job_id: str, name: str) -> Path:

@@ -115,7 +115,9 @@ class S3BlobStore:
         data = encode_image(image, output_format, settings if self.embed_settings else None)
         self._put(self._key(job_id, name), data, media_type_of(name))
         if index == 1:  # after the result: a thumbnail never stands for a result that is not there
-            self._put(self._key(job_id, THUMBNAIL_NAME), make_thumbnail(image), media_type_of(THUMBNAIL_NAME))
+            self._put(
+                self._key(job_id, THUMBNAIL_NAME), make_thumbnail(image, output_format), media_type_of(THUMBNAIL_NAME)
+            )
         return name
 
     def check_writable(self) -> None:
@@ -142,7 +144,7 @@ class S3BlobStore:
         images = []
         for index in range(1, count + 1):
             with Image.open(io.BytesIO(self.read_bytes(job_id, input_name(index))), formats=["PNG"]) as stored:
-                images.append(stored.convert("RGB"))
+                images.append(stored.convert("RGBA" if stored.mode == "RGBA" else "RGB"))  # RGBA: kept for 2.1
         return images
 
     def presigned_url(self, job_id: str, name: str, *, download_name: str | None = None) -> str | None:

@@ -203,6 +203,8 @@ class FakeEngine:
                     on_step(step)
             with self.gpu.busy():  # the real engine's VAE decode
                 image = photo_like(size, seed, request.prompt)
+                if self.capabilities.alpha:  # 2.1's VAE decodes alpha: the fake carries an input's
+                    image = with_alpha_of(image, images)
             self.edits_run += 1
             return EditResult(image, seed, time.perf_counter() - clock.started)
 
@@ -225,6 +227,18 @@ def photo_like(size: tuple[int, int], seed: int, prompt: str = "") -> Image.Imag
     digest = hashlib.sha256(f"{seed}:{prompt}".encode()).digest()
     tint = np.frombuffer(digest[:3], dtype=np.uint8) & 0x3F
     return Image.fromarray(np.bitwise_xor(_base_photo(size), tint), "RGB")
+
+
+def with_alpha_of(image: Image.Image, inputs: Sequence[Image.Image]) -> Image.Image:
+    """`image` as RGBA with the alpha of image 1 (else of the last image) resized to it, as a model that reads
+    and writes alpha keeps a cut-out's shape; unchanged when neither has alpha (and for text alone)."""
+    source = next((each for each in (*inputs[:1], *inputs[-1:]) if each.mode in ("RGBA", "LA")), None)
+    if source is None:
+        return image
+    alpha = source.getchannel("A")
+    rgba = image.convert("RGBA")
+    rgba.putalpha(alpha if alpha.size == image.size else alpha.resize(image.size, Image.Resampling.BILINEAR))
+    return rgba
 
 
 @functools.lru_cache(maxsize=4)

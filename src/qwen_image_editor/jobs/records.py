@@ -84,6 +84,8 @@ class Job:
     # (width, height) of each upload as sent, when its stored input is smaller; empty when they are equal
     original_sizes: list[tuple[int, int]] = field(default_factory=list)
     starred: bool = False  # kept whatever the retention
+    # a result had transparency, and JPEG (no alpha) has it flattened on white
+    flattened: bool = False
     # why it went back to the queue last (kept through its next run); None if it never did
     requeue_reason: RequeueReason | None = None
     # its webhook's delivery, once it ended with a `webhook_url` (job views show a pending one before)

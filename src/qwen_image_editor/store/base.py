@@ -75,8 +75,9 @@ class JobStore(Protocol):
         """Record progress of a job this worker holds (ignored otherwise)."""
         ...
 
-    def complete_job(self, job_id: str, worker_id: str, output_names: list[str]) -> Job:
-        """processing -> complete, once the output files are in place."""
+    def complete_job(self, job_id: str, worker_id: str, output_names: list[str], *, flattened: bool = False) -> Job:
+        """processing -> complete, once the output files are in place. `flattened`: a result had transparency
+        and JPEG, which has none, has it on white."""
         ...
 
     def fail_job(self, job_id: str, worker_id: str | None, reason: str) -> Job:

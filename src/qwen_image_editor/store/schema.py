@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from qwen_image_editor.errors import QieError
 from qwen_image_editor.store.engine import write_transaction
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 class SchemaVersionError(QieError, RuntimeError):
@@ -94,6 +94,8 @@ jobs = Table(
     Column("requeue_reason", String(16), nullable=True),
     # Deleted while it ran: its record and files go once its worker lets go of it (since version 7).
     Column("delete_requested", Boolean, nullable=False, default=False, server_default=text("false")),
+    # Its result had transparency and was flattened on white for JPEG, which has none (since version 8).
+    Column("flattened", Boolean, nullable=False, default=False, server_default=text("false")),
 )
 Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at, jobs.c.seq)
 Index("ix_jobs_owner", jobs.c.owner, jobs.c.created_at)
@@ -208,6 +210,11 @@ def _to_version_7(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE jobs ADD COLUMN delete_requested BOOLEAN NOT NULL DEFAULT false"))
 
 
+def _to_version_8(conn: Connection) -> None:
+    """A job records that its result lost its transparency to JPEG (flattened on white); its view says so."""
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN flattened BOOLEAN NOT NULL DEFAULT false"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _to_version_2,
     2: _to_version_3,
@@ -215,6 +222,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     4: _to_version_5,
     5: _to_version_6,
     6: _to_version_7,
+    7: _to_version_8,
 }
 
 # Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.

@@ -240,8 +240,9 @@ class SqlJobStore:
                 return
             self._set(conn, job_id, progress=json.dumps(progress.model_dump(mode="json")), updated_at=self._clock())
 
-    def complete_job(self, job_id: str, worker_id: str, output_names: list[str]) -> Job:
-        return self._finish(job_id, worker_id, JobStatus.COMPLETE, output_names=json.dumps(list(output_names)))
+    def complete_job(self, job_id: str, worker_id: str, output_names: list[str], *, flattened: bool = False) -> Job:
+        names = json.dumps(list(output_names))
+        return self._finish(job_id, worker_id, JobStatus.COMPLETE, output_names=names, flattened=flattened)
 
     def fail_job(self, job_id: str, worker_id: str | None, reason: str) -> Job:
         return self._finish(job_id, worker_id, JobStatus.ERROR, error=reason)
@@ -460,6 +461,7 @@ def _to_job(row: RowMapping) -> Job:
         lease_expires_at=row["lease_expires_at"],
         cancel_requested=bool(row["cancel_requested"]),
         delete_requested=bool(row["delete_requested"]),
+        flattened=bool(row["flattened"]),
         output_names=list(json.loads(row["output_names"])),
         original_sizes=[(int(w), int(h)) for w, h in json.loads(row["original_sizes"] or "[]")],
         starred=bool(row["starred"]),

@@ -42,6 +42,7 @@ from qwen_image_editor.errors import (
     StorageFull,
     StorageUnavailable,
 )
+from qwen_image_editor.imaging import flattened_by
 from qwen_image_editor.jobs.events import Preview
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.store.base import JobStore
@@ -59,6 +60,14 @@ class _NotSaved(enum.Enum):
 
     LEASE_LOST = "lease_lost"  # another worker has the job now
     CANCELLED = "cancelled"  # cancel was asked for during the last step
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """A job's results in place: their names, and whether JPEG flattened a result's transparency on white."""
+
+    names: list[str]
+    flattened: bool = False
 
 
 @dataclass(frozen=True)
@@ -474,7 +483,7 @@ class Worker:
             self.metrics.step_duration.observe(now - last[2])
 
     # -- finish (results saved on the pool, outcomes recorded in order) ---------------------------
-    def _save(self, job: Job, heartbeat: _Heartbeat, results: list[EditResult]) -> list[str] | _NotSaved:
+    def _save(self, job: Job, heartbeat: _Heartbeat, results: list[EditResult]) -> _Saved | _NotSaved:
         """Encode and store the results (on a finishing thread); their names, or why nothing was saved."""
         if heartbeat.lost.is_set():
             return _NotSaved.LEASE_LOST
@@ -495,20 +504,22 @@ class Worker:
         self.metrics.stage_duration.labels("finish").observe(seconds)
         megapixels = sum(result.image.width * result.image.height for result in results) / 1e6
         self.metrics.finish_per_megapixel.observe(seconds / megapixels)
-        return names
+        # exactly what encode_image did: JPEG composited a result with transparency (2.1 draws alpha) on white
+        flattened = any(flattened_by(result.image, job.request.output_format) for result in results)
+        return _Saved(names, flattened)
 
-    def _record_saved(self, job: Job, heartbeat: _Heartbeat, saved: Future[list[str] | _NotSaved]) -> None:
+    def _record_saved(self, job: Job, heartbeat: _Heartbeat, saved: Future[_Saved | _NotSaved]) -> None:
         """Record the outcome of `_save` (on the recorder thread, in the order the model finished the jobs)."""
         try:
-            names = saved.result()
-            if names is _NotSaved.LEASE_LOST or heartbeat.lost.is_set():
+            outcome = saved.result()
+            if outcome is _NotSaved.LEASE_LOST or heartbeat.lost.is_set():
                 log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
-            elif names is _NotSaved.CANCELLED:
+            elif outcome is _NotSaved.CANCELLED:
                 self.lifecycle.cancelled(job.id, self.worker_id)
             else:
                 # Only now, with every file in place, does the record name them: a failure above leaves no
                 # result referenced (files already written are complete, and go with the job).
-                self.lifecycle.complete(job.id, self.worker_id, list(names))
+                self.lifecycle.complete(job.id, self.worker_id, list(outcome.names), flattened=outcome.flattened)
         except StorageUnavailable as exc:
             # An error, not a requeue: the S3 client has retried already, and requeueing would run the whole edit
             # again only to meet the same outage (its inputs sit in that store too), while `max_attempts` is
