@@ -15,7 +15,7 @@ from rich.table import Table
 from qwen_image_editor.cli import app
 from qwen_image_editor.cli.common import DataDirOption, ModelOption, console, load_settings, resolve_path
 from qwen_image_editor.engine.devices import DevicePlan, cuda_available, gpu_summary
-from qwen_image_editor.engine.memory import USABLE_SHARE, MemoryPlan, bitsandbytes_installed
+from qwen_image_editor.engine.memory import BF16, USABLE_SHARE, MemoryPlan, bitsandbytes_installed
 from qwen_image_editor.engine.model_size import model_size
 from qwen_image_editor.engine.models import ModelSource, ModelSourceKind, resolve_auto, resolve_model
 from qwen_image_editor.engine.placement import MemoryOptions, attention_backends, compile_available, resolve_plan
@@ -132,7 +132,8 @@ def doctor(
         f"{chosen.name} ({chosen.kind.value}{', RANDOM weights: outputs are noise' if chosen.is_demo else ''})",
     )
     if chosen.kind is ModelSourceKind.HUB and not _cached(chosen.location, cache_dir):
-        table.add_row("Note", f"{chosen.name} is not cached; the first job downloads it (~58 GB)")
+        download_gb = model_size(chosen, cache_dir).params * BF16 / 1e9
+        table.add_row("Note", f"{chosen.name} is not cached; the first job downloads it (~{download_gb:.0f} GB)")
     plan = memory["memory_plan"]
     peak = f" (~{plan['estimated_peak_gb']:.1f} GB)" if plan["estimated_peak_gb"] is not None else ""
     table.add_row("Memory plan", f"{plan['name']}{peak}: {plan['reason']}")

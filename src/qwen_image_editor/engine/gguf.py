@@ -1,4 +1,10 @@
-"""The GGUF memory plan: a quantised transformer file read by diffusers, and tiny GGUF files made offline."""
+"""The GGUF memory plan: a quantised transformer file read by diffusers, and tiny GGUF files made offline.
+
+Both transformer classes load from GGUF in diffusers 0.42.1: `QwenImageTransformer2DModel` (Edit) takes the
+file's tensors as they are, `QwenImage21Transformer2DModel` (2.1) through its single-file converter
+(`convert_qwen_image21_transformer_checkpoint_to_diffusers`: drops ComfyUI's `model.diffusion_model.` prefix and
+splits its fused `img_mlp.gate_up` into `gate_layer` and `proj`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from qwen_image_editor.engine import published_configs as published
 from qwen_image_editor.engine.hub_files import is_local
 
 DEFAULT_QUANT = "Q8_0"
@@ -29,11 +36,24 @@ def gguf_file_bytes(reference: str, transformer_params: int) -> tuple[int, str]:
     return int(transformer_params * type_size / block), f"{quant} at {8 * type_size / block:.2f} bits per weight"
 
 
+def transformer_class(config_location: str, cache_dir: Path | None) -> Any:
+    """The diffusers class of the model's transformer, as its config names it (a folder, the Hugging Face cache, or
+    the published releases)."""
+    import diffusers
+
+    from qwen_image_editor.engine.model_size import class_name, component_configs
+    from qwen_image_editor.engine.models import ModelSource, ModelSourceKind
+
+    kind = ModelSourceKind.LOCAL if Path(config_location).is_dir() else ModelSourceKind.HUB
+    configs, _ = component_configs(ModelSource(config_location, kind, config_location), cache_dir)
+    return getattr(diffusers, class_name("transformer", configs["transformer"]))
+
+
 def load_gguf_transformer(path: Path, config_location: str, dtype: Any, cache_dir: Path | None) -> Any:
     """The transformer from a GGUF file, with its config from the model (a folder or a hub id)."""
-    from diffusers import GGUFQuantizationConfig, QwenImageTransformer2DModel
+    from diffusers import GGUFQuantizationConfig
 
-    return QwenImageTransformer2DModel.from_single_file(
+    return transformer_class(config_location, cache_dir).from_single_file(
         str(path),
         quantization_config=GGUFQuantizationConfig(compute_dtype=dtype),
         config=config_location,
@@ -70,8 +90,23 @@ def write_gguf(state_dict: dict[str, Any], path: Path, quant: str = DEFAULT_QUAN
 
 
 def make_tiny_gguf(model_folder: Path, path: Path, quant: str = DEFAULT_QUANT) -> Path:
-    """A GGUF of a (tiny) diffusers model folder's transformer, built offline."""
-    from diffusers import QwenImageTransformer2DModel
+    """A GGUF of a (tiny) diffusers model folder's transformer, built offline. A 2.1 transformer is written in
+    ComfyUI's layout (gate and up projections fused, gate rows first), which diffusers' converter undoes on loading."""
+    cls = transformer_class(str(model_folder), None)
+    state_dict = cls.from_pretrained(model_folder, subfolder="transformer").state_dict()
+    if cls.__name__ == published.CLASSES[published.IMAGE_21]["transformer"]:
+        state_dict = _fuse_gate_up(state_dict)
+    return write_gguf(state_dict, path, quant)
 
-    transformer = QwenImageTransformer2DModel.from_pretrained(model_folder, subfolder="transformer")
-    return write_gguf(transformer.state_dict(), path, quant)
+
+def _fuse_gate_up(state_dict: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    fused = {}
+    for name, tensor in state_dict.items():
+        if name.endswith("img_mlp.gate_layer.weight"):
+            up = state_dict[name.replace("gate_layer", "proj")]
+            fused[name.replace("gate_layer", "gate_up")] = torch.cat([tensor, up], dim=0)
+        elif not name.endswith("img_mlp.proj.weight"):
+            fused[name] = tensor
+    return fused

@@ -1,7 +1,8 @@
 """Memory plans: how the model sits on the GPU, each plan's estimated peak, and what `auto` picks.
 
 Peaks are weights from the real parameter counts (`model_size.py`) plus activations from the shapes of
-a ~1 MP edit with 3 reference images. Sizes are in GB of 10^9 bytes, as GPU makers and GPU_NOTES.md count.
+a ~1 MP edit with 3 reference images (and, for Qwen-Image-2.1, the prefix KV cache it keeps of them). Sizes are in
+GB of 10^9 bytes, as GPU makers and GPU_NOTES.md count.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from qwen_image_editor.engine import published_configs as published
+from qwen_image_editor.engine.families import QWEN_IMAGE_21_RESOLUTION
 from qwen_image_editor.engine.model_size import ModelSize
 
 GB = 1e9
@@ -22,7 +25,7 @@ NF4_BITS = 4.5  # 4-bit codes plus one float32 absmax per 64 weights
 USABLE_SHARE = 0.92
 OVERHEAD_BYTES = 0.5 * GB  # cuBLAS workspaces, RNG state, pipeline tensors
 ACTIVATION_COPIES = 12  # tensors of the hidden width alive at once inside one block (qkv, rope, 4x MLP, ...)
-TOKEN_PIXELS = 16 * 16  # one latent token per 16x16 pixels (8x VAE, 2x2 patches)
+TOKEN_PIXELS = 16 * 16  # one latent token per 16x16 pixels (Edit: 8x VAE, 2x2 patches; 2.1: 16x VAE, unpatched)
 
 
 class MemoryPlan(StrEnum):
@@ -51,6 +54,29 @@ class Workload:
     reference_megapixels: float = 1.0  # EditPlus VAE-encodes every reference at ~1 MP
     text_tokens_per_image: int = 200  # each reference is shown to the text encoder at 384x384
     prompt_tokens: int = 300
+    # The Edit transformers read the text encoder's states of the references' vision tokens as text; 2.1's puts
+    # each reference's latents in their places instead (2x2 latent tokens per vision token).
+    vision_tokens_in_transformer: bool = True
+
+
+# Qwen-Image-2.1 shows each reference to Qwen3-VL at the size it draws at (output_resolution squared), one vision
+# token per 32x32 pixels (patch 16, merge 2), and keeps the keys and values of the text and reference tokens of
+# every block from the first step to the last. Sized like the Edit models for 3 references; it takes up to 10, and
+# each further one adds ~2.6 GB to every plan (2.2 GB of it its KV cache).
+_PIXELS_21 = QWEN_IMAGE_21_RESOLUTION**2
+_VISION_21 = published.TEXT_ENCODER_21["vision_config"]
+WORKLOAD_21 = Workload(
+    output_megapixels=_PIXELS_21 / 1e6,
+    reference_megapixels=_PIXELS_21 / 1e6,
+    text_tokens_per_image=_PIXELS_21 // (_VISION_21["patch_size"] * _VISION_21["spatial_merge_size"]) ** 2,
+    vision_tokens_in_transformer=False,
+)
+# The workload of each family's pipeline, by its transformer class (any other: the Edit models').
+WORKLOADS = {published.CLASSES[published.IMAGE_21]["transformer"]: WORKLOAD_21}
+
+
+def workload_for(size: ModelSize) -> Workload:
+    return WORKLOADS.get(size.transformer_class, Workload())
 
 
 @dataclass(frozen=True)
@@ -80,21 +106,26 @@ class Activations:
         return max(self.text_encoder, self.transformer, self.vae)
 
 
-def activations(size: ModelSize, work: Workload = Workload()) -> Activations:
-    """Bytes of the largest activations of each phase (flash/SDPA attention: linear in the tokens)."""
+def activations(size: ModelSize, work: Workload | None = None) -> Activations:
+    """Bytes of the largest activations of each phase (flash/SDPA attention: linear in the tokens), with the
+    transformer's prefix KV cache where it keeps one. `work`: the model's own workload unless given."""
+    work = work or workload_for(size)
     pixels = work.output_megapixels * 1e6
-    image_tokens = (pixels + work.reference_images * work.reference_megapixels * 1e6) / TOKEN_PIXELS
-    text_tokens = work.prompt_tokens + work.reference_images * work.text_tokens_per_image
-    te = size.text_encoder
+    reference_tokens = work.reference_images * work.reference_megapixels * 1e6 / TOKEN_PIXELS
+    image_tokens = pixels / TOKEN_PIXELS + reference_tokens
+    encoder_tokens = work.prompt_tokens + work.reference_images * work.text_tokens_per_image
+    text_tokens = encoder_tokens if work.vision_tokens_in_transformer else work.prompt_tokens
+    te, t = size.text_encoder, size.transformer
+    kv_cache = (text_tokens + reference_tokens) * t.cached_per_token * BF16
     return Activations(
-        text_encoder=text_tokens * (te.width * BF16 * ACTIVATION_COPIES + te.vocab * BF16),
-        transformer=(image_tokens + text_tokens) * size.transformer.width * BF16 * ACTIVATION_COPIES,
+        text_encoder=encoder_tokens * (te.width * BF16 * ACTIVATION_COPIES + te.vocab * BF16),
+        transformer=(image_tokens + text_tokens) * t.width * BF16 * ACTIVATION_COPIES + kv_cache,
         vae=max(pixels, work.reference_megapixels * 1e6) * size.vae.width * BF16 * ACTIVATION_COPIES,
     )
 
 
 def estimate_peak(
-    plan: MemoryPlan, size: ModelSize, work: Workload = Workload(), *, gguf_bytes: int | None = None
+    plan: MemoryPlan, size: ModelSize, work: Workload | None = None, *, gguf_bytes: int | None = None
 ) -> float:
     """A plan's peak GPU memory in GB for this model and workload."""
     t, te, vae = size.transformer, size.text_encoder, size.vae
@@ -137,7 +168,7 @@ def _nf4_bytes(params: int, quantizable: int) -> float:
 
 def estimate_plans(
     size: ModelSize,
-    work: Workload = Workload(),
+    work: Workload | None = None,
     *,
     gguf_bytes: int | None = None,
     bitsandbytes: bool | None = None,

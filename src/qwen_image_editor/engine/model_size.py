@@ -29,6 +29,9 @@ class ComponentSize:
     largest_linear: int  # the largest Linear: upcast one at a time under fp8 storage
     width: int  # the hidden width activations scale with
     vocab: int = 0  # text encoder only: the logits row
+    # Transformer only: values its prefix KV cache keeps per text and reference token (keys and values of every
+    # block), 0 where it keeps none. Qwen-Image-2.1's (causal_condition) keeps them from the first step to the last.
+    cached_per_token: int = 0
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class ModelSize:
     text_encoder: ComponentSize
     vae: ComponentSize
     source: str  # where the configs came from, for people
+    transformer_class: str = "QwenImageTransformer2DModel"  # which family's pipeline runs it (memory.WORKLOADS)
 
     @property
     def params(self) -> int:
@@ -50,6 +54,7 @@ def model_size(source: ModelSource, cache_dir: Path | None = None) -> ModelSize:
         text_encoder=_count("text_encoder", json.dumps(configs["text_encoder"], sort_keys=True)),
         vae=_count("vae", json.dumps(configs["vae"], sort_keys=True)),
         source=where,
+        transformer_class=class_name("transformer", configs["transformer"]),
     )
 
 
@@ -64,11 +69,7 @@ def component_configs(source: ModelSource, cache_dir: Path | None) -> tuple[dict
     if cached is not None:
         return cached, f"the cached configs of {source.location}"
     known = source.location if source.location in published.TRANSFORMER else published.EDIT_2511
-    configs = {
-        "transformer": dict(published.TRANSFORMER[known]),
-        "text_encoder": published.TEXT_ENCODER,
-        "vae": published.VAE,
-    }
+    configs = published.component_configs(known)
     note = "" if known == source.location else f" (assumed: {source.location} is not cached)"
     return configs, f"the published configs of {known}{note}"
 
@@ -102,30 +103,51 @@ def _count(part: str, config_json: str) -> ComponentSize:
 
     config = json.loads(config_json)
     with init_empty_weights():
-        module, width, vocab, skip = _build(part, config)
-    return _measure(module, width, vocab, skip)
+        module, width, vocab, skip, cached = _build(part, config)
+    return _measure(module, width, vocab, skip, cached)
 
 
-def _build(part: str, config: dict[str, Any]) -> tuple[Any, int, int, tuple[str, ...]]:
+# The component classes the releases use (a config that names none is an Edit release's).
+_KNOWN_CLASSES = {
+    part: tuple(dict.fromkeys(classes[part] for classes in published.CLASSES.values())) for part in _COMPONENTS
+}
+
+
+def class_name(part: str, config: dict[str, Any]) -> str:
+    """The class a component's config.json names (diffusers' `_class_name`, transformers' `architectures`)."""
+    named = config.get("_class_name") or (config.get("architectures") or [None])[0]
+    if named is None:
+        return published.CLASSES[published.EDIT_2511][part]
+    if named not in _KNOWN_CLASSES[part]:
+        raise ValueError(f"the {part} is a {named}; memory plans know {', '.join(_KNOWN_CLASSES[part])}")
+    return str(named)
+
+
+def _build(part: str, config: dict[str, Any]) -> tuple[Any, int, int, tuple[str, ...], int]:
+    import diffusers
+    import transformers
+
+    name = class_name(part, config)
     if part == "transformer":
-        from diffusers import QwenImageTransformer2DModel
-
-        model = QwenImageTransformer2DModel.from_config(config)
+        cls = getattr(diffusers, name)
+        model = cls.from_config(config)
         width = model.config.num_attention_heads * model.config.attention_head_dim
-        return model, width, 0, tuple(QwenImageTransformer2DModel._skip_layerwise_casting_patterns or ())
+        # 2.1 keeps the keys and values of the text and reference tokens of every block (use_kv_cache, which its
+        # causal_condition allows) for the whole run.
+        cached = 2 * model.config.num_layers * width if model.config.get("causal_condition", False) else 0
+        return model, width, 0, tuple(cls._skip_layerwise_casting_patterns or ()), cached
     if part == "text_encoder":
-        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+        cls = getattr(transformers, name)
+        te_config = cls.config_class.from_dict(config)
+        model = cls(te_config)
+        return model, te_config.text_config.hidden_size, te_config.text_config.vocab_size, (), 0
+    vae = getattr(diffusers, name).from_config(config)
+    # The widest full-resolution activations: 2.1's decoder is wider than its encoder.
+    width = max(vae.config.base_dim, vae.config.get("decoder_base_dim") or 0)
+    return vae, width, 0, (), 0
 
-        te_config = Qwen2_5_VLConfig.from_dict(config)
-        model = Qwen2_5_VLForConditionalGeneration(te_config)
-        return model, te_config.text_config.hidden_size, te_config.text_config.vocab_size, ()
-    from diffusers import AutoencoderKLQwenImage
 
-    vae = AutoencoderKLQwenImage.from_config(config)
-    return vae, vae.config.base_dim, 0, ()
-
-
-def _measure(module: Any, width: int, vocab: int, skip: tuple[str, ...]) -> ComponentSize:
+def _measure(module: Any, width: int, vocab: int, skip: tuple[str, ...], cached: int) -> ComponentSize:
     import torch
 
     params = castable = quantizable = largest_leaf = largest_linear = 0
@@ -140,4 +162,4 @@ def _measure(module: Any, width: int, vocab: int, skip: tuple[str, ...]) -> Comp
             largest_linear = max(largest_linear, own)
             if not name.endswith("lm_head"):  # 4-bit loading keeps the output embedding in bf16
                 quantizable += own
-    return ComponentSize(params, castable, quantizable, largest_leaf, largest_linear, width, vocab)
+    return ComponentSize(params, castable, quantizable, largest_leaf, largest_linear, width, vocab, cached)
