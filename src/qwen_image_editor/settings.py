@@ -26,11 +26,11 @@ class Settings(BaseSettings):
 
     model: str = Field(
         default="auto",
-        description="A Hugging Face id, a local diffusers folder, `tiny` (random-weight demo shaped like 2511), "
-        "`tiny-2509`, `tiny-edit` (demos shaped like 2509 and the original Edit), "
-        "`fake` (no model: a timed stand-in for tests), "
-        "or `auto` (the real default model with a "
-        "CUDA GPU, else `tiny`).",
+        description="A Hugging Face id (Qwen/Qwen-Image-Edit-2511, the default; -2509; Qwen/Qwen-Image-Edit; "
+        "Qwen/Qwen-Image-2.1, under the Qwen Research License), a local diffusers folder, `tiny` (random-weight "
+        "demo shaped like 2511), `tiny-2509`, `tiny-edit`, `tiny-2.1` (demos shaped like 2509, the original Edit "
+        "and 2.1), `fake` or `fake-2.1` (no model: timed stand-ins for tests), or `auto` (the real default model "
+        "with a CUDA GPU, else `tiny`).",
     )
     data_dir: Path = Field(
         default=Path("data"),

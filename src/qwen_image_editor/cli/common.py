@@ -41,7 +41,8 @@ ModelOption = typer.Option(
     None,
     "--model",
     "-m",
-    help="Hugging Face id, local diffusers folder, `tiny`, `tiny-edit` or `auto`. Default: $QIE_MODEL or auto",
+    help="Hugging Face id (e.g. Qwen/Qwen-Image-2.1), local diffusers folder, `tiny`, `tiny-2509`, `tiny-edit`, "
+    "`tiny-2.1` or `auto`. Default: $QIE_MODEL or auto",
 )
 
 
