@@ -126,7 +126,9 @@ def edit(
         if not path.is_file():
             fail(f"{path} does not exist or is not a file", EXIT_BAD_INPUT)
         try:
-            decoded.append(decode_image(path, max_pixels=settings.max_image_pixels, name=str(path)))
+            decoded.append(
+                decode_image(path, max_pixels=settings.max_image_pixels, name=str(path), keep_alpha=capabilities.alpha)
+            )
         except InvalidRequest as exc:
             fail(str(exc), EXIT_BAD_INPUT)
 

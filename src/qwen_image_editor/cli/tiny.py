@@ -48,7 +48,7 @@ def make_tiny_lora_command(
 @app.command("make-tiny-gguf")
 def make_tiny_gguf_command(
     file: Path = typer.Argument(..., help="The .gguf file to write (use it with QIE_MEMORY=gguf QIE_GGUF=FILE)."),
-    model: str = typer.Option("tiny", "--model", help="tiny, tiny-2509 or tiny-edit: whose transformer."),
+    model: str = typer.Option("tiny", "--model", help="tiny, tiny-2509, tiny-edit or tiny-2.1: whose transformer."),
     quant: str = typer.Option("Q8_0", "--quant", help="A GGUF quant type diffusers reads: Q8_0, Q5_0, Q4_0, ..."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
@@ -56,9 +56,8 @@ def make_tiny_gguf_command(
     from qwen_image_editor.engine.gguf import make_tiny_gguf
     from qwen_image_editor.engine.models import TINY_NAMES, ensure_tiny_model, resolve_model
 
-    edit_models = [name for name, flavour in TINY_NAMES.items() if flavour is not TinyFlavour.QWEN_IMAGE_21]
-    if model not in edit_models:  # 2.1's transformer is another class, which engine.gguf does not write
-        fail(f"--model must be one of {', '.join(edit_models)}", EXIT_BAD_INPUT)
+    if model not in TINY_NAMES:
+        fail(f"--model must be one of {', '.join(TINY_NAMES)}", EXIT_BAD_INPUT)
     settings = load_settings(data_dir=resolve_path(data_dir))
     folder = ensure_tiny_model(resolve_model(model, settings.models_dir))
     try:
