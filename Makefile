@@ -7,7 +7,7 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-gpu bench-scale setup ui browser openapi clean
+.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-revocation bench-gpu bench-scale setup ui browser openapi clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
@@ -79,6 +79,10 @@ bench-load: setup
 # Slow connections are bounded: 2,000 connections dripping headers or a body, the server's file descriptors.
 bench-stalled: setup
 	$(BIN)/python -m benchmarks.stalled_connections
+
+# How long a revoked key's or signed-out session's live socket stays open, on SQLite and across PostgreSQL nodes.
+bench-revocation: setup
+	$(BIN)/python -m benchmarks.socket_revocation
 
 # Many GPU workers: 1, 2 and 4 fake-GPU worker processes behind two API nodes on PostgreSQL, step latency
 # across processes, and one worker SIGKILLed mid-run (BENCH_SCALE_ARGS=--s3 keeps job files in moto's S3).
