@@ -129,11 +129,16 @@ class EditEngine(Protocol):
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
+        region: Image.Image | None = None,
     ) -> EditResult:
         """Validate, load if needed, and run one edit.
 
         `output_size`: the result's exact (width, height), e.g. the size an upload had before it was stored
         reduced. Without it, `keep_input_size` means the last image's size, else the model's ~1 MP size.
+
+        `region`: where to edit, as a mask the size of image 1 (mode L, 255 = edit, 0 = keep; soft between). The
+        engine keeps what lies outside as it can (each family in its way: see engine.families) and returns the
+        result at image 1's size; the caller composites it onto image 1, so outside pixels stay exactly theirs.
 
         Raises InvalidRequest before any model work when the input is refused, EditCancelled at the
         next step once `should_cancel()` is true, and ModelUnavailable when the model cannot load.

@@ -234,6 +234,7 @@ class DiffusersEngine:
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
+        region: Image.Image | None = None,
     ) -> EditResult:
         # 1. Check inputs before any model work (the image count once the family is known: see check_images).
         family = self._family_before_load()

@@ -175,6 +175,7 @@ class FakeEngine:
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
+        region: Image.Image | None = None,
     ) -> EditResult:
         validate_images(images, self.capabilities)
         seed = request.seed_or_random()
@@ -185,6 +186,8 @@ class FakeEngine:
             raise RuntimeError(request.prompt.split("raise:", 1)[1].strip() or "scripted failure")
         last = images[-1].size if images else (1, 1)  # text alone: a square, as the real pipeline draws it
         size = output_size or (last if request.keep_input_size and images else self._size_for(last))
+        if region is not None:  # a region's result is image 1's size, for the caller to composite
+            size = images[0].size
         with self._edit_lock:
             clock = StepClock(request.num_inference_steps)
             rate = PreviewRate()
