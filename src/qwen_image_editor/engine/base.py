@@ -78,6 +78,8 @@ class EditResult:
     image: Image.Image
     seed: int
     seconds: float
+    # How the model was held to the job's region (engine.inpainting: e.g. `latent-mask`); None without a region.
+    region_approach: str | None = None
 
 
 class EditEngine(Protocol):
