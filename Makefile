@@ -68,7 +68,7 @@ pytest: setup
 bench: setup
 	$(BIN)/python -m benchmarks.run
 
-# Full-size random-weight model on a CUDA GPU: every memory plan that fits, 50-step and Lightning edits.
+# Full-size random-weight 2511 and 2.1 on a CUDA GPU: every memory plan that fits, each model's runs (QIE_BENCH_MODELS).
 bench-gpu: setup
 	$(BIN)/python -m benchmarks.gpu
 
