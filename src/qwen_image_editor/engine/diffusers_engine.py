@@ -27,6 +27,14 @@ from qwen_image_editor.engine.families import (
     output_aspect,
 )
 from qwen_image_editor.engine.hub_files import resolve_file
+from qwen_image_editor.engine.inpainting import (
+    MARKS_LATENT_MASK,
+    LatentMask,
+    check_region,
+    family_working_size,
+    marks_prompt,
+    paint_marks,
+)
 from qwen_image_editor.engine.lightning import LORA_FILES, ensure_tiny_lightning_lora, lightning_scheduler, variant_of
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.loras import Adapters, LoraInfo, list_loras, lora_path
@@ -239,6 +247,7 @@ class DiffusersEngine:
         # 1. Check inputs before any model work (the image count once the family is known: see check_images).
         family = self._family_before_load()
         check_images(family, images)
+        check_region(images, region)
         seed = request.seed_or_random()
         if should_cancel and should_cancel():
             raise EditCancelled("cancelled before the edit started")
@@ -247,7 +256,7 @@ class DiffusersEngine:
         if family is None:
             check_images(self._family, images)
         with self._edit_lock:
-            return self._run(images, request, seed, on_step, should_cancel, output_size)
+            return self._run(images, request, seed, on_step, should_cancel, output_size, region)
 
     def _run(
         self,
@@ -257,16 +266,31 @@ class DiffusersEngine:
         on_step: StepCallback | None,
         should_cancel: CancelCheck | None,
         output_size: tuple[int, int] | None,
+        region: Image.Image | None = None,
     ) -> EditResult:
         import torch
 
         family = self._family
         assert family is not None, "loaded"
         # 3. Shape the inputs for the family (families.call_inputs: its images, and its size where the pipeline's
-        #    own would not do). An exact size is taken from the last image before it is fitted.
+        #    own would not do). An exact size is taken from the last image before it is fitted; with a region it is
+        #    image 1's, which the model draws at its own aspect ratio (engine.inpainting.working_size).
         exact_size = output_size or (images[-1].size if request.keep_input_size and images else None)
+        prompt = request.prompt
         fitted = self.fit_inputs(images)
+        if region is not None:
+            exact_size = images[0].size
+            if family.region_approach == MARKS_LATENT_MASK:  # 2.1: marks on image 1, named in the prompt
+                fitted[0], prompt = paint_marks(fitted[0], region), marks_prompt(prompt)
         family_inputs = call_inputs(family, self._pipeline, fitted, exact_size, request.num_inference_steps)
+        held: LatentMask | None = None
+        if region is not None:
+            size = family_working_size(
+                images[0].size, family.capabilities.size_multiple, family.capabilities.native_pixels
+            )
+            family_inputs["width"], family_inputs["height"] = size
+            held = LatentMask.prepare(self._pipeline, images[0], region, size, seed, mode=family.region_mode)
+            family_inputs["latents"] = held.noise
 
         # 4. Progress (and previews, where the family's latents have them) from the step callback.
         clock = StepClock(request.num_inference_steps)
@@ -274,6 +298,8 @@ class DiffusersEngine:
         previewer = LatentPreviewer(aspect) if self.previews and family.has_previews and on_step else None
 
         def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
+            if held is not None:  # outside the region, back on image 1's latents (engine.inpainting)
+                tensors["latents"] = held.hold(pipe, index, tensors["latents"])
             if on_step is not None:
                 step = clock.tick(index + 1)
                 if previewer is not None:
@@ -288,7 +314,7 @@ class DiffusersEngine:
         self._switch_for(request, lightning=request.lightning and family.has_lightning)
         try:
             output = self._pipeline(
-                prompt=request.prompt,
+                prompt=prompt,
                 # Without guidance the negative prompt is unused; passing it makes diffusers warn on every job.
                 negative_prompt=request.negative_prompt if request.true_cfg_scale > 1 else None,
                 true_cfg_scale=request.true_cfg_scale,
@@ -309,7 +335,9 @@ class DiffusersEngine:
         result: Image.Image = output.images[0]  # RGBA where the VAE decodes alpha (2.1): kept
         if exact_size and result.size != exact_size:
             result = result.resize(exact_size, Image.Resampling.LANCZOS)
-        return EditResult(image=result, seed=seed, seconds=time.perf_counter() - clock.started)
+        seconds = time.perf_counter() - clock.started
+        approach = family.region_approach if region is not None else None
+        return EditResult(image=result, seed=seed, seconds=seconds, region_approach=approach)
 
     def _switch_for(self, request: EditRequest, *, lightning: bool) -> None:
         """Exactly the adapters this job names (none: the bare base model) and its scheduler. Without a Lightning

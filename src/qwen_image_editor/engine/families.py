@@ -13,6 +13,7 @@ from typing import Any
 
 from PIL import Image
 
+from qwen_image_editor.engine.inpainting import LATENT_MASK, MARKS_LATENT_MASK
 from qwen_image_editor.engine.validation import validate_images, validate_sizes
 from qwen_image_editor.errors import InvalidRequest
 from qwen_image_editor.model_families import FAMILIES, LIGHTNING, MOST_IMAGES, Capabilities, ModelFamily
@@ -45,6 +46,19 @@ class PipelineFamily(StrEnum):
         """Whether lightx2v publishes Lightning LoRAs for it (engine.lightning); without, a `lightning` request
         runs the base model at its few steps."""
         return self.capabilities.fast is LIGHTNING
+
+    @property
+    def region_approach(self) -> str:
+        """How a region edit is kept to its region (engine.inpainting). All hold the latents outside on image 1's;
+        2.1 also gets marks painted on image 1 with the prompt naming them, its published local-edit input. Marks
+        rather than the mask as an extra reference: they point at the region in image 1 itself, where the model
+        looks, take none of its reference slots, and are what the page draws for 2.1 (issue 20, point 6)."""
+        return MARKS_LATENT_MASK if self is PipelineFamily.QWEN_IMAGE_21 else LATENT_MASK
+
+    @property
+    def region_mode(self) -> str:
+        """The mode image 1 is VAE-encoded in for a region edit: 2.1's VAE encodes RGBA, the Edit models' RGB."""
+        return "RGBA" if self is PipelineFamily.QWEN_IMAGE_21 else "RGB"
 
 
 _MODEL_FAMILY = {
