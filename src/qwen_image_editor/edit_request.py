@@ -26,6 +26,7 @@ MAX_LORAS = 3
 MIN_LORA_WEIGHT = -2.0
 MAX_LORA_WEIGHT = 2.0
 MAX_WEBHOOK_URL_CHARS = 2048
+MAX_MASK_PX = 256  # growing or feathering a region further is a different region: paint it larger instead
 LORA_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"  # a file name's stem: no path, no hidden files
 
 
@@ -162,6 +163,21 @@ class EditRequest(BaseModel):
         max_length=MAX_LORAS,
         description=f"Up to {MAX_LORAS} LoRA files to apply, each with its weight; names must differ.",
     )
+    mask_grow: int = Field(
+        default=8,
+        ge=0,
+        le=MAX_MASK_PX,
+        description="With a `mask`: pixels the region is grown by in every direction before the edit, so that an "
+        "edge painted a little short (hair, a sleeve) is still inside it and the seam falls on the model's own "
+        "pixels. Ignored without a mask.",
+    )
+    mask_feather: int = Field(
+        default=16,
+        ge=0,
+        le=MAX_MASK_PX,
+        description="With a `mask`: pixels beyond the grown region over which the edit fades into image 1, so no "
+        "hard seam shows; every pixel further out is image 1's exactly. Ignored without a mask.",
+    )
     webhook_url: str | None = Field(
         default=None,
         max_length=MAX_WEBHOOK_URL_CHARS,
@@ -292,9 +308,10 @@ def _contains_nul(value: object) -> bool:
     return False
 
 
-def embedded_settings(request: EditRequest, *, seed: int, model: str) -> dict[str, Any]:
-    """What a result file records of how it was made (README, "Settings in the file"): one JSON shape."""
-    return {
+def embedded_settings(request: EditRequest, *, seed: int, model: str, masked: bool = False) -> dict[str, Any]:
+    """What a result file records of how it was made (README, "Settings in the file"): one JSON shape; with a
+    mask, how its region was grown and feathered."""
+    settings: dict[str, Any] = {
         "format": SETTINGS_FORMAT,
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
@@ -305,3 +322,6 @@ def embedded_settings(request: EditRequest, *, seed: int, model: str) -> dict[st
         "loras": [{"name": choice.name, "weight": choice.weight} for choice in request.loras],
         "lightning": request.lightning,
     }
+    if masked:
+        settings |= {"mask_grow": request.mask_grow, "mask_feather": request.mask_feather}
+    return settings

@@ -254,6 +254,13 @@ def encode_stored_input(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
+def encode_stored_mask(mask: Image.Image) -> bytes:
+    """A job's region mask as we keep it: greyscale PNG (255 = edit), nothing else carried over."""
+    buffer = io.BytesIO()
+    mask.convert("L").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
 def make_thumbnail(image: Image.Image, output_format: OutputFormat | None = None) -> bytes:
     """A small WebP preview for galleries: with alpha when the image has it, unless the result it stands for
     is a JPEG (`output_format`), which has it flattened on white."""

@@ -223,6 +223,7 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
         raw.execute("DROP TABLE workers")  # since version 6
         raw.execute("ALTER TABLE jobs DROP COLUMN delete_requested")  # since version 7
         raw.execute("ALTER TABLE jobs DROP COLUMN flattened")  # since version 8
+        raw.execute("ALTER TABLE jobs DROP COLUMN region")  # since version 9
         raw.execute("UPDATE schema_version SET version = 4")  # a new database records its version alone
     store = SqlJobStore(sqlite_url)
     try:
@@ -240,7 +241,7 @@ def test_a_version_4_database_gains_webhook_deliveries(sqlite_url: str) -> None:
     finally:
         store.close()
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (8,)
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (9,)
         assert raw.execute("SELECT count(*) FROM webhook_deliveries").fetchone() == (1,)
 
 
@@ -252,6 +253,7 @@ def test_a_version_5_database_gains_the_workers_table(sqlite_url: str) -> None:
         raw.execute("DROP TABLE workers")
         raw.execute("ALTER TABLE jobs DROP COLUMN delete_requested")  # since version 7
         raw.execute("ALTER TABLE jobs DROP COLUMN flattened")  # since version 8
+        raw.execute("ALTER TABLE jobs DROP COLUMN region")  # since version 9
         raw.execute("UPDATE schema_version SET version = 5")
     store = SqlJobStore(sqlite_url)
     try:
@@ -269,6 +271,7 @@ def test_a_version_7_database_gains_jobs_flattened(sqlite_url: str) -> None:
     store.close()
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:  # back to what version 7 wrote
         raw.execute("ALTER TABLE jobs DROP COLUMN flattened")
+        raw.execute("ALTER TABLE jobs DROP COLUMN region")  # since version 9
         raw.execute("UPDATE schema_version SET version = 7")
     store = SqlJobStore(sqlite_url)
     try:
@@ -284,4 +287,4 @@ def test_a_version_7_database_gains_jobs_flattened(sqlite_url: str) -> None:
     finally:
         store.close()
     with sqlite3.connect(sqlite_file(sqlite_url)) as raw:
-        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (8,)
+        assert raw.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,) == (9,)

@@ -101,6 +101,22 @@ class WebhookView(BaseModel):
     last_error: str | None = Field(description="Why the last attempt failed; null once delivered.")
 
 
+class RegionView(BaseModel):
+    """How a masked job keeps to its region (issue 20); outside it, the result is image 1's pixels exactly."""
+
+    approach: str = Field(
+        description="How the model is kept to the region before the exact composite: `latent-mask` (the Edit "
+        "models: latents outside held on image 1's at each step), `marks` (Qwen-Image-2.1's local-edit input)."
+    )
+    crop_box: tuple[int, int, int, int] | None = Field(
+        description="[left, top, right, bottom] of image 1 that the model edits (crop and stitch, for a small "
+        "region in a large image); null when it edits the whole image."
+    )
+    working_size: tuple[int, int] = Field(
+        description="[width, height] the model works at: its native area in the crop's (or image's) aspect."
+    )
+
+
 class JobView(BaseModel):
     """What a client sees of a job: `GET /api/jobs/{id}`, history entries and the WebSocket's job messages."""
 
@@ -132,6 +148,14 @@ class JobView(BaseModel):
         default=False,
         description="Deleted while it ran: it stops at its next step, then its record and files go (a GET is "
         "404 from then on). Lists leave it out meanwhile.",
+    )
+    mask: str | None = Field(
+        default=None,
+        description="URL of the job's region mask (greyscale PNG at image 1's size, white = edit), when it has "
+        "one; null otherwise.",
+    )
+    region: RegionView | None = Field(
+        default=None, description="How and where the model edits the masked region; null without a mask."
     )
     flattened: bool = Field(
         default=False,

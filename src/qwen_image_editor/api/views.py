@@ -6,8 +6,8 @@ from __future__ import annotations
 import base64
 from typing import Literal
 
-from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage, WebhookView
-from qwen_image_editor.blobs.base import THUMBNAIL_NAME, input_name
+from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage, RegionView, WebhookView
+from qwen_image_editor.blobs.base import MASK_NAME, THUMBNAIL_NAME, input_name
 from qwen_image_editor.jobs.events import JobEventKind, JobProgressed
 from qwen_image_editor.jobs.records import Job, WebhookStatus
 from qwen_image_editor.jobs.retention import kept_until
@@ -51,7 +51,16 @@ def job_view(job: Job, queue_position: int | None, *, retention_hours: float) ->
         webhook=webhook_view(job),
         deleting=job.delete_requested,
         flattened=job.flattened,
+        mask=file_url(job.id, MASK_NAME) if job.region is not None else None,
+        region=region_view(job),
     )
+
+
+def region_view(job: Job) -> RegionView | None:
+    region = job.region
+    if region is None:
+        return None
+    return RegionView(approach=region.approach, crop_box=region.crop_box, working_size=region.working_size)
 
 
 def webhook_view(job: Job) -> WebhookView | None:

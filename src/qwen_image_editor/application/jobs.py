@@ -17,9 +17,10 @@ from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.validation import validate_sizes
 from qwen_image_editor.errors import InvalidRequest, StorageFull, StorageUnavailable
 from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
-from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.records import Job, JobRegion
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.model_families import DEFAULT_FAMILY, FAMILIES, Capabilities
+from qwen_image_editor.regions import MaskMeaning, plan_region, soft_mask
 from qwen_image_editor.store.base import JobStore
 from qwen_image_editor.store.rules import check_queue_room
 
@@ -57,11 +58,26 @@ class JobService:
             keep_alpha=capabilities.alpha,  # 2.1 reads and writes alpha; the Edit models get uploads on white
         )
 
-    def submit(self, uploads: Sequence[BinaryIO], request: EditRequest, *, owner: str | None = None) -> Job:
-        """Check and store the images, then queue the job. Nothing is kept when anything is refused."""
+    def submit(
+        self,
+        uploads: Sequence[BinaryIO],
+        request: EditRequest,
+        *,
+        owner: str | None = None,
+        mask: BinaryIO | None = None,
+        mask_meaning: MaskMeaning = MaskMeaning.OPAQUE_EDITS,
+    ) -> Job:
+        """Check and store the images (and the region `mask`, read in `mask_meaning`), then queue the job.
+        Nothing is kept when anything is refused."""
         problem = self.capabilities.image_count_problem(len(uploads))
         if problem is not None:
             raise InvalidRequest(problem)
+        if mask is not None and not uploads:
+            raise InvalidRequest("a mask marks where to edit image 1: send image 1 with it", param="mask")
+        if mask is not None and request.output_size is not None:
+            raise InvalidRequest(
+                "a masked edit comes back at image 1's exact size: leave out output_size and aspect_ratio", param="mask"
+            )
         # Refuse early when the queue is full (create_job checks again, atomically).
         check_queue_room(self.store.count_by_status()[JobStatus.QUEUED], self.max_queued)
         if owner is not None:  # open mode (no keys) has no one to count against
@@ -69,8 +85,18 @@ class JobService:
         if request.webhook_url is not None:  # checked again before every attempt: DNS answers change
             checked_addresses(request.webhook_url, allow_private=self.allow_private_webhooks)
         # Stored reduced (see imaging.STORED_INPUT_PIXELS); the sizes as sent are kept for exact-size output.
-        decoded = [self.decoder.decode(upload, f"image{number}") for number, upload in enumerate(uploads, start=1)]
+        # Image 1 of a masked job is kept whole: its pixels outside the region come back exactly.
+        decoded = [
+            self.decoder.decode(upload, f"image{number}", full_size=mask is not None and number == 1)
+            for number, upload in enumerate(uploads, start=1)
+        ]
         validate_sizes([upload.original_size for upload in decoded])
+        region_mask = None if mask is None else self.decoder.decode_mask(mask, decoded[0].image.size, mask_meaning)
+        region = None
+        if region_mask is not None:
+            soft = soft_mask(region_mask, grow_px=request.mask_grow, feather_px=request.mask_feather)
+            plan = plan_region(soft, self.capabilities)
+            region = JobRegion(plan.approach.value, plan.crop_box, plan.working_size)
         images = [upload.image for upload in decoded]
         original_sizes = [upload.original_size for upload in decoded] if any(u.was_reduced for u in decoded) else []
         request = request.with_seed(request.seed_or_random())  # chosen now, so the job reports it from the start
@@ -78,8 +104,16 @@ class JobService:
         try:
             for index, image in enumerate(images, start=1):
                 self.blobs.save_input(job_id, index, image)
+            if region_mask is not None:
+                self.blobs.save_mask(job_id, region_mask)
             return self.lifecycle.create(
-                job_id, request, len(images), owner=owner, max_queued=self.max_queued, original_sizes=original_sizes
+                job_id,
+                request,
+                len(images),
+                owner=owner,
+                max_queued=self.max_queued,
+                original_sizes=original_sizes,
+                region=region,
             )
         except OSError as exc:
             self._forget_files(job_id)

@@ -13,7 +13,7 @@ from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.events.base import EventBus
 from qwen_image_editor.jobs.events import JobChanged, JobProgressed, Preview, change_kind
-from qwen_image_editor.jobs.records import Job, Progress
+from qwen_image_editor.jobs.records import Job, JobRegion, Progress
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
 
@@ -60,9 +60,16 @@ class JobLifecycle:
         owner: str | None,
         max_queued: int,
         original_sizes: Sequence[tuple[int, int]] = (),
+        region: JobRegion | None = None,
     ) -> Job:
         job = self.store.create_job(
-            job_id, request, input_count, owner=owner, max_queued=max_queued, original_sizes=original_sizes
+            job_id,
+            request,
+            input_count,
+            owner=owner,
+            max_queued=max_queued,
+            original_sizes=original_sizes,
+            region=region,
         )
         return self._changed(None, job)
 

@@ -17,6 +17,7 @@ from qwen_image_editor.edit_request import MAX_NUM_IMAGES, OutputFormat
 from qwen_image_editor.model_families import MOST_IMAGES
 
 THUMBNAIL_NAME = "thumbnail.webp"
+MASK_NAME = "mask.png"  # a job's edit region (issue 20): L, 255 = edit, at image 1's size, in the API's meaning
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -32,7 +33,7 @@ def output_name(index: int, output_format: OutputFormat) -> str:
 ROLE_NAMES = frozenset(
     [input_name(index) for index in range(1, MOST_IMAGES + 1)]
     + [output_name(index, output_format) for index in range(1, MAX_NUM_IMAGES + 1) for output_format in OutputFormat]
-    + [THUMBNAIL_NAME]
+    + [THUMBNAIL_NAME, MASK_NAME]
 )
 
 
@@ -71,6 +72,14 @@ class BlobStore(Protocol):
 
     def save_input(self, job_id: str, index: int, image: Image.Image) -> str:
         """Re-encode an input as PNG (no metadata) at its role name; returns the name."""
+        ...
+
+    def save_mask(self, job_id: str, mask: Image.Image) -> str:
+        """Re-encode a job's region mask (mode L) as PNG at MASK_NAME; returns the name."""
+        ...
+
+    def load_mask(self, job_id: str) -> Image.Image:
+        """The job's region mask, mode L. FileNotFoundError if it has none."""
         ...
 
     def check_writable(self) -> None:

@@ -12,10 +12,17 @@ from typing import Any
 
 from PIL import Image
 
-from qwen_image_editor.blobs.base import THUMBNAIL_NAME, StoredFile, checked_name, input_name, output_name
+from qwen_image_editor.blobs.base import (
+    MASK_NAME,
+    THUMBNAIL_NAME,
+    StoredFile,
+    checked_name,
+    input_name,
+    output_name,
+)
 from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.fileio import fsync_dir, write_atomic
-from qwen_image_editor.imaging import encode_image, encode_stored_input, make_thumbnail
+from qwen_image_editor.imaging import encode_image, encode_stored_input, encode_stored_mask, make_thumbnail
 from qwen_image_editor.jobs.ids import checked_job_id
 
 CHUNK_BYTES = 256 * 1024
@@ -41,6 +48,16 @@ class LocalBlobStore:
         name = input_name(index)
         write_atomic(folder / name, encode_stored_input(image))
         return name
+
+    def save_mask(self, job_id: str, mask: Image.Image) -> str:
+        folder = self._job_dir(job_id)
+        folder.mkdir(exist_ok=True)
+        write_atomic(folder / MASK_NAME, encode_stored_mask(mask))
+        return MASK_NAME
+
+    def load_mask(self, job_id: str) -> Image.Image:
+        with Image.open(self._path_of(job_id, MASK_NAME), formats=["PNG"]) as stored:
+            return stored.convert("L")
 
     def check_writable(self) -> None:
         # A real write: permission bits say nothing to root, and a vanished mount may still look like a folder.

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from PIL import Image
 
 from qwen_image_editor.blobs.base import (
+    MASK_NAME,
     THUMBNAIL_NAME,
     StoredFile,
     checked_name,
@@ -30,7 +31,7 @@ from qwen_image_editor.blobs.base import (
 )
 from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.errors import StorageUnavailable
-from qwen_image_editor.imaging import encode_image, encode_stored_input, make_thumbnail
+from qwen_image_editor.imaging import encode_image, encode_stored_input, encode_stored_mask, make_thumbnail
 from qwen_image_editor.jobs.ids import checked_job_id
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,10 @@ class S3BlobStore:
         self._put(self._key(job_id, name), encode_stored_input(image), media_type_of(name))
         return name
 
+    def save_mask(self, job_id: str, mask: Image.Image) -> str:
+        self._put(self._key(job_id, MASK_NAME), encode_stored_mask(mask), media_type_of(MASK_NAME))
+        return MASK_NAME
+
     def save_output(
         self,
         job_id: str,
@@ -146,6 +151,10 @@ class S3BlobStore:
             with Image.open(io.BytesIO(self.read_bytes(job_id, input_name(index))), formats=["PNG"]) as stored:
                 images.append(stored.convert("RGBA" if stored.mode == "RGBA" else "RGB"))  # RGBA: kept for 2.1
         return images
+
+    def load_mask(self, job_id: str) -> Image.Image:
+        with Image.open(io.BytesIO(self.read_bytes(job_id, MASK_NAME)), formats=["PNG"]) as stored:
+            return stored.convert("L")
 
     def presigned_url(self, job_id: str, name: str, *, download_name: str | None = None) -> str | None:
         if self.presign_seconds <= 0:

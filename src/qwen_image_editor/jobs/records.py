@@ -60,6 +60,15 @@ class Progress(BaseModel):
     updated_at: datetime
 
 
+@dataclass(frozen=True)
+class JobRegion:
+    """A job with an edit region (its mask is a job file): how the model is kept to it, and where it works."""
+
+    approach: str  # a regions.RegionApproach value: latent-mask (the Edit models), marks (Qwen-Image-2.1)
+    crop_box: tuple[int, int, int, int] | None  # (left, top, right, bottom) of image 1 edited; None: all of it
+    working_size: tuple[int, int]  # (width, height) the model works at: its native area in the crop's aspect
+
+
 @dataclass
 class Job:
     """One edit job. Only the store creates and changes these."""
@@ -90,6 +99,8 @@ class Job:
     requeue_reason: RequeueReason | None = None
     # its webhook's delivery, once it ended with a `webhook_url` (job views show a pending one before)
     webhook: WebhookState | None = None
+    # its edit region, when a mask came with it (issue 20); None: the whole image is edited
+    region: JobRegion | None = None
 
 
 @dataclass(frozen=True)

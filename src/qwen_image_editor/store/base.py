@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from qwen_image_editor.edit_request import EditRequest
-from qwen_image_editor.jobs.records import Job, Progress, WorkerPresence
+from qwen_image_editor.jobs.records import Job, JobRegion, Progress, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
 
 
@@ -23,9 +23,11 @@ class JobStore(Protocol):
         owner: str | None = None,
         max_queued: int | None = None,
         original_sizes: Sequence[tuple[int, int]] = (),
+        region: JobRegion | None = None,
     ) -> Job:
         """Record a new queued job. Raises QueueFull when `max_queued` jobs are already queued.
-        `original_sizes`: the uploads' sizes as sent, when the stored inputs are smaller."""
+        `original_sizes`: the uploads' sizes as sent, when the stored inputs are smaller. `region`: its edit
+        region's plan, when a mask came with it."""
         ...
 
     def get_job(self, job_id: str, *, owner: str | None = None) -> Job:

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Dialect
 from qwen_image_editor.errors import QieError
 from qwen_image_editor.store.engine import write_transaction
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 class SchemaVersionError(QieError, RuntimeError):
@@ -96,6 +96,8 @@ jobs = Table(
     Column("delete_requested", Boolean, nullable=False, default=False, server_default=text("false")),
     # Its result had transparency and was flattened on white for JPEG, which has none (since version 8).
     Column("flattened", Boolean, nullable=False, default=False, server_default=text("false")),
+    # Its edit region when a mask came with it: {approach, crop_box, working_size} as JSON (since version 9).
+    Column("region", Text, nullable=True),
 )
 Index("ix_jobs_status_created_at", jobs.c.status, jobs.c.created_at, jobs.c.seq)
 Index("ix_jobs_owner", jobs.c.owner, jobs.c.created_at)
@@ -215,6 +217,11 @@ def _to_version_8(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE jobs ADD COLUMN flattened BOOLEAN NOT NULL DEFAULT false"))
 
 
+def _to_version_9(conn: Connection) -> None:
+    """A job may edit only a region of image 1 (its mask is a job file); it records how and where."""
+    conn.execute(text("ALTER TABLE jobs ADD COLUMN region TEXT"))
+
+
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     1: _to_version_2,
     2: _to_version_3,
@@ -223,6 +230,7 @@ MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     5: _to_version_6,
     6: _to_version_7,
     7: _to_version_8,
+    8: _to_version_9,
 }
 
 # Any fixed number: serialises concurrent start-ups migrating the same PostgreSQL database.

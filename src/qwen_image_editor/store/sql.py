@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable, Collection, Sequence
@@ -14,7 +15,15 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.errors import JobNotFound
-from qwen_image_editor.jobs.records import Job, Progress, RequeueReason, WebhookState, WebhookStatus, WorkerPresence
+from qwen_image_editor.jobs.records import (
+    Job,
+    JobRegion,
+    Progress,
+    RequeueReason,
+    WebhookState,
+    WebhookStatus,
+    WorkerPresence,
+)
 from qwen_image_editor.jobs.states import TERMINAL_STATES, JobStatus, check_transition
 from qwen_image_editor.store import rules
 from qwen_image_editor.store.database import engine_for
@@ -162,6 +171,7 @@ class SqlJobStore:
         owner: str | None = None,
         max_queued: int | None = None,
         original_sizes: Sequence[tuple[int, int]] = (),
+        region: JobRegion | None = None,
     ) -> Job:
         now = self._clock()
         values: dict[str, Any] = {
@@ -177,6 +187,7 @@ class SqlJobStore:
             "output_names": "[]",
             "prompt": request.prompt,
             "original_sizes": json.dumps([list(size) for size in original_sizes]) if original_sizes else None,
+            "region": None if region is None else json.dumps(dataclasses.asdict(region)),
         }
         with write_transaction(self._engine) as conn:
             if max_queued is not None:
@@ -467,6 +478,19 @@ def _to_job(row: RowMapping) -> Job:
         starred=bool(row["starred"]),
         requeue_reason=RequeueReason(row["requeue_reason"]) if row["requeue_reason"] else None,
         webhook=_to_webhook(row),
+        region=_to_region(row["region"]),
+    )
+
+
+def _to_region(stored: str | None) -> JobRegion | None:
+    if stored is None:
+        return None
+    fields = json.loads(stored)
+    crop_box = fields["crop_box"]
+    return JobRegion(
+        approach=str(fields["approach"]),
+        crop_box=None if crop_box is None else (int(crop_box[0]), int(crop_box[1]), int(crop_box[2]), int(crop_box[3])),
+        working_size=(int(fields["working_size"][0]), int(fields["working_size"][1])),
     )
 
 

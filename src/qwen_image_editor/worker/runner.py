@@ -45,6 +45,7 @@ from qwen_image_editor.errors import (
 from qwen_image_editor.imaging import flattened_by
 from qwen_image_editor.jobs.events import Preview
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, WorkerPresence
+from qwen_image_editor.regions import composite, soft_mask, stitch
 from qwen_image_editor.store.base import JobStore
 
 log = logging.getLogger(__name__)
@@ -110,16 +111,40 @@ class _Heartbeat:
                 log.warning("lease renewal for job %s failed", self._job_id, exc_info=True)
 
 
+@dataclass(frozen=True)
+class _Region:
+    """A masked job's region: image 1 whole, its soft mask (grown and feathered), and the crop the model edits."""
+
+    original: Image.Image
+    soft: Image.Image
+    crop_box: tuple[int, int, int, int] | None
+
+    def for_the_model(self) -> tuple[Image.Image, Image.Image]:
+        """Image 1 and the mask as the model gets them: cropped, for crop and stitch."""
+        if self.crop_box is None:
+            return self.original, self.soft
+        return self.original.crop(self.crop_box), self.soft.crop(self.crop_box)
+
+    def put_back(self, edited: Image.Image) -> Image.Image:
+        """The model's result on image 1, at its exact size: outside the soft mask, image 1's pixels exactly."""
+        if self.crop_box is None:
+            return composite(self.original, edited, self.soft)
+        return stitch(self.original, edited, self.soft, self.crop_box)
+
+
 @dataclass
 class _Prepared:
     """A claimed job, its lease kept alive, with its inputs read and fitted to the model (or the error that
-    stopped that), and the result's exact size when it has one."""
+    stopped that), and the result's exact size when it has one; a masked job's region and its mask as the model
+    gets it."""
 
     job: Job
     heartbeat: _Heartbeat
     images: list[Image.Image] = field(default_factory=list)
     output_size: tuple[int, int] | None = None
     error: Exception | None = None
+    region: _Region | None = None
+    region_mask: Image.Image | None = None
 
 
 class _Recorder:
@@ -401,6 +426,8 @@ class Worker:
             preparing = _progress(ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
             self.lifecycle.progress(job.id, self.worker_id, preparing)
             images = self.blobs.load_inputs(job.id, job.input_count)
+            if job.region is not None:
+                return self._prepare_region(job, heartbeat, images)
             # Taken before the inputs are fitted: fitting changes the last image's size.
             exact = (exact_output_size(job) or images[-1].size) if job.request.keep_input_size else None
             output_size = job.request.output_size or exact
@@ -409,6 +436,16 @@ class Worker:
             return _Prepared(job, heartbeat, error=exc)
         finally:
             self.metrics.stage_duration.labels("prepare").observe(time.perf_counter() - started)
+
+    def _prepare_region(self, job: Job, heartbeat: _Heartbeat, images: list[Image.Image]) -> _Prepared:
+        """A masked job: the model gets image 1 (cropped when its plan says so) and the mask at that size, the
+        other references as they are; the engine fits them. Its result has image 1's size, whatever the request."""
+        assert job.region is not None
+        mask = self.blobs.load_mask(job.id)
+        soft = soft_mask(mask, grow_px=job.request.mask_grow, feather_px=job.request.mask_feather)
+        region = _Region(images[0], soft, job.region.crop_box)
+        first, region_mask = region.for_the_model()
+        return _Prepared(job, heartbeat, [first, *images[1:]], first.size, region=region, region_mask=region_mask)
 
     # -- model ----------------------------------------------------------------------------------
     def _run_model(self, prepared: _Prepared, stages: _Stages) -> None:
@@ -434,9 +471,12 @@ class Worker:
                     on_step=functools.partial(_across_images, functools.partial(self._on_step, job), index, len(seeds)),
                     should_cancel=should_stop,
                     output_size=prepared.output_size,
+                    region=prepared.region_mask,
                 )
                 for index, seed in enumerate(seeds)
             ]
+            if prepared.region is not None:
+                results = [replace(result, image=prepared.region.put_back(result.image)) for result in results]
         except EditCancelled:
             stages.conclude(heartbeat, functools.partial(self._stopped, job, heartbeat))
         except InvalidTransition:
@@ -496,7 +536,9 @@ class Worker:
                 result.image,
                 job.request.output_format,
                 index,
-                embedded_settings(job.request, seed=result.seed, model=self.engine.model_id),
+                embedded_settings(
+                    job.request, seed=result.seed, model=self.engine.model_id, masked=job.region is not None
+                ),
             )
             for index, result in enumerate(results, start=1)
         ]

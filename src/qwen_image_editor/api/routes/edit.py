@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.routing import APIRoute
@@ -21,6 +22,7 @@ MAX_CONFIG_BYTES = 64 * 1024  # the config JSON: prompts are capped at a few tho
 
 
 IMAGE_FIELDS = tuple(f"image{number}" for number in range(1, MOST_IMAGES + 1))
+MASK_FIELD = "mask"
 
 
 class LimitedFormRoute(APIRoute):
@@ -31,8 +33,9 @@ class LimitedFormRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def limited(request: Request) -> Response:
-            # One part over the most any model takes, so that one too many is answered by the model's own limit.
-            await request.form(max_files=MOST_IMAGES + 1, max_fields=1, max_part_size=MAX_CONFIG_BYTES)
+            # One part over the most any model takes, so that one too many is answered by the model's own limit,
+            # and the region's mask.
+            await request.form(max_files=MOST_IMAGES + 2, max_fields=1, max_part_size=MAX_CONFIG_BYTES)
             return await handler(request)
 
         return limited
@@ -76,6 +79,13 @@ _FORM_SCHEMA = {
             }
             for number, name in enumerate(IMAGE_FIELDS, start=1)
         },
+        MASK_FIELD: {
+            "type": "string",
+            "format": "binary",
+            "description": "Where to edit image 1 (optional): white (or, in a PNG with transparency, opaque) = edit, "
+            "at image 1's size or scaled to it. Outside the region grown by `mask_grow` and feathered by "
+            "`mask_feather`, the result is image 1's pixels exactly, at image 1's size.",
+        },
     },
 }
 
@@ -96,7 +106,9 @@ async def submit_edit(request: Request, services: ServicesDep, caller: CallerDep
         raise InvalidRequest('send the settings as a text field `config`, e.g. {"prompt": "make the sky stormy"}')
     edit = parse_config(config, services.capabilities)
     uploads = _uploads(form, services.settings.max_image_bytes, services.capabilities)
-    job = await run_in_threadpool(services.jobs.submit, [upload.file for upload in uploads], edit, owner=caller.owner)
+    mask = _mask(form, services.settings.max_image_bytes)
+    submit = functools.partial(services.jobs.submit, mask=mask)
+    job = await run_in_threadpool(submit, [upload.file for upload in uploads], edit, owner=caller.owner)
     positions = await run_in_threadpool(services.jobs.queue_positions, [job])
     position = positions.get(job.id)
     view = job_view(job, position, retention_hours=services.settings.retention_hours)
@@ -106,15 +118,17 @@ async def submit_edit(request: Request, services: ServicesDep, caller: CallerDep
 def _uploads(form: FormData, limit: int, capabilities: Capabilities) -> list[UploadFile]:
     """The image parts in order, image1 first; a gap (image3 without image2) or an unknown part is refused."""
     names = [name for name, _ in form.multi_items()]
-    images = [name for name in names if name.startswith("image")]
+    images = [name for name in names if name.startswith("image")]  # the mask is not one of them
     too_many = capabilities.image_count_problem(len(images)) if len(images) > len(IMAGE_FIELDS) else None
     if too_many is not None:
         raise InvalidRequest(too_many)
     for name, value in form.multi_items():
         if names.count(name) > 1:
             raise InvalidRequest(f"{name} is sent twice: send each part once")
-        if name != "config" and name not in IMAGE_FIELDS:
-            raise InvalidRequest(f"unknown part {name!r}: send images as image1 to image{MOST_IMAGES}, and `config`")
+        if name not in ("config", MASK_FIELD) and name not in IMAGE_FIELDS:
+            raise InvalidRequest(
+                f"unknown part {name!r}: send images as image1 to image{MOST_IMAGES}, `config`, and optionally `mask`"
+            )
         if name in IMAGE_FIELDS and not isinstance(value, UploadFile):
             raise InvalidRequest(f"{name} must be an image file, not text")
     uploads = [part for name in IMAGE_FIELDS if isinstance(part := form.get(name), UploadFile)]
@@ -126,3 +140,15 @@ def _uploads(form: FormData, limit: int, capabilities: Capabilities) -> list[Upl
         if upload.size is not None and upload.size > limit:
             raise RequestTooLarge(f"image{number} is {upload.size:,} bytes; each image may be at most {limit:,}")
     return uploads
+
+
+def _mask(form: FormData, limit: int) -> BinaryIO | None:
+    """The region's mask part, when one was sent."""
+    part = form.get(MASK_FIELD)
+    if part is None:
+        return None
+    if not isinstance(part, UploadFile):
+        raise InvalidRequest("mask must be an image file (white = edit), not text", param=MASK_FIELD)
+    if part.size is not None and part.size > limit:
+        raise RequestTooLarge(f"mask is {part.size:,} bytes; it may be at most {limit:,}")
+    return part.file

@@ -6,9 +6,10 @@ with the results. Errors come in OpenAI's shape (`api/errors.py`): a refused par
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -27,6 +28,7 @@ from qwen_image_editor.errors import InvalidRequest, RequestTooLarge
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.model_families import MOST_IMAGES, Capabilities
+from qwen_image_editor.regions import MaskMeaning
 from qwen_image_editor.services import Services
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -75,6 +77,12 @@ _FORM_SCHEMA = {
         "negative_prompt": {"type": "string"},
         "lightning": {"type": "boolean"},
         "aspect_ratio": {"type": "string", "description": "W:H at the model's native area, e.g. 16:9."},
+        "mask": {
+            "type": "string",
+            "format": "binary",
+            "description": "A PNG with alpha at the first image's size: fully transparent = edit there. Every "
+            "pixel outside (beyond the feather) comes back exactly as sent.",
+        },
     },
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -92,9 +100,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 async def create_image_edit(request: Request, services: ServicesDep, caller: CallerDep) -> Any:
     """Edit images as the OpenAI Images API does (`client.images.edit(image=..., prompt=...)`): as many as the
     server's model takes (`max_images` in `/api/limits`)."""
-    form = await request.form(max_files=MOST_IMAGES, max_fields=32, max_part_size=MAX_FIELD_BYTES)
+    form = await request.form(max_files=MOST_IMAGES + 1, max_fields=32, max_part_size=MAX_FIELD_BYTES)
     uploads, edit, response_format = parse_edit_form(form, services.settings.max_image_bytes, services.capabilities)
-    job = await run_in_threadpool(services.jobs.submit, [upload.file for upload in uploads], edit, owner=caller.owner)
+    mask = _mask(form, services.settings.max_image_bytes)
+    submit = functools.partial(services.jobs.submit, mask=mask, mask_meaning=MaskMeaning.TRANSPARENT_EDITS)
+    job = await run_in_threadpool(submit, [upload.file for upload in uploads], edit, owner=caller.owner)
     job = await wait_for_end(services.jobs, services.events, job.id, services.settings.openai_wait_seconds)
     if job.status is not JobStatus.COMPLETE:
         return _not_complete(job, request.url.path, services.settings.openai_wait_seconds)
@@ -169,9 +179,11 @@ def parse_edit_form(
             if not isinstance(value, UploadFile):
                 raise InvalidRequest(f"{name} must be an image file, not text", param=name)
             uploads.append(value)
+        elif name == "mask":
+            if not isinstance(value, UploadFile):
+                raise InvalidRequest("mask must be a PNG file whose fully transparent pixels mark the edit", param=name)
         elif isinstance(value, UploadFile):
-            hint = "; describe the region in the prompt instead" if name == "mask" else ""
-            raise InvalidRequest(f"{name} is not supported here: only image files are read{hint}", param=name)
+            raise InvalidRequest(f"{name} is not supported here: only image files are read", param=name)
         elif name == "response_format":
             if value not in ("b64_json", "url"):
                 raise InvalidRequest(f"response_format must be b64_json or url, not {value!r}", param=name)
@@ -194,6 +206,19 @@ def parse_edit_form(
         return uploads, parse_request(fields, capabilities), response_format
     except ValidationError as exc:
         raise _invalid(exc) from exc
+
+
+def _mask(form: FormData, max_image_bytes: int) -> BinaryIO | None:
+    """OpenAI's `mask`: where image 1 is fully transparent is where it is edited."""
+    masks = form.getlist("mask")
+    if len(masks) > 1:
+        raise InvalidRequest("mask is sent twice: send one", param="mask")
+    part = masks[0] if masks else None
+    if not isinstance(part, UploadFile):
+        return None
+    if part.size is not None and part.size > max_image_bytes:
+        raise RequestTooLarge(f"the mask is {part.size:,} bytes; it may be at most {max_image_bytes:,}")
+    return part.file
 
 
 def _field_value(name: str, value: str) -> Any:
