@@ -170,6 +170,7 @@ class EditRequest(BaseModel):
         description="With a `mask`: pixels the region is grown by in every direction before the edit, so that an "
         "edge painted a little short (hair, a sleeve) is still inside it and the seam falls on the model's own "
         "pixels. Ignored without a mask.",
+        json_schema_extra=_optional_in_clients,
     )
     mask_feather: int = Field(
         default=16,
@@ -177,6 +178,7 @@ class EditRequest(BaseModel):
         le=MAX_MASK_PX,
         description="With a `mask`: pixels beyond the grown region over which the edit fades into image 1, so no "
         "hard seam shows; every pixel further out is image 1's exactly. Ignored without a mask.",
+        json_schema_extra=_optional_in_clients,
     )
     webhook_url: str | None = Field(
         default=None,

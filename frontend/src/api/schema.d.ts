@@ -437,6 +437,16 @@ export interface components {
              */
             loras?: components["schemas"]["LoraChoice"][];
             /**
+             * Mask Feather
+             * @description With a `mask`: pixels beyond the grown region over which the edit fades into image 1, so no hard seam shows; every pixel further out is image 1's exactly. Ignored without a mask.
+             */
+            mask_feather?: number;
+            /**
+             * Mask Grow
+             * @description With a `mask`: pixels the region is grown by in every direction before the edit, so that an edge painted a little short (hair, a sleeve) is still inside it and the seam falls on the model's own pixels. Ignored without a mask.
+             */
+            mask_grow?: number;
+            /**
              * Negative Prompt
              * @description What to steer away from. Empty means ' ': the pipelines run true CFG only with a negative prompt, and guidance is switched by `true_cfg_scale` alone (1 = off).
              * @default
@@ -669,6 +679,11 @@ export interface components {
              */
             kept_until: string | null;
             /**
+             * Mask
+             * @description URL of the job's region mask (greyscale PNG at image 1's size, white = edit), when it has one; null otherwise.
+             */
+            mask: string | null;
+            /**
              * Outputs
              * @description URLs of the results; empty until complete.
              */
@@ -679,6 +694,8 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /** @description How and where the model edits the masked region; null without a mask. */
+            region: components["schemas"]["RegionView"] | null;
             /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
             requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
@@ -754,6 +771,11 @@ export interface components {
              */
             kept_until: string | null;
             /**
+             * Mask
+             * @description URL of the job's region mask (greyscale PNG at image 1's size, white = edit), when it has one; null otherwise.
+             */
+            mask: string | null;
+            /**
              * Outputs
              * @description URLs of the results; empty until complete.
              */
@@ -764,6 +786,8 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /** @description How and where the model edits the masked region; null without a mask. */
+            region: components["schemas"]["RegionView"] | null;
             /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
             requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
@@ -1094,6 +1118,27 @@ export interface components {
             ready: boolean;
         };
         /**
+         * RegionView
+         * @description How a masked job keeps to its region (issue 20); outside it, the result is image 1's pixels exactly.
+         */
+        RegionView: {
+            /**
+             * Approach
+             * @description How the model is kept to the region before the exact composite: `latent-mask` (the Edit models: latents outside held on image 1's at each step), `marks` (Qwen-Image-2.1's local-edit input).
+             */
+            approach: string;
+            /**
+             * Crop Box
+             * @description [left, top, right, bottom] of image 1 that the model edits (crop and stitch, for a small region in a large image); null when it edits the whole image.
+             */
+            crop_box: number[] | null;
+            /**
+             * Working Size
+             * @description [width, height] the model works at: its native area in the crop's (or image's) aspect.
+             */
+            working_size: number[];
+        };
+        /**
          * RequeueReason
          * @description Why a job went back to the queue after it had started.
          * @enum {string}
@@ -1171,6 +1216,11 @@ export interface components {
              * @description When the retention sweep will delete it; null when it is kept until deleted.
              */
             kept_until: string | null;
+            /**
+             * Mask
+             * @description URL of the job's region mask (greyscale PNG at image 1's size, white = edit), when it has one; null otherwise.
+             */
+            mask: string | null;
             /** Message */
             message: string;
             /**
@@ -1184,6 +1234,8 @@ export interface components {
              * @description 1 = next to run; null unless queued.
              */
             queue_position: number | null;
+            /** @description How and where the model edits the masked region; null without a mask. */
+            region: components["schemas"]["RegionView"] | null;
             /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
             requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
@@ -1337,6 +1389,11 @@ export interface operations {
                      * @description Reference image 9 (JPEG, PNG or WebP), addressed as <image9>.
                      */
                     image9?: Blob;
+                    /**
+                     * Format: binary
+                     * @description Where to edit image 1 (optional): white (or, in a PNG with transparency, opaque) = edit, at image 1's size or scaled to it. Outside the region grown by `mask_grow` and feathered by `mask_feather`, the result is image 1's pixels exactly, at image 1's size.
+                     */
+                    mask?: Blob;
                 };
             };
         };
@@ -2021,6 +2078,11 @@ export interface operations {
                     image: Blob;
                     "image[]"?: Blob[];
                     lightning?: boolean;
+                    /**
+                     * Format: binary
+                     * @description A PNG with alpha at the first image's size: fully transparent = edit there. Every pixel outside (beyond the feather) comes back exactly as sent.
+                     */
+                    mask?: Blob;
                     /** @description Accepted; the loaded model answers. */
                     model?: string;
                     /** @default 1 */

@@ -82,6 +82,8 @@ export function makeJob(overrides: Partial<Job> = {}): Job {
     webhook: null,
     deleting: false,
     flattened: false,
+    mask: null,
+    region: null,
     ...overrides,
   };
 }

@@ -150,12 +150,11 @@ class JobView(BaseModel):
         "404 from then on). Lists leave it out meanwhile.",
     )
     mask: str | None = Field(
-        default=None,
         description="URL of the job's region mask (greyscale PNG at image 1's size, white = edit), when it has "
         "one; null otherwise.",
     )
     region: RegionView | None = Field(
-        default=None, description="How and where the model edits the masked region; null without a mask."
+        description="How and where the model edits the masked region; null without a mask."
     )
     flattened: bool = Field(
         default=False,
