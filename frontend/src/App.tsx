@@ -5,6 +5,7 @@
 import { Editor } from "./Editor";
 import { ServerHeader } from "./components/ServerHeader";
 import { SignInPanel } from "./components/SignInPanel";
+import { ModelFooter } from "./components/ModelFooter";
 import { Card } from "./components/ui";
 import { useActivity } from "./hooks/useActivity";
 import { useFinishNotifications } from "./hooks/usePageSignals";
@@ -45,25 +46,8 @@ export function App() {
           </Card>
         </main>
       )}
-      {health && (
-        <footer data-testid="model-footer" className="mx-auto max-w-7xl px-4 pb-6 text-xs text-zinc-600 dark:text-zinc-400">
-          Model <span className="font-medium text-zinc-800 dark:text-zinc-200">{health.model}</span>
-          {health.license && (
-            <>
-              {" "}· released under the{" "}
-              <a
-                data-testid="license"
-                href={health.license.url}
-                target="_blank"
-                rel="noreferrer"
-                className="font-medium text-indigo-700 underline underline-offset-2 hover:text-indigo-600 dark:text-indigo-300 dark:hover:text-indigo-200"
-              >
-                {health.license.name}
-              </a>
-            </>
-          )}
-        </footer>
-      )}
+      {/* The editor names the model's release from its limits; until then (and signed out), health's model. */}
+      {!open && health && <ModelFooter name={health.model} license={health.license} className="mx-auto max-w-7xl px-4 pb-6" />}
     </div>
   );
 }

@@ -3,6 +3,7 @@ import { isTerminal, type EditRequest, type Job } from "./api/types";
 import { EditForm } from "./components/EditForm";
 import { HistoryGallery } from "./components/HistoryGallery";
 import { JobPanel } from "./components/JobPanel";
+import { ModelFooter } from "./components/ModelFooter";
 import { NotifyToggle } from "./components/NotifyToggle";
 import { QueueStrip } from "./components/QueueStrip";
 import { Card } from "./components/ui";
@@ -190,6 +191,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
         onStar={history.setStarred}
       />
       <UndoToast pending={history.pending} onUndo={undoDelete} />
+      {limits && <ModelFooter name={limits.model_name} license={limits.license} />}
     </main>
   );
 }

@@ -127,7 +127,7 @@ export function EditForm(props: Props) {
                   value={mode}
                   data-testid={`mode-${mode}`}
                   checked={(creating ? "create" : "edit") === mode}
-                  className="peer sr-only"
+                  className="peer absolute inset-0 size-full cursor-pointer appearance-none rounded-lg opacity-0"
                   onChange={() => onChange("mode", mode)}
                 />
                 <span className="block cursor-pointer rounded-lg px-3 py-1.5 text-center text-sm font-medium text-zinc-700 transition peer-checked:bg-white peer-checked:text-indigo-700 peer-checked:shadow-sm peer-focus-visible:outline-2 peer-focus-visible:outline-indigo-500 dark:text-zinc-300 dark:peer-checked:bg-zinc-950 dark:peer-checked:text-indigo-300">

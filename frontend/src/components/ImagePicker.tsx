@@ -168,7 +168,7 @@ export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove,
               htmlFor={inputId}
               className="flex aspect-square cursor-pointer items-center justify-center rounded-lg border border-dashed border-zinc-300 text-xs text-zinc-600 hover:border-indigo-400 dark:border-zinc-700 dark:text-zinc-400"
             >
-              {onInsertTag ? imageTag(index) : index + 1}
+              {index + 1}
             </label>
           </li>
         ))}
