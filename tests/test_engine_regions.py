@@ -264,3 +264,17 @@ def test_the_model_draws_at_the_working_size_and_the_result_is_image_1s(
     )
     assert sizes == [working_size(SIZE, 16, FAST_AREA)]
     assert result.image.size == SIZE
+
+
+def test_the_readme_table_follows_the_size_rule() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("### Regions", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:4] for line in table.splitlines() if line.startswith("| ") and "x" in line[:12]]
+    assert len(rows) >= 5
+    for image, edit, edit_21 in rows:
+        size = tuple(int(side) for side in image.strip().split("x"))
+        assert len(size) == 2
+        for cell, multiple in ((edit, 16), (edit_21, 32)):
+            width, height = working_size((size[0], size[1]), multiple, 1024 * 1024)
+            aspect_error = abs(width / height / (size[0] / size[1]) - 1) * 100
+            assert cell.strip() == f"{width}x{height} ({aspect_error:.2f} %)"
