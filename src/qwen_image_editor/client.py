@@ -50,15 +50,19 @@ def _headers(key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"} if key else {}
 
 
-def _edit_form(images: Sequence[ImageSource], prompt: str, options: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
+def _edit_form(
+    images: Sequence[ImageSource], prompt: str, options: dict[str, Any], mask: ImageSource | None = None
+) -> tuple[list[Any], dict[str, str]]:
     # How many images the server's model takes is its to say (`/api/limits`; a 422 names the limit): none with a
     # model that makes images from text alone, up to 10 for Qwen-Image-2.1.
     config = {"prompt": prompt, **{name: value for name, value in options.items() if value is not None}}
     files = []
-    for number, image in enumerate(images, start=1):
+    for part, image in [*((f"image{n}", image) for n, image in enumerate(images, start=1)), ("mask", mask)]:
+        if image is None:
+            continue
         data = image if isinstance(image, bytes) else Path(image).read_bytes()
-        name = f"image{number}.png" if isinstance(image, bytes) else Path(image).name
-        files.append((f"image{number}", (name, data)))
+        name = f"{part}.png" if isinstance(image, bytes) else Path(image).name
+        files.append((part, (name, data)))
     return files, {"config": json.dumps(config)}
 
 
@@ -147,10 +151,13 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
-    def edit(self, images: Sequence[ImageSource], prompt: str, **options: Any) -> Job:
+    def edit(
+        self, images: Sequence[ImageSource], prompt: str, *, mask: ImageSource | None = None, **options: Any
+    ) -> Job:
         """Queue an edit; `options` are the edit request's fields (seed, num_inference_steps, num_images,
-        true_cfg_scale, negative_prompt, output_format, lightning, loras, webhook_url, ...)."""
-        files, data = _edit_form(images, prompt, options)
+        true_cfg_scale, negative_prompt, output_format, lightning, loras, webhook_url, mask_grow, ...). `mask`:
+        where to edit image 1 (white = edit); outside it, the result is image 1's pixels exactly."""
+        files, data = _edit_form(images, prompt, options, mask)
         return Job(self, _check(self.http.post("/api/edit", files=files, data=data)))
 
     def job(self, job_id: str) -> Job:
@@ -230,8 +237,10 @@ class AsyncClient:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def edit(self, images: Sequence[ImageSource], prompt: str, **options: Any) -> AsyncJob:
-        files, data = _edit_form(images, prompt, options)
+    async def edit(
+        self, images: Sequence[ImageSource], prompt: str, *, mask: ImageSource | None = None, **options: Any
+    ) -> AsyncJob:
+        files, data = _edit_form(images, prompt, options, mask)
         return AsyncJob(self, _check(await self.http.post("/api/edit", files=files, data=data)))
 
     async def job(self, job_id: str) -> AsyncJob:

@@ -158,6 +158,27 @@ def stitch(
     return result
 
 
+@dataclass(frozen=True)
+class RegionEdit:
+    """One masked edit as the worker and `qie edit` run it: image 1 whole, its soft mask, the crop the model edits."""
+
+    original: Image.Image
+    soft: Image.Image
+    crop_box: tuple[int, int, int, int] | None
+
+    def for_the_model(self) -> tuple[Image.Image, Image.Image]:
+        """Image 1 and the mask as the model gets them: cropped, for crop and stitch."""
+        if self.crop_box is None:
+            return self.original, self.soft
+        return self.original.crop(self.crop_box), self.soft.crop(self.crop_box)
+
+    def put_back(self, edited: Image.Image) -> Image.Image:
+        """The model's result on image 1 at its exact size: where the soft mask is 0, image 1's pixels exactly."""
+        if self.crop_box is None:
+            return composite(self.original, edited, self.soft)
+        return stitch(self.original, edited, self.soft, self.crop_box)
+
+
 def working_size(aspect_ratio: float, capabilities: Capabilities) -> tuple[int, int]:
     """The largest size at this aspect within the model's native area, each side a multiple of its size step."""
     step = capabilities.size_multiple

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
+from PIL import Image
 from pydantic import ValidationError
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -19,13 +21,15 @@ from qwen_image_editor.cli.common import (
     load_settings,
     resolve_path,
 )
-from qwen_image_editor.edit_request import LoraChoice, OutputFormat, parse_request
+from qwen_image_editor.edit_request import EditRequest, LoraChoice, OutputFormat, parse_request
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.capabilities import capabilities_of
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory
 from qwen_image_editor.fileio import write_atomic
 from qwen_image_editor.imaging import decode_image, encode_image
+from qwen_image_editor.model_families import Capabilities
+from qwen_image_editor.regions import MaskMeaning, RegionEdit, parse_mask, plan_region, soft_mask
 
 _FORMAT_BY_SUFFIX = {
     ".png": OutputFormat.PNG,
@@ -63,6 +67,22 @@ def _describe_validation_error(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def _region(
+    mask: Path, images: list[Image.Image], request: EditRequest, capabilities: Capabilities, max_pixels: int
+) -> RegionEdit:
+    """The masked edit of image 1, planned as the server plans it (crop and stitch for a small region)."""
+    if not images:
+        fail("a mask marks where to edit image 1: give image 1 too", EXIT_BAD_INPUT)
+    if not mask.is_file():
+        fail(f"{mask} does not exist or is not a file", EXIT_BAD_INPUT)
+    try:
+        parsed = parse_mask(mask.read_bytes(), images[0].size, meaning=MaskMeaning.OPAQUE_EDITS, max_pixels=max_pixels)
+    except InvalidRequest as exc:
+        fail(f"--mask {mask}: {exc}", EXIT_BAD_INPUT)
+    soft = soft_mask(parsed, grow_px=request.mask_grow, feather_px=request.mask_feather)
+    return RegionEdit(images[0], soft, plan_region(soft, capabilities).crop_box)
+
+
 @app.command()
 def edit(
     images: list[Path] | None = typer.Argument(
@@ -91,6 +111,11 @@ def edit(
     lora: list[str] = typer.Option(
         [], "--lora", help="A LoRA from <data>/loras/ as NAME or NAME:WEIGHT (repeat for up to 3)."
     ),
+    mask: Path | None = typer.Option(
+        None, "--mask", help="Edit only where this image is white (at image 1's size); every other pixel stays exact."
+    ),
+    mask_grow: int | None = typer.Option(None, "--mask-grow", help="Pixels to grow the mask by (default 8)."),
+    mask_feather: int | None = typer.Option(None, "--mask-feather", help="Pixels to blend over (default 16)."),
     data_dir: Path | None = DataDirOption,
 ) -> None:
     """Edit images with an instruction (or, with a model that can, make one from the instruction alone) and
@@ -107,6 +132,10 @@ def edit(
         "lightning": lightning,
         "loras": [_parse_lora(text) for text in lora],
     }
+    if mask_grow is not None:
+        fields["mask_grow"] = mask_grow
+    if mask_feather is not None:
+        fields["mask_feather"] = mask_feather
     if steps is not None:
         fields["num_inference_steps"] = steps
     if cfg is not None:
@@ -131,6 +160,11 @@ def edit(
             )
         except InvalidRequest as exc:
             fail(str(exc), EXIT_BAD_INPUT)
+    region = None if mask is None else _region(mask, decoded, request, capabilities, settings.max_image_pixels)
+    region_mask = None
+    if region is not None:  # as the worker does: the model gets image 1 (or its crop) and the mask at that size
+        first, region_mask = region.for_the_model()
+        decoded = [first, *decoded[1:]]
 
     engine = build_engine(settings)
     if engine.is_demo:
@@ -152,11 +186,19 @@ def edit(
         try:
             engine.load()
             progress.update(task, description="Editing")
-            result = engine.edit(decoded, request, on_step=on_step)
+            result = engine.edit(
+                decoded,
+                request,
+                on_step=on_step,
+                output_size=None if region_mask is None else region_mask.size,
+                region=region_mask,
+            )
         except InvalidRequest as exc:
             fail(str(exc), EXIT_BAD_INPUT)
         except (ModelUnavailable, OutOfMemory) as exc:
             fail(str(exc))
+    if region is not None:
+        result = replace(result, image=region.put_back(result.image))
     write_atomic(output, encode_image(result.image, request.output_format))
     console.print(
         f"Wrote {output} ({result.image.width}x{result.image.height} {request.output_format.value}) "

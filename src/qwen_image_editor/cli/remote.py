@@ -42,10 +42,15 @@ def remote_edit(
         False, "--lightning", help="The model's few-step path (`fast` in the server's limits)."
     ),
     webhook_url: str | None = typer.Option(None, "--webhook-url", help="POSTed the job when it ends."),
+    mask: Path | None = typer.Option(
+        None, "--mask", help="Edit only where this image is white (at image 1's size); the rest stays exact."
+    ),
+    mask_grow: int | None = typer.Option(None, "--mask-grow", help="Pixels to grow the mask by (default 8)."),
+    mask_feather: int | None = typer.Option(None, "--mask-feather", help="Pixels to blend over (default 16)."),
 ) -> None:
     """Queue an edit on the server, follow it with a progress bar, and download the result(s)."""
     images = images or []
-    for path in images:
+    for path in [*images, *([mask] if mask is not None else [])]:
         if not path.is_file():
             fail(f"{path} does not exist or is not a file", EXIT_BAD_INPUT)
     options: dict[str, Any] = {
@@ -57,10 +62,12 @@ def remote_edit(
         "lightning": lightning or None,
         "output_format": _FORMATS.get(output.suffix.lower(), "png"),
         "webhook_url": webhook_url,
+        "mask_grow": mask_grow,
+        "mask_feather": mask_feather,
     }
     try:
         with Client(server, key) as client:
-            job = client.edit(list(images), prompt, **options)
+            job = client.edit(list(images), prompt, mask=mask, **options)
             _follow(job)
             if job.status != "complete":
                 fail(f"job {job.id} ended {job.status}: {job.view.get('error') or 'no result'}")

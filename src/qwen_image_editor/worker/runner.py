@@ -45,7 +45,7 @@ from qwen_image_editor.errors import (
 from qwen_image_editor.imaging import flattened_by
 from qwen_image_editor.jobs.events import Preview
 from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, WorkerPresence
-from qwen_image_editor.regions import composite, soft_mask, stitch
+from qwen_image_editor.regions import RegionEdit, soft_mask
 from qwen_image_editor.store.base import JobStore
 
 log = logging.getLogger(__name__)
@@ -111,27 +111,6 @@ class _Heartbeat:
                 log.warning("lease renewal for job %s failed", self._job_id, exc_info=True)
 
 
-@dataclass(frozen=True)
-class _Region:
-    """A masked job's region: image 1 whole, its soft mask (grown and feathered), and the crop the model edits."""
-
-    original: Image.Image
-    soft: Image.Image
-    crop_box: tuple[int, int, int, int] | None
-
-    def for_the_model(self) -> tuple[Image.Image, Image.Image]:
-        """Image 1 and the mask as the model gets them: cropped, for crop and stitch."""
-        if self.crop_box is None:
-            return self.original, self.soft
-        return self.original.crop(self.crop_box), self.soft.crop(self.crop_box)
-
-    def put_back(self, edited: Image.Image) -> Image.Image:
-        """The model's result on image 1, at its exact size: outside the soft mask, image 1's pixels exactly."""
-        if self.crop_box is None:
-            return composite(self.original, edited, self.soft)
-        return stitch(self.original, edited, self.soft, self.crop_box)
-
-
 @dataclass
 class _Prepared:
     """A claimed job, its lease kept alive, with its inputs read and fitted to the model (or the error that
@@ -143,7 +122,7 @@ class _Prepared:
     images: list[Image.Image] = field(default_factory=list)
     output_size: tuple[int, int] | None = None
     error: Exception | None = None
-    region: _Region | None = None
+    region: RegionEdit | None = None
     region_mask: Image.Image | None = None
 
 
@@ -443,7 +422,7 @@ class Worker:
         assert job.region is not None
         mask = self.blobs.load_mask(job.id)
         soft = soft_mask(mask, grow_px=job.request.mask_grow, feather_px=job.request.mask_feather)
-        region = _Region(images[0], soft, job.region.crop_box)
+        region = RegionEdit(images[0], soft, job.region.crop_box)
         first, region_mask = region.for_the_model()
         return _Prepared(job, heartbeat, [first, *images[1:]], first.size, region=region, region_mask=region_mask)
 
