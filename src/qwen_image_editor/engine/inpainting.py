@@ -49,9 +49,9 @@ def working_size(image_size: tuple[int, int], multiple: int, area: int) -> tuple
     The rule: both sides are multiples of `multiple` (the model's size multiple), the area is at most `area` (the
     model's native area) and at least MIN_AREA_SHARE of it, and of those sizes the one whose aspect ratio is
     closest to the image's (ties: the larger area). The result is then resized to the image's exact size, so the
-    only change of geometry is a stretch by that aspect error (hundredths of a percent for common photo sizes), the
-    same across the whole frame: never a crop, a zoom or a shift. When no size reaches MIN_AREA_SHARE (an extreme
-    aspect ratio), the closest aspect among all sizes within `area` is taken.
+    only change of geometry is a stretch by that aspect error (a few tenths of a percent at most for common photo
+    sizes: the README's table), the same across the whole frame: never a crop, a zoom or a shift. When no size
+    reaches MIN_AREA_SHARE (an extreme aspect ratio), the closest aspect among all sizes within `area` is taken.
     """
     width, height = image_size
     if width < 1 or height < 1 or multiple < 1 or area < multiple * multiple:
