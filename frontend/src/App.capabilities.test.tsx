@@ -135,6 +135,18 @@ describe("Create mode", () => {
   });
 });
 
+describe("Fast", () => {
+  it("says what it runs on a model without a Lightning LoRA", async () => {
+    world.limits = limits21({ fast: "the base model at 8 steps, guidance off (no published few-step weights confirmed)" });
+    const { user } = await renderApp(world);
+    const note = screen.getByTestId("fast-note");
+    expect(note).toHaveTextContent("Runs the base model at 8 steps, guidance off (no published few-step weights confirmed), instead of 40 steps");
+    expect(note).not.toHaveTextContent("Lightning");
+    await user.click(screen.getByRole("switch", { name: "Fast" }));
+    expect(note).toHaveTextContent(/^Runs the base model at 8 steps, guidance off \(no published few-step weights confirmed\): quicker/);
+  });
+});
+
 describe("Reuse", () => {
   it("a job made from its instruction alone comes back in Create mode, with the images in the form gone", async () => {
     world.limits = limits21();
