@@ -43,7 +43,7 @@ def receive_until_closed(socket: Any, timeout: float) -> list[dict[str, Any]]:
 JOB_VIEW_FIELDS = {
     "job_id", "status", "config", "progress", "error", "created_at", "started_at", "finished_at",
     "queue_position", "attempts", "inputs", "outputs", "thumbnail", "starred", "kept_until", "requeue_reason",
-    "webhook", "deleting", "flattened",
+    "webhook", "deleting", "flattened", "mask", "region",
 }  # fmt: skip
 
 
