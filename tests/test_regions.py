@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from qwen_image_editor.errors import InvalidRequest
 from qwen_image_editor.model_families import FAMILIES, ModelFamily
@@ -146,3 +146,22 @@ def test_a_thin_stroke_at_the_edge_gets_a_crop_inside_the_image() -> None:
     left, top, right, bottom = plan.crop_box
     assert 0 <= left < right <= 3000 and 0 <= top < bottom <= 2000
     assert max(right - left, bottom - top) / min(right - left, bottom - top) <= 4.0
+
+
+@pytest.mark.parametrize("box", [(80, 40, 120, 60), (0, 0, 30, 20), (170, 90, 200, 100)])
+def test_working_on_the_regions_box_alone_changes_nothing(box: tuple[int, int, int, int]) -> None:
+    """grow and feather work only around what the mask marks: the same pixels as over the whole image."""
+    mask = box_mask((200, 100), box)
+    values = np.asarray(mask)
+    naive_grown = np.zeros_like(values)
+    for dy in range(-8, 9):
+        for dx in range(-8, 9):
+            shifted = np.zeros_like(values)
+            ys, xs = slice(max(0, dy), 100 + min(0, dy)), slice(max(0, dx), 200 + min(0, dx))
+            yt, xt = slice(max(0, -dy), 100 + min(0, -dy)), slice(max(0, -dx), 200 + min(0, -dx))
+            shifted[ys, xs] = values[yt, xt]
+            naive_grown = np.maximum(naive_grown, shifted)
+    assert (np.asarray(grow(mask, 8)) == naive_grown).all()
+    whole = np.asarray(Image.fromarray(naive_grown, "L").filter(ImageFilter.BoxBlur(8)), dtype=np.float32) / 255
+    naive_soft = np.rint(whole * whole * (3 - 2 * whole) * 255).astype(np.uint8)
+    assert (np.asarray(feather(mask, 16)) == naive_soft).all()

@@ -102,24 +102,44 @@ def parse_mask(
 
 def grow(mask: Image.Image, pixels: int) -> Image.Image:
     """`mask` dilated by `pixels` in every direction (a square reach: each pixel takes its neighbourhood's max)."""
-    if pixels <= 0:
+    box = _around(mask, pixels)
+    if pixels <= 0 or box is None:
         return mask.copy()
-    values = np.asarray(mask, dtype=np.uint8)
+    values = np.asarray(mask.crop(box), dtype=np.uint8)
     values = _running_max(_running_max(values, pixels, axis=0), pixels, axis=1)
-    return Image.fromarray(values, "L")
+    return _placed(Image.fromarray(values, "L"), mask.size, box)
 
 
 def feather(mask: Image.Image, pixels: int) -> Image.Image:
     """`mask` with its edge blended outward over `pixels`: full inside the mask, 0 from `pixels` beyond its edge
     on (exactly), a smooth ramp between."""
     reach = pixels // 2
-    if reach <= 0:
+    grown = grow(mask, reach)
+    box = _around(grown, reach + 1)  # a frame of zeros around the work: the blur's clamped edges read 0 there
+    if reach <= 0 or box is None:
         return mask.copy()
     # Grown by half the band, then averaged over a box of that reach: the ramp starts at the mask's edge and
     # ends `2 * reach` beyond it, with nothing (exactly 0) further out. Smoothstep rounds the ramp's corners.
-    blurred = np.asarray(grow(mask, reach).filter(ImageFilter.BoxBlur(reach)), dtype=np.float32) / 255
+    blurred = np.asarray(grown.crop(box).filter(ImageFilter.BoxBlur(reach)), dtype=np.float32) / 255
     smooth = blurred * blurred * (3 - 2 * blurred)
-    return Image.fromarray(np.rint(smooth * 255).astype(np.uint8), "L")
+    return _placed(Image.fromarray(np.rint(smooth * 255).astype(np.uint8), "L"), mask.size, box)
+
+
+def _around(mask: Image.Image, reach: int) -> tuple[int, int, int, int] | None:
+    """The box of what `mask` marks, `reach` wider on each side within the image; None when it marks nothing.
+    Work on a small region in a big photo stays small: outside this box, growing or feathering leaves 0."""
+    box = mask.getbbox()
+    if box is None:
+        return None
+    width, height = mask.size
+    reach = max(0, reach)
+    return max(0, box[0] - reach), max(0, box[1] - reach), min(width, box[2] + reach), min(height, box[3] + reach)
+
+
+def _placed(part: Image.Image, size: tuple[int, int], box: tuple[int, int, int, int]) -> Image.Image:
+    whole = Image.new("L", size, 0)
+    whole.paste(part, box[:2])
+    return whole
 
 
 def soft_mask(mask: Image.Image, *, grow_px: int, feather_px: int) -> Image.Image:
@@ -135,6 +155,17 @@ def composite(original: Image.Image, edited: Image.Image, soft: Image.Image) -> 
         edited = edited.resize(original.size, Image.Resampling.LANCZOS)
     if edited.mode != original.mode:
         edited = edited.convert(original.mode)
+    box = soft.getbbox()
+    if box is None:
+        return original.copy()
+    if box != (0, 0, *original.size):  # only where the mask reaches: a small region in a big photo stays cheap
+        result = original.copy()
+        result.paste(_blended(original.crop(box), edited.crop(box), soft.crop(box)), box[:2])
+        return result
+    return _blended(original, edited, soft)
+
+
+def _blended(original: Image.Image, edited: Image.Image, soft: Image.Image) -> Image.Image:
     base = np.asarray(original, dtype=np.uint32)
     over = np.asarray(edited, dtype=np.uint32)
     weight = np.asarray(soft, dtype=np.uint32)
