@@ -4,7 +4,8 @@ import { useState } from "react";
 export function CompareSlider({ before, after }: { before: string | null; after: string }) {
   const [split, setSplit] = useState(50);
   if (!before) {
-    return <img data-testid="result-image" src={after} alt="Edited result" className="checker mx-auto max-h-[70vh] w-full rounded-xl object-contain" />;
+    // Nothing to compare with: an image made from the instruction alone.
+    return <img data-testid="result-image" src={after} alt="Result" className="checker mx-auto max-h-[70vh] w-full rounded-xl object-contain" />;
   }
   return (
     <div className="relative select-none overflow-hidden rounded-xl">

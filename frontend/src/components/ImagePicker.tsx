@@ -138,7 +138,7 @@ export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove,
               ) : (
                 picture
               )}
-              <span className="pointer-events-none absolute left-1 top-1 rounded bg-black/70 px-1 text-[11px] leading-4 text-white">
+              <span className="pointer-events-none absolute left-0 top-0 rounded-br bg-black/70 px-0.5 text-[10px] leading-4 tracking-tighter text-white">
                 {onInsertTag ? tag : index + 1}
               </span>
               <div className="grid grid-cols-3 gap-0.5 bg-zinc-50 p-0.5 dark:bg-zinc-950">
