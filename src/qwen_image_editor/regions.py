@@ -17,6 +17,7 @@ from enum import StrEnum
 import numpy as np
 from PIL import Image, ImageFilter
 
+from qwen_image_editor.engine.inpainting import LATENT_MASK, MARKS_LATENT_MASK, family_working_size
 from qwen_image_editor.errors import InvalidImage, InvalidRequest
 from qwen_image_editor.imaging import decode_upload, has_transparency
 from qwen_image_editor.model_families import Capabilities, ModelFamily
@@ -41,10 +42,11 @@ class MaskMeaning(StrEnum):
 
 
 class RegionApproach(StrEnum):
-    """How the model was kept to the region (each followed by the exact composite onto image 1)."""
+    """How the model is kept to the region (each followed by the exact composite onto image 1), as the engine
+    names it (`engine.inpainting`, `EditResult.region_approach`)."""
 
-    LATENT_MASK = "latent-mask"  # Edit, 2509, 2511: latents outside are held on the re-noised reference's
-    MARKS = "marks"  # Qwen-Image-2.1: its published local-edit input, marks on image 1
+    LATENT_MASK = LATENT_MASK  # Edit, 2509, 2511: latents outside are held on image 1's, re-noised, at every step
+    MARKS = MARKS_LATENT_MASK  # Qwen-Image-2.1: marks painted on image 1 that the prompt names, and the same hold
 
 
 def approach_for(family: ModelFamily) -> RegionApproach:
@@ -210,12 +212,10 @@ class RegionEdit:
         return stitch(self.original, edited, self.soft, self.crop_box)
 
 
-def working_size(aspect_ratio: float, capabilities: Capabilities) -> tuple[int, int]:
-    """The largest size at this aspect within the model's native area, each side a multiple of its size step."""
-    step = capabilities.size_multiple
-    width = max(step, math.floor(math.sqrt(capabilities.native_pixels * aspect_ratio) / step) * step)
-    height = max(step, math.floor(math.sqrt(capabilities.native_pixels / aspect_ratio) / step) * step)
-    return width, height
+def working_size(size: tuple[int, int], capabilities: Capabilities) -> tuple[int, int]:
+    """The size the engine draws an image (or crop) of `size` at: the model's native area at most, in its aspect
+    as exactly as the model's size multiple allows (`engine.inpainting.working_size`)."""
+    return family_working_size(size, capabilities.size_multiple, capabilities.native_pixels)
 
 
 def plan_region(soft: Image.Image, capabilities: Capabilities) -> RegionPlan:
@@ -223,7 +223,7 @@ def plan_region(soft: Image.Image, capabilities: Capabilities) -> RegionPlan:
     context margin, widened where the image allows to the exact aspect of its working size. Else the whole image."""
     approach = approach_for(capabilities.family)
     width, height = soft.size
-    whole = RegionPlan(approach, None, working_size(width / height, capabilities))
+    whole = RegionPlan(approach, None, working_size(soft.size, capabilities))
     box = soft.getbbox()
     if box is None:
         return whole
@@ -235,8 +235,7 @@ def plan_region(soft: Image.Image, capabilities: Capabilities) -> RegionPlan:
     crop_h = min(height, bottom - top + 2 * margin)
     crop_w = min(width, max(crop_w, math.ceil(crop_h / CROP_MAX_ASPECT)))
     crop_h = min(height, max(crop_h, math.ceil(crop_w / CROP_MAX_ASPECT)))
-    size = working_size(crop_w / crop_h, capabilities)
-    exact = _exact_aspect(crop_w, crop_h, size)
+    exact = _exact_aspect(crop_w, crop_h, working_size((crop_w, crop_h), capabilities))
     if exact[0] <= width and exact[1] <= height:
         crop_w, crop_h = exact
     if crop_w * crop_h > CROP_MAX_SHARE * width * height:
@@ -244,7 +243,7 @@ def plan_region(soft: Image.Image, capabilities: Capabilities) -> RegionPlan:
     crop_left = _centred(left, right, crop_w, width)
     crop_top = _centred(top, bottom, crop_h, height)
     crop = (crop_left, crop_top, crop_left + crop_w, crop_top + crop_h)
-    return RegionPlan(approach, crop, working_size(crop_w / crop_h, capabilities))
+    return RegionPlan(approach, crop, working_size((crop_w, crop_h), capabilities))
 
 
 def _exact_aspect(crop_w: int, crop_h: int, size: tuple[int, int]) -> tuple[int, int]:

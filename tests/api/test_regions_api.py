@@ -8,6 +8,7 @@ import base64
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import openai
 import pytest
 from PIL import Image, ImageDraw
 
+from qwen_image_editor.engine.base import EditResult
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.imaging import read_embedded_settings
 from qwen_image_editor.model_families import DEFAULT_FAMILY, FAMILIES
@@ -193,3 +195,22 @@ def test_openai_bad_masks_get_a_400(server: LiveServer) -> None:
     opaque = encoded(Image.new("RGBA", (64, 48), (0, 0, 0, 255)))
     with pytest.raises(openai.BadRequestError, match="marks nothing"):
         client.images.edit(image=("in.png", png_bytes(), "image/png"), mask=("m.png", opaque, "image/png"), prompt="x")
+
+
+class _ReportingEngine(FakeEngine):
+    """Reports how it held the model to the region, as the diffusers engine does (EditResult.region_approach)."""
+
+    def edit(self, *args: Any, **kwargs: Any) -> EditResult:
+        result = super().edit(*args, **kwargs)
+        return replace(result, region_approach="held-another-way" if kwargs.get("region") is not None else None)
+
+
+def test_the_job_records_the_approach_the_engine_reports(tmp_path: Path) -> None:
+    services = build_services(make_settings(tmp_path), engine=_ReportingEngine(step_seconds=0.0))
+    with live_server(services) as server:
+        size = (64, 48)
+        answer = submit_masked(server.http, png_bytes(*size), encoded(box_mask(size, (10, 10, 20, 20))))
+        assert answer.status_code == 202 and answer.json()["region"]["approach"] == "latent-mask"  # the plan
+        job = wait_for(server.http, answer.json()["job_id"], {"complete", "error"})
+        assert job["status"] == "complete" and job["region"]["approach"] == "held-another-way"  # as it ran
+        assert job["region"]["working_size"] == answer.json()["region"]["working_size"]

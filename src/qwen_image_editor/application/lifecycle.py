@@ -88,8 +88,18 @@ class JobLifecycle:
         self.store.update_progress(job_id, worker_id, progress)
         self.events.publish(JobProgressed(job_id=job_id, progress=progress, preview=preview))
 
-    def complete(self, job_id: str, worker_id: str, output_names: list[str], *, flattened: bool = False) -> Job:
-        job = self.store.complete_job(job_id, worker_id, output_names, flattened=flattened)
+    def complete(
+        self,
+        job_id: str,
+        worker_id: str,
+        output_names: list[str],
+        *,
+        flattened: bool = False,
+        region: JobRegion | None = None,
+    ) -> Job:
+        """`region`: the job's region as the edit ran it, when that differs from what was planned."""
+        ran = {"region": region} if region is not None else {}
+        job = self.store.complete_job(job_id, worker_id, output_names, flattened=flattened, **ran)
         return self._changed(JobStatus.PROCESSING, job, worker_id)
 
     def fail(self, job_id: str, worker_id: str, reason: str) -> Job:

@@ -77,9 +77,18 @@ class JobStore(Protocol):
         """Record progress of a job this worker holds (ignored otherwise)."""
         ...
 
-    def complete_job(self, job_id: str, worker_id: str, output_names: list[str], *, flattened: bool = False) -> Job:
+    def complete_job(
+        self,
+        job_id: str,
+        worker_id: str,
+        output_names: list[str],
+        *,
+        flattened: bool = False,
+        region: JobRegion | None = None,
+    ) -> Job:
         """processing -> complete, once the output files are in place. `flattened`: a result had transparency
-        and JPEG, which has none, has it on white."""
+        and JPEG, which has none, has it on white. `region`: the job's region as the edit ran it (the approach the
+        engine took), replacing the planned one; None leaves it as it was."""
         ...
 
     def fail_job(self, job_id: str, worker_id: str | None, reason: str) -> Job:

@@ -251,9 +251,19 @@ class SqlJobStore:
                 return
             self._set(conn, job_id, progress=json.dumps(progress.model_dump(mode="json")), updated_at=self._clock())
 
-    def complete_job(self, job_id: str, worker_id: str, output_names: list[str], *, flattened: bool = False) -> Job:
-        names = json.dumps(list(output_names))
-        return self._finish(job_id, worker_id, JobStatus.COMPLETE, output_names=names, flattened=flattened)
+    def complete_job(
+        self,
+        job_id: str,
+        worker_id: str,
+        output_names: list[str],
+        *,
+        flattened: bool = False,
+        region: JobRegion | None = None,
+    ) -> Job:
+        values: dict[str, Any] = {"output_names": json.dumps(list(output_names)), "flattened": flattened}
+        if region is not None:
+            values["region"] = json.dumps(dataclasses.asdict(region))
+        return self._finish(job_id, worker_id, JobStatus.COMPLETE, **values)
 
     def fail_job(self, job_id: str, worker_id: str | None, reason: str) -> Job:
         return self._finish(job_id, worker_id, JobStatus.ERROR, error=reason)

@@ -44,7 +44,7 @@ from qwen_image_editor.errors import (
 )
 from qwen_image_editor.imaging import flattened_by
 from qwen_image_editor.jobs.events import Preview
-from qwen_image_editor.jobs.records import Job, Progress, ProgressStage, WorkerPresence
+from qwen_image_editor.jobs.records import Job, JobRegion, Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.regions import RegionEdit, soft_mask
 from qwen_image_editor.store.base import JobStore
 
@@ -69,6 +69,7 @@ class _Saved:
 
     names: list[str]
     flattened: bool = False
+    region_approach: str | None = None  # how the engine held the model to the job's region (EditResult's)
 
 
 @dataclass(frozen=True)
@@ -527,7 +528,7 @@ class Worker:
         self.metrics.finish_per_megapixel.observe(seconds / megapixels)
         # exactly what encode_image did: JPEG composited a result with transparency (2.1 draws alpha) on white
         flattened = any(flattened_by(result.image, job.request.output_format) for result in results)
-        return _Saved(names, flattened)
+        return _Saved(names, flattened, results[0].region_approach)
 
     def _record_saved(self, job: Job, heartbeat: _Heartbeat, saved: Future[_Saved | _NotSaved]) -> None:
         """Record the outcome of `_save` (on the recorder thread, in the order the model finished the jobs)."""
@@ -540,7 +541,10 @@ class Worker:
             else:
                 # Only now, with every file in place, does the record name them: a failure above leaves no
                 # result referenced (files already written are complete, and go with the job).
-                self.lifecycle.complete(job.id, self.worker_id, list(outcome.names), flattened=outcome.flattened)
+                ran = _as_run(job, outcome)
+                self.lifecycle.complete(
+                    job.id, self.worker_id, list(outcome.names), flattened=outcome.flattened, region=ran
+                )
         except StorageUnavailable as exc:
             # An error, not a requeue: the S3 client has retried already, and requeueing would run the whole edit
             # again only to meet the same outage (its inputs sit in that store too), while `max_attempts` is
@@ -588,6 +592,13 @@ class Worker:
                     warned = True
                 if self.shutting_down.wait(max(self.timing.poll_seconds, 0.1)):
                     return
+
+
+def _as_run(job: Job, saved: _Saved) -> JobRegion | None:
+    """The job's region with the approach the engine reports, when it reports one other than the planned one."""
+    if job.region is None or saved.region_approach in (None, job.region.approach):
+        return None
+    return replace(job.region, approach=saved.region_approach)
 
 
 def _across_images(on_step: Callable[[StepProgress], None], index: int, count: int, step: StepProgress) -> None:
