@@ -1124,7 +1124,7 @@ export interface components {
         RegionView: {
             /**
              * Approach
-             * @description How the model is kept to the region before the exact composite: `latent-mask` (the Edit models: latents outside held on image 1's at each step), `marks` (Qwen-Image-2.1's local-edit input).
+             * @description How the model is kept to the region before the exact composite: `latent-mask` (the Edit models: latents outside held on image 1's at each step), `marks+latent-mask` (Qwen-Image-2.1: marks painted on image 1 that the prompt names, and the same hold). The plan until the job completes, then as it ran.
              */
             approach: string;
             /**

@@ -106,7 +106,8 @@ class RegionView(BaseModel):
 
     approach: str = Field(
         description="How the model is kept to the region before the exact composite: `latent-mask` (the Edit "
-        "models: latents outside held on image 1's at each step), `marks` (Qwen-Image-2.1's local-edit input)."
+        "models: latents outside held on image 1's at each step), `marks+latent-mask` (Qwen-Image-2.1: marks painted "
+        "on image 1 that the prompt names, and the same hold). The plan until the job completes, then as it ran."
     )
     crop_box: tuple[int, int, int, int] | None = Field(
         description="[left, top, right, bottom] of image 1 that the model edits (crop and stitch, for a small "

@@ -64,7 +64,7 @@ class Progress(BaseModel):
 class JobRegion:
     """A job with an edit region (its mask is a job file): how the model is kept to it, and where it works."""
 
-    approach: str  # a regions.RegionApproach value: latent-mask (the Edit models), marks (Qwen-Image-2.1)
+    approach: str  # as the engine names it: latent-mask (the Edit models), marks+latent-mask (Qwen-Image-2.1)
     crop_box: tuple[int, int, int, int] | None  # (left, top, right, bottom) of image 1 edited; None: all of it
     working_size: tuple[int, int]  # (width, height) the model works at: its native area in the crop's aspect
 
