@@ -100,14 +100,15 @@ describe("Create mode", () => {
     expect(submit).toHaveTextContent("Create image");
     expect(screen.getByRole("group", { name: /References \(0 of 10, optional\)/ })).toBeInTheDocument();
     expect(screen.queryByLabelText(/Keep the input size/)).not.toBeInTheDocument();
-    await user.selectOptions(screen.getByLabelText("Size"), "16:9");
+    await user.selectOptions(screen.getByLabelText("Shape"), "16:9");
 
     await user.click(submit);
     await waitFor(() => expect(edits()).toHaveLength(1));
     const form = edits()[0]!.form;
     expect(imageParts(form)).toEqual([]);
     const config: unknown = JSON.parse(formText(form, "config"));
-    expect(config).toMatchObject({ prompt: "a lighthouse at dusk", output_size: [1344, 768], keep_input_size: false });
+    // The server draws the shape at the model's native area.
+    expect(config).toMatchObject({ prompt: "a lighthouse at dusk", aspect_ratio: "16:9", output_size: null, keep_input_size: false });
   });
 
   it("the mode is a radio group the keyboard moves through", async () => {
@@ -160,7 +161,7 @@ describe("Reuse", () => {
       queue_position: null,
       inputs: [],
       outputs: ["/api/jobs/made-1/files/output_1.png"],
-      config: { ...makeJob().config, prompt: "a lighthouse", output_size: [864, 1152] },
+      config: { ...makeJob().config, prompt: "a lighthouse", aspect_ratio: "3:4", output_size: [864, 1152] },
     });
     const ws = FakeWebSocket.last;
     act(() => ws.open());
@@ -169,7 +170,7 @@ describe("Reuse", () => {
 
     await waitFor(() => expect(screen.queryAllByTestId("input-thumb")).toHaveLength(0));
     expect(screen.getByRole("radio", { name: "Create" })).toBeChecked();
-    expect(screen.getByLabelText("Size")).toHaveValue("3:4");
+    expect(screen.getByLabelText("Shape")).toHaveValue("3:4");
     expect(prompt()).toHaveValue("a lighthouse");
     expect(screen.getByTestId("submit")).toHaveTextContent("Create image");
   });

@@ -102,7 +102,7 @@ def test_a_21_server_offers_ten_slots_create_mode_tags_and_its_license(
     expect(submit).to_be_disabled()
     page.get_by_role("radio", name="Create").check()
     expect(submit).to_contain_text("Create image")
-    page.get_by_label("Size").select_option("4:3")
+    page.get_by_label("Shape").select_option("4:3")
 
     gate = engine_21.hold(before_step=2)  # the job runs, after one step, until the gate opens
     expect(submit).to_be_enabled()
@@ -117,9 +117,12 @@ def test_a_21_server_offers_ten_slots_create_mode_tags_and_its_license(
     wait_for_result(page, job_id)
     job = server_21.http.get(f"/api/jobs/{job_id}").json()
     assert job["inputs"] == [] and job["config"]["prompt"] == "a lighthouse on a cliff at dusk"
-    assert job["config"]["output_size"] == [1152, 864]
+    assert job["config"]["aspect_ratio"] == "4:3"
+    # Drawn at the model's native area in that shape: sides in multiples of 32, so 4:3 to within a rounding.
+    width, height = job["config"]["output_size"]
+    assert abs(width / height - 4 / 3) < 0.05 and width * height > 500_000
     result = page.get_by_test_id("result-image")
-    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [1152, 864]
+    assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [width, height]
     # Pictures lie on the checkerboard, so a transparent result shows as one.
     assert "gradient" in result.evaluate("img => getComputedStyle(img).backgroundImage")
     page.screenshot(path=tmp_path / "page-21.png", full_page=True)

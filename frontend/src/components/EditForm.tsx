@@ -1,7 +1,7 @@
 import { useId, useLayoutEffect, useRef, type FormEvent } from "react";
 import type { Limits, LoraView } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
-import { imageTag, isCreating, OUTPUT_SIZES, type FormMode, type FormValues } from "../lib/validation";
+import { ASPECT_RATIOS, imageTag, isCreating, type FormMode, type FormValues } from "../lib/validation";
 import { ImagePicker } from "./ImagePicker";
 import { LoraPicker } from "./LoraPicker";
 import { DiceIcon } from "./icons";
@@ -200,19 +200,19 @@ export function EditForm(props: Props) {
         {creating && (
           <div className="flex items-center gap-2 pt-1">
             <label htmlFor={ids.size} className="shrink-0 text-sm">
-              Size
+              Shape
             </label>
             <select
               id={ids.size}
-              data-testid="output-size"
-              value={values.outputSize}
+              data-testid="aspect-ratio"
+              value={values.aspectRatio}
               className={inputClass}
-              onChange={(e) => onChange("outputSize", e.target.value)}
+              onChange={(e) => onChange("aspectRatio", e.target.value)}
             >
               <option value="">The model's own</option>
-              {Object.entries(OUTPUT_SIZES).map(([key, [width, height]]) => (
-                <option key={key} value={key}>
-                  {key} ({width}×{height})
+              {ASPECT_RATIOS.map(({ ratio, label }) => (
+                <option key={ratio} value={ratio}>
+                  {label}
                 </option>
               ))}
             </select>

@@ -49,6 +49,7 @@ function Settings({ config }: { config: EditRequest }) {
     ["Format", config.output_format.toUpperCase()],
     ["Keep input size", config.keep_input_size ? "yes" : "no"],
   ];
+  if (config.aspect_ratio) rows.push(["Shape", config.aspect_ratio]);
   if (config.output_size) rows.push(["Size", config.output_size.join("×")]);
   return (
     <dl data-testid="result-settings" className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm">

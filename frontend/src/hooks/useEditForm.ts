@@ -6,8 +6,7 @@ import {
   formProblem,
   isCreating,
   isOutputFormat,
-  OUTPUT_SIZES,
-  outputSizeOf,
+  isAspectRatio,
   randomSeed,
   type FormValues,
 } from "../lib/validation";
@@ -36,14 +35,8 @@ export function valuesOf(config: EditRequest, base: FormValues | null = null, im
     fastSteps: fast ? steps : (base?.fastSteps ?? "8"),
     loras: (config.loras ?? []).map(({ name, weight }) => ({ name, weight: String(weight) })),
     mode: imageCount === null ? (base?.mode ?? "edit") : imageCount === 0 ? "create" : "edit",
-    outputSize: sizeKeyOf(config.output_size) ?? base?.outputSize ?? "",
+    aspectRatio: config.aspect_ratio && isAspectRatio(config.aspect_ratio) ? config.aspect_ratio : (base?.aspectRatio ?? ""),
   };
-}
-
-/** The size choice of a stored [width, height], if it is one of OUTPUT_SIZES. */
-function sizeKeyOf(size: readonly number[] | null | undefined): string | null {
-  if (!size) return null;
-  return Object.entries(OUTPUT_SIZES).find(([, [w, h]]) => w === size[0] && h === size[1])?.[0] ?? null;
 }
 
 /** `loras`: the server's LoRA files once listed (a picked one that is gone or does not fit is refused). */
@@ -88,9 +81,10 @@ export function useEditForm(limits: Limits | null, images: readonly Pick<InputIm
       num_inference_steps: Number(fast ? values.fastSteps : values.steps),
       seed: values.seed.trim() === "" ? null : Number(values.seed),
       output_format: values.outputFormat,
-      // Create has no input to take a size from: the size chosen, or the model's own.
+      // Create has no input to take a size from: the shape chosen (at the model's native area), or its own.
       keep_input_size: creating ? false : values.keepInputSize,
-      output_size: creating ? outputSizeOf(values.outputSize) : null,
+      output_size: null,
+      ...(creating && values.aspectRatio ? { aspect_ratio: values.aspectRatio } : {}),
       num_images: Number(values.numImages),
       lightning: fast,
       loras: values.loras.map(({ name, weight }) => ({ name, weight: Number(weight) })),

@@ -88,28 +88,24 @@ export interface FormValues {
   loras: LoraPick[];
   /** "create": an image from the instruction alone (images optional), on a server with `text_to_image`. */
   mode: FormMode;
-  /** Create's output size: a key of OUTPUT_SIZES, or "" for the model's own size. */
-  outputSize: string;
+  /** Create's shape: one of ASPECT_RATIOS (drawn at the model's native area), or "" for the model's own. */
+  aspectRatio: string;
 }
 
 export type FormMode = "edit" | "create";
 
-/** Create's size choices: about a megapixel in each aspect, sides in multiples of 32. */
-export const OUTPUT_SIZES: Readonly<Record<string, readonly [number, number]>> = {
-  "1:1": [1024, 1024],
-  "4:3": [1152, 864],
-  "3:4": [864, 1152],
-  "3:2": [1248, 832],
-  "2:3": [832, 1248],
-  "16:9": [1344, 768],
-  "9:16": [768, 1344],
-};
+/** Create's shapes (width:height): the server draws each at the model's native area (`aspect_ratio`). */
+export const ASPECT_RATIOS: readonly { ratio: string; label: string }[] = [
+  { ratio: "1:1", label: "1:1 square" },
+  { ratio: "4:3", label: "4:3 landscape" },
+  { ratio: "3:4", label: "3:4 portrait" },
+  { ratio: "3:2", label: "3:2 landscape" },
+  { ratio: "2:3", label: "2:3 portrait" },
+  { ratio: "16:9", label: "16:9 wide" },
+  { ratio: "9:16", label: "9:16 tall" },
+];
 
-/** The [width, height] of a size choice, or null for "" (the model's own) and anything unknown. */
-export function outputSizeOf(key: string): [number, number] | null {
-  const size = Object.keys(OUTPUT_SIZES).includes(key) ? OUTPUT_SIZES[key] : undefined;
-  return size ? [size[0], size[1]] : null;
-}
+export const isAspectRatio = (value: string) => ASPECT_RATIOS.some(({ ratio }) => ratio === value);
 
 /** Whether the form makes an image from the instruction alone: Create chosen, on a server that can. */
 export function isCreating(values: Pick<FormValues, "mode">, limits: Pick<Limits, "text_to_image">): boolean {
@@ -155,7 +151,7 @@ export function defaultFormValues(limits: Limits): FormValues {
     fastSteps: String(defaultFastSteps(limits)),
     loras: [],
     mode: "edit",
-    outputSize: "",
+    aspectRatio: "",
   };
 }
 
@@ -210,8 +206,8 @@ export function formProblem(
     return `Images to make must be a whole number from 1 to ${limits.max_num_images}.`;
   const loraProblem = lorasProblem(values.loras, limits, available);
   if (loraProblem) return loraProblem;
-  if (creating && values.outputSize !== "" && !outputSizeOf(values.outputSize))
-    return `Size must be one of ${Object.keys(OUTPUT_SIZES).join(", ")}, or the model's own.`;
+  if (creating && values.aspectRatio !== "" && !isAspectRatio(values.aspectRatio))
+    return `Shape must be one of ${ASPECT_RATIOS.map(({ ratio }) => ratio).join(", ")}, or the model's own.`;
   if (!isOutputFormat(values.outputFormat, limits))
     return `Output format must be one of ${limits.output_formats.join(", ")}.`;
   return null;
