@@ -218,9 +218,10 @@ class _OutageDuringTheEdit(FakeEngine):
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
+        region: Image.Image | None = None,
     ) -> EditResult:
         self.server.stop()
-        return super().edit(images, request, on_step, should_cancel, output_size)
+        return super().edit(images, request, on_step, should_cancel, output_size, region)
 
 
 @pytest.mark.usefixtures("s3_env")

@@ -170,6 +170,7 @@ class SlowSteps:
         on_step: StepCallback | None = None,
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
+        region: Image.Image | None = None,
     ) -> EditResult:
         def gate(before_step: int) -> None:
             current = self.gate  # read each time: a test may replace it while this edit runs
@@ -183,7 +184,7 @@ class SlowSteps:
             time.sleep(self.step_delay)
 
         gate(1)
-        return self.inner.edit(images, request, slow_step, should_cancel, output_size)
+        return self.inner.edit(images, request, slow_step, should_cancel, output_size, region)
 
 
 @pytest.fixture(scope="session", autouse=True)
