@@ -126,7 +126,7 @@ class FakeEngine:
         self.fail_load = fail_load
         self.output_size = output_size
         self.output_pixels = output_pixels
-        self.previews = previews
+        self.previews = previews and capabilities.no_previews_because is None  # as the real engine: none for 2.1
         self.edits_run = 0
         self.gpu = GpuMeter()
         self.gate: StepGate | None = None
