@@ -207,5 +207,5 @@ def test_a_pipeline_of_another_kind_is_refused(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr(diffusers.DiffusionPipeline, "from_pretrained", lambda *a, **k: StableDiffusionPipeline())
     engine = DiffusersEngine(resolve_model("someone/sd", tmp_path), DevicePlan("cpu", "float32"))
-    with pytest.raises(ModelUnavailable, match="not a Qwen-Image-Edit pipeline"):
+    with pytest.raises(ModelUnavailable, match="not a pipeline this engine runs"):
         engine.load()

@@ -44,6 +44,7 @@ WRITES = {
     ("POST", "/api/session"),
     ("DELETE", "/api/session"),
     ("POST", "/v1/images/edits"),
+    ("POST", "/v1/images/generations"),
 }
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
