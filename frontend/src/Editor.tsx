@@ -20,6 +20,7 @@ import { useNow } from "./hooks/useNow";
 import { useFinishNotifications, usePageTitle, useShortcuts } from "./hooks/usePageSignals";
 import { usePasteImages } from "./hooks/usePasteImages";
 import { useRecall } from "./hooks/useRecall";
+import { useRegion } from "./hooks/useRegion";
 import { useLimits, useLoras } from "./hooks/useServerStatus";
 import { newerPreview } from "./lib/jobState";
 import { isCreating } from "./lib/validation";
@@ -43,6 +44,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
   const inputs = useImageInputs(limits);
   const loras = useLoras();
   const form = useEditForm(limits, inputs.images, loras.loras);
+  const region = useRegion(inputs.images[0] ?? null);
   const watch = useJobWatcher(jobId);
   const history = useHistory();
   const now = useNow();
@@ -76,18 +78,28 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
   const addImages = useCallback((files: File[]) => void addInputs(files), [addInputs]);
   const addFiles = useCallback((files: File[]) => addInputs(files), [addInputs]);
   usePasteImages(addImages);
-  useDraft({ ready: limits !== null && form.values !== null, typed: form.typed, images: inputs.images, restore: form.restore, addImages: addFiles });
+  useDraft({
+    ready: limits !== null && form.values !== null,
+    typed: form.typed,
+    images: inputs.images,
+    restore: form.restore,
+    addImages: addFiles,
+    region: { rev: region.rev, toPng: region.toPng, load: region.load },
+  });
 
   const scrollToForm = useCallback(() => formRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" }), []);
-  const recall = useRecall({ add: inputs.add, reuse: form.reuse }, scrollToForm);
+  const recall = useRecall({ add: inputs.add, reuse: form.reuse, loadRegion: region.load }, scrollToForm);
 
   const submit = () => {
     const config = form.toRequest();
     if (!config || actions.submitting) return;
     // The mutation keeps the error for the form to show; nothing else to do here.
     // Create (on a model that can) needs no image; an edit needs at least one.
-    const minImages = limits && form.values && isCreating(form.values, limits) ? limits.min_images : Math.max(1, limits?.min_images ?? 1);
-    actions.submit(inputs.images.map((img) => img.file), config, minImages).catch(() => {});
+    const creating = !!limits && !!form.values && isCreating(form.values, limits);
+    const minImages = creating ? limits.min_images : Math.max(1, limits?.min_images ?? 1);
+    // The region painted on image 1 goes with an edit (not with Create, where there is no image 1 to keep).
+    const mask = creating ? undefined : region.toPng;
+    actions.submit(inputs.images.map((img) => img.file), config, minImages, mask).catch(() => {});
   };
 
   const runningJob = activity.jobs?.find((j) => j.status === "processing") ?? null;
@@ -111,7 +123,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
     if (entry?.wasOpen) showJob(entry.job.job_id);
   };
 
-  const reuse = (config: EditRequest, urls: readonly string[]) => recall.reuse(config, urls, jobId);
+  const reuse = (config: EditRequest, urls: readonly string[], mask: string | null) => recall.reuse(config, urls, jobId, mask);
   const recallError = recall.error && (recall.error.jobId === null || recall.error.jobId === jobId) ? recall.error.message : null;
   const actionError = actions.cancelError ?? recallError;
 
@@ -146,6 +158,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
                 loras={loras.loras}
                 lorasError={loras.error}
                 onLorasOpen={loras.refresh}
+                region={region}
               />
             ) : (
               <p className="py-10 text-center text-sm text-zinc-600 dark:text-zinc-400" role="status">
@@ -168,6 +181,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
             onCancel={() => jobId && actions.cancel(jobId)}
             onEditResult={(index) => watchedJob && recall.editResult(watchedJob, index)}
             onReuse={reuse}
+            fast={limits?.fast ?? null}
             onStar={(starred) => jobId && history.setStarred(jobId, starred)}
             onClose={() => showJob(null)}
           />

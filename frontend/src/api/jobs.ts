@@ -6,13 +6,14 @@ type EditBody = NonNullable<paths["/api/edit"]["post"]["requestBody"]>["content"
 
 /**
  * POST /api/edit: images in order as image1..imageN (as many as the model takes, `max_images`), settings as
- * the `config` JSON string. `minImages`: the model's `min_images` (0 when it makes an image from text alone).
+ * the `config` JSON string, and `mask` (where image 1 may change) when a region is painted. `minImages`: the model's `min_images` (0 when it makes an image from text alone).
  */
-export function submitEdit(images: readonly File[], config: EditRequest, minImages = 1): Promise<SubmitResponse> {
+export function submitEdit(images: readonly File[], config: EditRequest, minImages = 1, mask: Blob | null = null): Promise<SubmitResponse> {
   if (images.length < minImages)
     return Promise.reject(new Error(minImages === 1 ? "Add at least one image." : `Add at least ${minImages} images.`));
   const parts: Record<string, File> = Object.fromEntries(images.map((file, i) => [`image${i + 1}`, file]));
-  const body: EditBody = { ...parts, config: JSON.stringify(config) };
+  // The region painted on image 1 (issue 20): a PNG at image 1's size, white = edit here.
+  const body: EditBody = { ...parts, ...(mask ? { mask: new File([mask], "mask.png", { type: "image/png" }) } : {}), config: JSON.stringify(config) };
   return unwrap(
     api.POST("/api/edit", {
       body,

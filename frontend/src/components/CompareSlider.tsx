@@ -1,7 +1,33 @@
-import { useState } from "react";
+import { useId, useState } from "react";
 
-/** Before/after: the output underneath, the input clipped on top; a range input moves the split. */
-export function CompareSlider({ before, after }: { before: string | null; after: string }) {
+/**
+ * The edge of a region mask (white = region) drawn over a picture of its size: an SVG over the same box,
+ * fitted like the picture's object-contain, whose filter keeps a ring just outside the white.
+ */
+function RegionOutline({ mask }: { mask: string }) {
+  const filter = useId().replace(/:/g, "");
+  return (
+    <svg data-testid="region-outline" aria-hidden className="pointer-events-none absolute inset-0 size-full">
+      <filter id={filter} x="0" y="0" width="100%" height="100%" colorInterpolationFilters="sRGB">
+        <feColorMatrix in="SourceGraphic" type="luminanceToAlpha" result="region" />
+        <feComponentTransfer in="region" result="solid">
+          <feFuncA type="discrete" tableValues="0 1" />
+        </feComponentTransfer>
+        <feMorphology in="solid" operator="dilate" radius="2" result="grown" />
+        <feComposite in="grown" in2="solid" operator="out" result="ring" />
+        <feFlood floodColor="#facc15" />
+        <feComposite in2="ring" operator="in" />
+      </filter>
+      <image href={mask} width="100%" height="100%" preserveAspectRatio="xMidYMid meet" filter={`url(#${filter})`} />
+    </svg>
+  );
+}
+
+/**
+ * Before/after: the output underneath, the input clipped on top; a range input moves the split. `outline`:
+ * a region mask URL whose edge is drawn on top (issue 20), or null.
+ */
+export function CompareSlider({ before, after, outline = null }: { before: string | null; after: string; outline?: string | null }) {
   const [split, setSplit] = useState(50);
   if (!before) {
     // Nothing to compare with: an image made from the instruction alone.
@@ -17,6 +43,7 @@ export function CompareSlider({ before, after }: { before: string | null; after:
         className="checker pointer-events-none absolute inset-0 h-full w-full object-contain"
         style={{ clipPath: `inset(0 ${100 - split}% 0 0)` }}
       />
+      {outline && <RegionOutline mask={outline} />}
       <div className="pointer-events-none absolute inset-y-0 w-0.5 bg-white shadow-[0_0_0_1px_rgba(0,0,0,0.3)]" style={{ left: `${split}%` }} aria-hidden>
         <div className="absolute left-1/2 top-1/2 flex size-8 -translate-x-1/2 -translate-y-1/2 items-center justify-center rounded-full bg-white text-xs text-zinc-800 shadow">
           ⇔

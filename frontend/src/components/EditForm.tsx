@@ -1,9 +1,11 @@
 import { useId, useLayoutEffect, useRef, type FormEvent } from "react";
 import type { Limits, LoraView } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
+import type { Region } from "../hooks/useRegion";
 import { ASPECT_RATIOS, imageTag, isCreating, type FormMode, type FormValues } from "../lib/validation";
 import { ImagePicker } from "./ImagePicker";
 import { LoraPicker } from "./LoraPicker";
+import { RegionTool } from "./RegionTool";
 import { DiceIcon } from "./icons";
 import { Button, inputClass } from "./ui";
 
@@ -47,6 +49,8 @@ interface Props {
   loras: readonly LoraView[] | null;
   lorasError: string | null;
   onLorasOpen: () => void;
+  /** Where image 1 may change (issue 20); absent: no region tool. */
+  region?: Region;
 }
 
 const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform);
@@ -157,6 +161,13 @@ export function EditForm(props: Props) {
         onInsertTag={tags ? insertTag : undefined}
         creating={creating}
       />
+
+      {props.region && !creating && props.images[0] && (
+        <RegionTool
+          region={props.region}
+          image={{ url: props.images[0].url, width: props.images[0].width, height: props.images[0].height, name: props.images[0].file.name }}
+        />
+      )}
 
       <div className="space-y-2">
         <div className="flex items-baseline justify-between">

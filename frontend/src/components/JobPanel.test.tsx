@@ -46,7 +46,7 @@ describe("JobPanel", () => {
     await userEvent.click(screen.getByTestId("edit-result"));
     expect(h.onEditResult).toHaveBeenCalledOnce();
     await userEvent.click(screen.getByTestId("reuse-settings"));
-    expect(h.onReuse).toHaveBeenCalledWith(job.config, job.inputs);
+    expect(h.onReuse).toHaveBeenCalledWith(job.config, job.inputs, null);
   });
 
   it("says when it is reconnecting and when the job is gone", () => {

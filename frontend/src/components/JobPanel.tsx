@@ -1,4 +1,4 @@
-import type { EditRequest } from "../api/types";
+import type { EditRequest, Job } from "../api/types";
 import type { JobWatch } from "../lib/jobState";
 import { keptLabel } from "../lib/format";
 import { StarIcon } from "./icons";
@@ -21,7 +21,10 @@ interface Props {
   deleted?: boolean;
   onCancel: () => void;
   onEditResult: (index: number) => void;
-  onReuse: (config: EditRequest, inputs: readonly string[]) => void;
+  /** `mask`: the job's region mask URL (issue 20), or null. */
+  onReuse: (config: EditRequest, inputs: readonly string[], mask: string | null) => void;
+  /** What Fast runs on this server's model (`limits.fast`), for the settings of a job run with it. */
+  fast?: string | null;
   onStar?: (starred: boolean) => void;
   onClose: () => void;
 }
@@ -33,14 +36,28 @@ function lorasLabel(config: Pick<EditRequest, "loras">): string {
 }
 
 /** Settings rows with a test id of their own. */
-const ROW_IDS: Record<string, string> = { Seed: "result-seed", Fast: "result-fast", LoRAs: "result-loras" };
+const ROW_IDS: Record<string, string> = { Seed: "result-seed", Fast: "result-fast", LoRAs: "result-loras", Region: "result-region" };
 
-function Settings({ config }: { config: EditRequest }) {
+/** A job run with Fast: Lightning's steps, or what Fast runs on a model without a Lightning LoRA (2.1). */
+function fastLabel(config: EditRequest, fast: string | null): string {
+  if (!config.lightning) return "off";
+  if (fast && !/lightning/i.test(fast)) return `Runs ${fast}`;
+  return `Lightning, ${config.num_inference_steps} steps`;
+}
+
+/** "Painted region, edited on a crop of image 1, worked at 1024×768 (latent-mask)": where a masked job edited. */
+function regionText(region: NonNullable<Job["region"]>): string {
+  const [w, h] = region.working_size;
+  const where = region.crop_box ? `on a crop of image 1, worked at ${w}×${h}` : `on the whole image, worked at ${w}×${h}`;
+  return `Painted region, edited ${where} (${region.approach})`;
+}
+
+function Settings({ config, fast, region }: { config: EditRequest; fast: string | null; region: Job["region"] }) {
   // A Lightning job's stored steps and guidance are what ran (the server rewrote them).
   const rows: [string, string][] = [
     ["Prompt", config.prompt],
     ["Negative prompt", config.negative_prompt.trim() || "(none)"],
-    ["Fast", config.lightning ? `Lightning, ${config.num_inference_steps} steps` : "off"],
+    ["Fast", fastLabel(config, fast)],
     ["LoRAs", lorasLabel(config)],
     ["Guidance", config.lightning ? `${config.true_cfg_scale} (off)` : String(config.true_cfg_scale)],
     ["Steps", String(config.num_inference_steps)],
@@ -51,6 +68,7 @@ function Settings({ config }: { config: EditRequest }) {
   ];
   if (config.aspect_ratio) rows.push(["Shape", config.aspect_ratio]);
   if (config.output_size) rows.push(["Size", config.output_size.join("×")]);
+  if (region) rows.push(["Region", regionText(region)]);
   return (
     <dl data-testid="result-settings" className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm">
       {rows.map(([k, v]) => (
@@ -91,7 +109,7 @@ export function JobPanel(props: Props) {
   const active = status === "queued" || status === "processing";
   const inputs = job?.inputs ?? [];
   const kept = job ? keptLabel(job) : null;
-  const reuse = () => job && onReuse(job.config, job.inputs);
+  const reuse = () => job && onReuse(job.config, job.inputs, job.mask);
 
   return (
     <Card className="space-y-4">
@@ -169,7 +187,7 @@ export function JobPanel(props: Props) {
         <details open={status === "complete"} className="text-sm">
           <summary className="cursor-pointer select-none text-zinc-700 dark:text-zinc-300">Settings</summary>
           <div className="mt-2 space-y-2">
-            <Settings config={job.config} />
+            <Settings config={job.config} fast={props.fast ?? null} region={job.region} />
             {status !== "complete" && (
               <Button data-testid="reuse-settings" onClick={reuse}>
                 Reuse inputs and settings

@@ -22,6 +22,7 @@ interface Props {
 /** A finished job's results: one or a grid of variations to pick from, compare, download, edit further. */
 export function JobResult({ job, onEditResult, onReuse }: Props) {
   const [picked, setPicked] = useState(0);
+  const [showRegion, setShowRegion] = useState(false);
   const { outputs, inputs } = job;
   const index = Math.min(picked, outputs.length - 1);
   const output = outputs[index];
@@ -32,7 +33,12 @@ export function JobResult({ job, onEditResult, onReuse }: Props) {
 
   return (
     <div className="space-y-3">
-      <CompareSlider before={before} after={output} />
+      <CompareSlider before={before} after={output} outline={showRegion ? job.mask : null} />
+      {job.flattened && (
+        <p data-testid="flattened-note" className="rounded-lg bg-amber-50 px-3 py-2 text-xs text-amber-900 dark:bg-amber-950 dark:text-amber-200">
+          Transparency was flattened on white for JPEG; choose PNG or WebP to keep it.
+        </p>
+      )}
       <ul className="flex flex-wrap gap-2" aria-label={many ? "Variations: pick one" : "Result"}>
         {outputs.map((url, i) => (
           <li key={url}>
@@ -79,8 +85,13 @@ export function JobResult({ job, onEditResult, onReuse }: Props) {
           Edit this result
         </Button>
         <Button data-testid="reuse-settings" onClick={onReuse}>
-          Reuse inputs and settings
+          {job.mask ? "Reuse inputs, region and settings" : "Reuse inputs and settings"}
         </Button>
+        {job.mask && (
+          <Button data-testid="toggle-region" aria-pressed={showRegion} onClick={() => setShowRegion((on) => !on)}>
+            {showRegion ? "Hide region outline" : "Show region outline"}
+          </Button>
+        )}
       </div>
     </div>
   );

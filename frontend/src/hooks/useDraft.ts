@@ -1,8 +1,10 @@
 /** Brings back the form as it was before a reload, then keeps saving it (a moment after each change). */
 import { useEffect, useRef, useState } from "react";
 import { loadDraft, saveDraft } from "../lib/draftStore";
+import { blobBytes, decodeMaskPng, type DecodedMask } from "../lib/maskPng";
 import type { FormValues } from "../lib/validation";
 import type { InputImage } from "./useImageInputs";
+import type { RegionImage } from "./useRegion";
 
 export const DRAFT_SAVE_MS = 400;
 
@@ -11,12 +13,35 @@ interface Options {
   typed: FormValues | null;
   images: readonly InputImage[];
   restore: (values: Partial<FormValues>) => void;
-  addImages: (files: File[]) => Promise<void>;
+  /** Resolves to the inputs once they are in (image 1 first). */
+  addImages: (files: File[]) => Promise<readonly RegionImage[]>;
+  /** The region painted on image 1 (issue 20): saved as its PNG with the rest, and brought back onto image 1. */
+  region?: {
+    rev: number;
+    toPng: () => Promise<Blob | null>;
+    load: (mask: DecodedMask | null, image1: RegionImage | null) => void;
+  };
 }
 
-export function useDraft({ ready, typed, images, restore, addImages }: Options) {
+async function readMask(blob: Blob | null | undefined): Promise<DecodedMask | null> {
+  if (!(blob instanceof Blob)) return null;
+  try {
+    return await decodeMaskPng(await blobBytes(blob));
+  } catch {
+    return null; // a draft from elsewhere: the rest of it still comes back
+  }
+}
+
+export function useDraft({ ready, typed, images, restore, addImages, region }: Options) {
   const [loaded, setLoaded] = useState(false);
   const started = useRef(false);
+  const loadRegion = useRef(region?.load);
+  const regionPng = useRef(region?.toPng);
+  useEffect(() => {
+    loadRegion.current = region?.load;
+    regionPng.current = region?.toPng;
+  });
+  const regionRev = region?.rev ?? 0;
 
   useEffect(() => {
     if (!ready || started.current) return;
@@ -25,7 +50,9 @@ export function useDraft({ ready, typed, images, restore, addImages }: Options) 
       const draft = await loadDraft();
       if (draft?.values) restore(draft.values);
       if (draft?.images.length) {
-        await addImages(draft.images.map((img) => new File([img.blob], img.name, { type: img.type })));
+        const added = await addImages(draft.images.map((img) => new File([img.blob], img.name, { type: img.type })));
+        const mask = await readMask(draft.mask);
+        if (mask && added[0]) loadRegion.current?.(mask, added[0]);
       }
       setLoaded(true);
     })();
@@ -35,8 +62,11 @@ export function useDraft({ ready, typed, images, restore, addImages }: Options) 
     // Not before the saved one is back: that would overwrite it with an empty form.
     if (!loaded) return;
     const timer = setTimeout(() => {
-      void saveDraft({ values: typed, images: images.map(({ file }) => ({ name: file.name, type: file.type, blob: file })) });
+      void (async () => {
+        const mask = (await regionPng.current?.()) ?? null;
+        await saveDraft({ values: typed, images: images.map(({ file }) => ({ name: file.name, type: file.type, blob: file })), mask });
+      })();
     }, DRAFT_SAVE_MS);
     return () => clearTimeout(timer);
-  }, [loaded, typed, images]);
+  }, [loaded, typed, images, regionRev]);
 }

@@ -34,14 +34,15 @@ export function useImageInputs(limits: Limits | null, readSize: SizeReader = rea
   useEffect(() => () => imagesRef.current.forEach((img) => URL.revokeObjectURL(img.url)), []);
 
   const add = useCallback(
-    async (files: readonly File[], { replace = false } = {}) => {
-      if (!limits) return;
+    /** Resolves to the list once they are in (image 1 first). */
+    async (files: readonly File[], { replace = false } = {}): Promise<readonly InputImage[]> => {
+      if (!limits) return imagesRef.current;
       // Replacing with none (a job made from its instruction alone, reused) empties the list.
       if (replace) {
         imagesRef.current.forEach((img) => URL.revokeObjectURL(img.url));
         commit([]);
       }
-      if (files.length === 0) return;
+      if (files.length === 0) return imagesRef.current;
       const problems: string[] = [];
       const candidates: File[] = [];
       for (const file of files) {
@@ -92,6 +93,7 @@ export function useImageInputs(limits: Limits | null, readSize: SizeReader = rea
       }
       setErrors(problems);
       if (accepted.length) commit([...imagesRef.current, ...accepted]);
+      return imagesRef.current;
     },
     [limits, readSize, commit],
   );

@@ -13,13 +13,19 @@ function current(error: unknown, failedAt: number, onlineAt: number): string | n
   return message === UNREACHABLE && onlineAt > failedAt ? null : message;
 }
 
+interface Submission {
+  files: readonly File[];
+  config: EditRequest;
+  minImages: number;
+  mask?: () => Promise<Blob | null>;
+}
+
 /** `onlineAt`: when the server last answered (ms since the epoch), 0 if unknown. */
 export function useJobActions(jobId: string | null, onSubmitted: (jobId: string) => void, onlineAt = 0) {
   const client = useQueryClient();
 
   const submit = useMutation({
-    mutationFn: ({ files, config, minImages }: { files: readonly File[]; config: EditRequest; minImages: number }) =>
-      submitEdit(files, config, minImages),
+    mutationFn: async ({ files, config, minImages, mask }: Submission) => submitEdit(files, config, minImages, mask ? await mask() : null),
     onSuccess: (response) => {
       // The answer is the whole queued job: it goes into the history (and its own view) as it is, with no
       // read of the list. From then on the socket messages keep it current.
@@ -35,7 +41,9 @@ export function useJobActions(jobId: string | null, onSubmitted: (jobId: string)
 
   return {
     /** `minImages`: the model's `min_images` (0: it can make an image from the instruction alone). */
-    submit: (files: readonly File[], config: EditRequest, minImages = 1) => submit.mutateAsync({ files, config, minImages }),
+    /** `mask`: the region painted on image 1, as a PNG (made once the submit starts), or none. */
+    submit: (files: readonly File[], config: EditRequest, minImages = 1, mask?: () => Promise<Blob | null>) =>
+      submit.mutateAsync({ files, config, minImages, mask }),
     submitting: submit.isPending,
     submitError: current(submit.error, submit.submittedAt, onlineAt),
     cancel: (id: string | null = jobId) => {

@@ -7,6 +7,8 @@ import { useCallback, useState } from "react";
 import { errorMessage } from "../api/client";
 import { fetchFile } from "../api/jobs";
 import type { EditRequest, Job } from "../api/types";
+import { blobBytes, decodeMaskPng, type DecodedMask } from "../lib/maskPng";
+import type { RegionImage } from "./useRegion";
 
 function extensionOf(url: string): string {
   const match = /\.([a-z0-9]+)(?:\?|$)/i.exec(url);
@@ -25,8 +27,16 @@ export function resultName(jobId: string, url: string, index: number): string {
 const fetchReferences = (job: Job) =>
   Promise.all(job.inputs.slice(0, -1).map((url, i) => fetchFile(url, `reference${i + 1}_${job.job_id}.${extensionOf(url)}`)));
 
+/** A job's region mask (its `mask` URL), read back as pixels. */
+export async function fetchMask(url: string): Promise<DecodedMask> {
+  return decodeMaskPng(await blobBytes(await fetchFile(url, "mask.png")));
+}
+
 interface Target {
-  add: (files: readonly File[], options?: { replace?: boolean }) => Promise<void>;
+  /** Resolves to the inputs once they are in (image 1 first). */
+  add: (files: readonly File[], options?: { replace?: boolean }) => Promise<readonly RegionImage[]>;
+  /** The region painted on image 1 is set to `mask` (none: cleared), for `image1`. */
+  loadRegion?: (mask: DecodedMask | null, image1: RegionImage | null) => void;
   /** `imageCount`: the job's images (none: it was made from its instruction alone). */
   reuse: (config: EditRequest, imageCount: number) => void;
 }
@@ -35,15 +45,16 @@ export function useRecall(target: Target, onDone: () => void) {
   // Tagged with the job it is about, so opening another job hides it without an effect to clear it.
   const [error, setError] = useState<{ jobId: string | null; message: string } | null>(null);
   const [busy, setBusy] = useState(false);
-  const { add, reuse: reuseSettings } = target;
+  const { add, reuse: reuseSettings, loadRegion } = target;
 
   const run = useCallback(
-    async (jobId: string | null, work: () => Promise<File[]>) => {
+    async (jobId: string | null, work: () => Promise<File[]>, region?: () => Promise<DecodedMask | null>) => {
       setError(null);
       setBusy(true);
       try {
-        const files = await work();
-        await add(files, { replace: true });
+        const [files, mask] = await Promise.all([work(), region?.()]);
+        const images = await add(files, { replace: true });
+        if (region) loadRegion?.(mask ?? null, images[0] ?? null);
         onDone();
       } catch (failure) {
         setError({ jobId, message: errorMessage(failure) });
@@ -51,19 +62,26 @@ export function useRecall(target: Target, onDone: () => void) {
         setBusy(false);
       }
     },
-    [add, onDone],
+    [add, onDone, loadRegion],
   );
 
-  /** The job's input images (in order) and its settings. */
+  /** The job's input images (in order), its settings, and its region (`mask`, the job's mask URL; none clears it). */
   const reuse = useCallback(
-    (config: EditRequest, inputs: readonly string[], jobId: string | null = null) => {
+    (config: EditRequest, inputs: readonly string[], jobId: string | null = null, mask: string | null = null) => {
       reuseSettings(config, inputs.length);
-      void run(jobId, () => Promise.all(inputs.map((url) => fetchFile(url, baseName(url)))));
+      void run(
+        jobId,
+        () => Promise.all(inputs.map((url) => fetchFile(url, baseName(url)))),
+        () => (mask ? fetchMask(mask) : Promise.resolve(null)),
+      );
     },
     [reuseSettings, run],
   );
 
-  /** Result `index` becomes the image being edited; the job's reference pictures stay in front of it. */
+  /**
+   * Result `index` becomes the image being edited; the job's reference pictures stay in front of it. The
+   * region stays when the new image 1 has its size (useRegion), and is cleared, saying so, otherwise.
+   */
   const editResult = useCallback(
     (job: Job, index: number) => {
       const output = job.outputs[index];

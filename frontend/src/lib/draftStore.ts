@@ -7,6 +7,8 @@ import type { FormValues } from "./validation";
 export interface Draft {
   values: Partial<FormValues> | null;
   images: { name: string; type: string; blob: Blob }[];
+  /** The region painted on image 1 (issue 20), as its mask PNG; absent or null without one. */
+  mask?: Blob | null;
 }
 
 function isDraft(x: unknown): x is Draft {
