@@ -16,7 +16,7 @@ interface Props {
 
 /** The overlay's own resolution at most (the mask itself stays at image 1's size). */
 const MAX_OVERLAY_SIDE = 1024;
-const TINT = [79, 70, 229, 130] as const; // indigo, about half opaque
+const TINT = [79, 70, 229, 170] as const; // indigo, two thirds opaque
 
 function editableTarget(target: EventTarget | null): boolean {
   if (!(target instanceof HTMLElement)) return false;
@@ -113,7 +113,7 @@ export function RegionTool({ region, image }: Props) {
   return (
     <fieldset data-testid="region-tool" className="space-y-2 rounded-xl border border-zinc-200 px-3 py-3 dark:border-zinc-800" aria-describedby={ids.status}>
       <legend className="px-1 text-sm font-medium">
-        Region <span className="font-normal text-zinc-600 dark:text-zinc-400">(optional: paint where image 1 may change)</span>
+        Region <span className="font-normal text-zinc-600 dark:text-zinc-400">(optional)</span>
       </legend>
       <div role="toolbar" aria-label="Region tools" className="flex flex-wrap items-center gap-1.5">
         <Button
@@ -190,7 +190,7 @@ export function RegionTool({ region, image }: Props) {
         {label}
       </p>
       <p id={ids.keys} className="text-xs text-zinc-600 dark:text-zinc-400">
-        <kbd>[</kbd> and <kbd>]</kbd> change the brush size. Outside the region, image 1 comes back exactly as it is.
+        Paint where image 1 may change; outside the region it comes back exactly as it is. <kbd>[</kbd> and <kbd>]</kbd> change the brush size.
       </p>
       {region.notice && (
         <p data-testid="region-notice" role="alert" className="flex items-start justify-between gap-2 rounded-lg bg-amber-50 px-3 py-2 text-xs text-amber-900 dark:bg-amber-950 dark:text-amber-200">
