@@ -1,4 +1,5 @@
 import { api, reportUnauthorised, unwrap } from "./client";
+import { decodeMaskPng, type DecodedMask } from "../lib/maskPng";
 import type { paths } from "./schema";
 import type { DeleteResponse, EditRequest, Job, JobList, JobStatus, SubmitResponse } from "./types";
 
@@ -75,4 +76,12 @@ export async function fetchFile(url: string, name: string): Promise<File> {
   if (!response.ok) throw new Error(`Could not fetch ${name} (${response.status})`);
   const blob = await response.blob();
   return new File([blob], name, { type: blob.type || "image/png" });
+}
+
+/** A job's region mask (its `mask` URL, issue 20), read back as pixels. */
+export async function fetchMask(url: string): Promise<DecodedMask> {
+  const response = await fetch(new URL(url, globalThis.location?.href));
+  if (response.status === 401) reportUnauthorised();
+  if (!response.ok) throw new Error(`Could not fetch the job's region (${response.status})`);
+  return decodeMaskPng(new Uint8Array(await response.arrayBuffer()));
 }

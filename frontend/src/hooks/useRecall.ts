@@ -5,9 +5,9 @@
  */
 import { useCallback, useState } from "react";
 import { errorMessage } from "../api/client";
-import { fetchFile } from "../api/jobs";
+import { fetchFile, fetchMask } from "../api/jobs";
 import type { EditRequest, Job } from "../api/types";
-import { blobBytes, decodeMaskPng, type DecodedMask } from "../lib/maskPng";
+import type { DecodedMask } from "../lib/maskPng";
 import type { RegionImage } from "./useRegion";
 
 function extensionOf(url: string): string {
@@ -26,11 +26,6 @@ export function resultName(jobId: string, url: string, index: number): string {
 /** Reference pictures (all inputs but the last, the one being edited), fetched from the server. */
 const fetchReferences = (job: Job) =>
   Promise.all(job.inputs.slice(0, -1).map((url, i) => fetchFile(url, `reference${i + 1}_${job.job_id}.${extensionOf(url)}`)));
-
-/** A job's region mask (its `mask` URL), read back as pixels. */
-export async function fetchMask(url: string): Promise<DecodedMask> {
-  return decodeMaskPng(await blobBytes(await fetchFile(url, "mask.png")));
-}
 
 interface Target {
   /** Resolves to the inputs once they are in (image 1 first). */
