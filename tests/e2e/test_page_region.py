@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import noise_image
-from tests.e2e.conftest import ARTIFACTS, BROWSER_TEST_TIMEOUT_S, EDIT_TIMEOUT_S
+from tests.e2e.conftest import ARTIFACTS, BROWSER_TEST_TIMEOUT_S, EDIT_TIMEOUT_S, PHONE, new_context
 from tests.e2e.test_browser import current_job_id, wait_for_result
 from tests.live_server import LiveServer
 
@@ -135,3 +135,25 @@ def page_on_fake(context: BrowserContext, fake_server: LiveServer) -> Page:
     page.goto(fake_server.url)
     expect(page.get_by_test_id("submit")).to_be_visible()
     return page
+
+
+def test_a_finger_paints_on_a_phone(browser: Browser, fake_server: LiveServer, tmp_path: Path) -> None:
+    """Touch paints too (pointer events; the canvas takes the touch instead of scrolling the page)."""
+    context = new_context(browser, viewport=PHONE, has_touch=True, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.goto(fake_server.url)
+        source = tmp_path / "photo.png"
+        noise_image(WIDTH, HEIGHT, seed=3).save(source)
+        page.get_by_test_id("image-input").set_input_files([source])
+        canvas = page.get_by_test_id("region-canvas")
+        expect(canvas).to_be_visible()
+        assert canvas.evaluate("el => getComputedStyle(el).touchAction") == "none"
+        canvas.scroll_into_view_if_needed()
+        box = canvas.bounding_box()
+        assert box is not None
+        page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        expect(page.get_by_test_id("region-status")).to_have_text(REGION_TEXT)
+        page.screenshot(path=str(ARTIFACTS / "region-phone.png"))
+    finally:
+        context.close()

@@ -28,7 +28,8 @@ function editableTarget(target: EventTarget | null): boolean {
 export function RegionTool({ region, image }: Props) {
   const ids = { status: useId(), size: useId(), keys: useId() };
   const canvasRef = useRef<HTMLCanvasElement>(null);
-  const last = useRef<{ x: number; y: number } | null>(null);
+  // The stroke under way: the pointer that started it (a second finger does not join in) and where it last was.
+  const last = useRef<{ pointer: number; x: number; y: number } | null>(null);
   const { mask, rev, stepBrush } = region;
   const scale = Math.min(1, MAX_OVERLAY_SIDE / Math.max(image.width, image.height));
   const overlayWidth = Math.max(1, Math.round(image.width * scale));
@@ -80,22 +81,22 @@ export function RegionTool({ region, image }: Props) {
   };
 
   const onPointerDown = (event: PointerEvent<HTMLCanvasElement>) => {
-    if (event.pointerType === "mouse" && event.button !== 0) return;
+    if ((event.pointerType === "mouse" && event.button !== 0) || last.current) return;
     event.preventDefault();
     event.currentTarget.setPointerCapture?.(event.pointerId);
     const { point, radius } = locate(event);
-    last.current = point;
+    last.current = { pointer: event.pointerId, ...point };
     region.paint(point, point, radius);
   };
   const onPointerMove = (event: PointerEvent<HTMLCanvasElement>) => {
     const from = last.current;
-    if (!from) return;
+    if (!from || from.pointer !== event.pointerId) return;
     const { point, radius } = locate(event);
-    last.current = point;
+    last.current = { pointer: event.pointerId, ...point };
     region.paint(from, point, radius);
   };
-  const onPointerEnd = () => {
-    last.current = null;
+  const onPointerEnd = (event: PointerEvent<HTMLCanvasElement>) => {
+    if (last.current?.pointer === event.pointerId) last.current = null;
   };
 
   // Keys on the canvas itself (it takes the focus): the same size keys, Delete clears.

@@ -3,7 +3,7 @@
  * tied to image 1: when another picture takes image 1's place (Edit this result, a removal), a region of the
  * same size stays and one of another size is cleared, and the hook says which.
  */
-import { useCallback, useState } from "react";
+import { useCallback, useRef, useState } from "react";
 import { encodeMaskPng, type DecodedMask } from "../lib/maskPng";
 import { RegionMask } from "../lib/regionMask";
 
@@ -65,6 +65,9 @@ export function useRegion(image: RegionImage | null) {
   }
 
   const mask = image && current.boundTo === image.id ? current.mask : null;
+  const rev = current.rev;
+  // The PNG of the region as it is: made once per change (the draft asks for it after every change of the form).
+  const png = useRef<{ mask: RegionMask; rev: number; blob: Promise<Blob> } | null>(null);
 
   const touch = useCallback(() => setState((prev) => ({ ...prev, rev: prev.rev + 1 })), []);
 
@@ -120,14 +123,18 @@ export function useRegion(image: RegionImage | null) {
   const dismissNotice = useCallback(() => setState((prev) => ({ ...prev, notice: null })), []);
 
   /** The region to send (white on black, image 1's size), or null: none painted, or all of it (the whole image). */
-  const toPng = useCallback(async (): Promise<Blob | null> => {
-    if (!mask || mask.empty || mask.full) return null;
-    return encodeMaskPng(mask.data, mask.width, mask.height);
-  }, [mask]);
+  const toPng = useCallback((): Promise<Blob | null> => {
+    if (!mask || mask.empty || mask.full) return Promise.resolve(null);
+    const made = png.current;
+    if (made && made.mask === mask && made.rev === rev) return made.blob;
+    const blob = encodeMaskPng(mask.data, mask.width, mask.height);
+    png.current = { mask, rev, blob };
+    return blob;
+  }, [mask, rev]);
 
   return {
     mask,
-    rev: current.rev,
+    rev,
     notice: current.notice,
     tool,
     setTool,
