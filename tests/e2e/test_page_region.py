@@ -5,6 +5,7 @@ result can outline the region; the region comes back with Reuse and over a reloa
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from tests.conftest import noise_image
 from tests.e2e.conftest import ARTIFACTS, BROWSER_TEST_TIMEOUT_S, EDIT_TIMEOUT_S, PHONE, new_context
 from tests.e2e.test_browser import current_job_id, wait_for_result
+from tests.e2e.test_page_history import AXE, AXE_RUN
 from tests.live_server import LiveServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(BROWSER_TEST_TIMEOUT_S)]
@@ -155,5 +157,27 @@ def test_a_finger_paints_on_a_phone(browser: Browser, fake_server: LiveServer, t
         page.touchscreen.tap(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         expect(page.get_by_test_id("region-status")).to_have_text(REGION_TEXT)
         page.screenshot(path=str(ARTIFACTS / "region-phone.png"))
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_region_tool_has_no_serious_accessibility_violations(
+    browser: Browser, fake_server: LiveServer, tmp_path: Path, scheme: str
+) -> None:
+    context = new_context(browser, color_scheme=scheme, bypass_csp=True)  # axe is injected as an inline script
+    try:
+        page = context.new_page()
+        page.goto(fake_server.url)
+        source = tmp_path / "photo.png"
+        noise_image(WIDTH, HEIGHT, seed=5).save(source)
+        page.get_by_test_id("image-input").set_input_files([source])
+        paint_stroke(page)
+        expect(page.get_by_test_id("region-status")).to_have_text(REGION_TEXT)
+        page.add_script_tag(path=str(AXE))
+        violations = page.evaluate(AXE_RUN)
+        page.screenshot(path=str(ARTIFACTS / f"region-{scheme}.png"))
+        bad = [v for v in violations if v["impact"] in ("serious", "critical")]
+        assert bad == [], json.dumps(bad, indent=2)
     finally:
         context.close()
