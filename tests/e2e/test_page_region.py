@@ -40,7 +40,10 @@ DRAFT_HAS_MASK = """async () => {
     if (!db.objectStoreNames.contains("draft")) return false;
     return await new Promise((resolve) => {
       const read = db.transaction("draft", "readonly").objectStore("draft").get("current");
-      read.onsuccess = () => resolve(!!read.result && read.result.mask instanceof Blob && read.result.images.length === 1);
+      read.onsuccess = () => {
+        const draft = read.result;
+        resolve(!!draft && draft.mask instanceof Blob && draft.images.length === 1);
+      };
       read.onerror = () => resolve(false);
     });
   } finally {
@@ -67,7 +70,9 @@ def paint_stroke(page: Page) -> None:
     page.mouse.up()
 
 
-def test_paint_a_region_run_it_and_it_survives_reuse_and_a_reload(page_on_fake: Page, fake_server: LiveServer, tmp_path: Path) -> None:
+def test_paint_a_region_run_it_and_it_survives_reuse_and_a_reload(
+    page_on_fake: Page, fake_server: LiveServer, tmp_path: Path
+) -> None:
     page = page_on_fake
     source = tmp_path / "photo.png"
     noise_image(WIDTH, HEIGHT, seed=7).save(source)
