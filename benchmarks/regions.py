@@ -28,6 +28,7 @@ from qwen_image_editor.regions import RegionEdit, plan_region, soft_mask
 PHOTO = (4000, 3000)
 REGION = (1900, 1400, 2100, 1550)  # 200x150 near the middle
 STEPS = 4
+ROUNDS = 2  # the faster of two runs each
 
 
 def main() -> int:
@@ -43,23 +44,37 @@ def main() -> int:
         engine.load()
         size = f"{REGION[2] - REGION[0]}x{REGION[3] - REGION[1]}"
         table = Table(title=f"A {size} region of a {PHOTO[0]}x{PHOTO[1]} photo, tiny 2511, {STEPS} steps, CPU")
-        for column in ("run", "model works at", "seconds", "changed outside", "changed inside", "result size"):
+        for column in (
+            "run",
+            "model works on",
+            "best s",
+            "changed outside",
+            "changed inside",
+            "result size",
+        ):
             table.add_column(column)
-        for name, crop_box in (("crop and stitch", plan.crop_box), ("whole photo", None)):
-            region = RegionEdit(photo, soft, crop_box)
-            image, part = region.for_the_model()
-            engine.edit([image], request, region=part)  # warm: the first edit at a size pays its one-off costs
-            started = time.perf_counter()
-            edited = engine.edit([image], request, region=part)
-            result = region.put_back(edited.image)
-            seconds = time.perf_counter() - started
+        runs = {"crop and stitch": plan.crop_box, "whole photo": None}
+        for crop_box in runs.values():  # warm: the first edit at a size pays its one-off costs
+            image, part = RegionEdit(photo, soft, crop_box).for_the_model()
+            engine.edit([image], request, region=part)
+        seconds: dict[str, list[float]] = {name: [] for name in runs}
+        results = {}
+        for _ in range(ROUNDS):  # alternated, so a busy spell of the machine falls on both
+            for name, crop_box in runs.items():
+                region = RegionEdit(photo, soft, crop_box)
+                started = time.perf_counter()
+                image, part = region.for_the_model()
+                results[name] = region.put_back(engine.edit([image], request, region=part).image)
+                seconds[name].append(time.perf_counter() - started)
+        outside = np.asarray(soft) == 0
+        for name, crop_box in runs.items():
+            result = results[name]
             changed = np.any(np.asarray(result) != np.asarray(photo), axis=-1)
-            outside = np.asarray(soft) == 0
-            where = f"{crop_box} at the native area" if crop_box else "the whole photo at the native area"
+            where = f"crop {crop_box}" if crop_box else "the whole photo"
             table.add_row(
                 name,
                 where,
-                f"{seconds:.1f}",
+                f"{min(seconds[name]):.1f}",
                 f"{int(changed[outside].sum()):,} of {int(outside.sum()):,}",
                 f"{int(changed[~outside].sum()):,} of {int((~outside).sum()):,}",
                 f"{result.width}x{result.height}",
