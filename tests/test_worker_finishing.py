@@ -44,10 +44,10 @@ class Pipeline:
             assert self.release[job_id].wait(WAIT), f"the save of job {job_id} was never released"
             return real_save(job_id, *args, **kwargs)
 
-        def recorded_complete(job_id: str, worker_id: str, names: list[str], *, flattened: bool = False) -> None:
+        def recorded_complete(job_id: str, worker_id: str, names: list[str], **recorded: Any) -> None:
             in_place = all((tmp_path / "jobs" / job_id / name).is_file() for name in names)
             self.completed.append((job_id, in_place))
-            real_complete(job_id, worker_id, names, flattened=flattened)
+            real_complete(job_id, worker_id, names, **recorded)
 
         self.blobs.save_output = held_save  # type: ignore[method-assign]
         self.lifecycle.complete = recorded_complete  # type: ignore[method-assign]
