@@ -269,12 +269,12 @@ class _CheckingStore:
         self.setup, self.real = setup, setup.store.complete_job
         self.seen: list[list[str]] = []
 
-    def complete_job(self, job_id: str, worker_id: str, output_names: list[str], *, flattened: bool = False) -> Job:
+    def complete_job(self, job_id: str, worker_id: str, output_names: list[str], **recorded: Any) -> Job:
         folder = self.setup.blobs.root / job_id
         assert output_names and all((folder / name).is_file() for name in output_names), output_names
         assert self.setup.store.get_job(job_id).status is JobStatus.PROCESSING
         self.seen.append(output_names)
-        return self.real(job_id, worker_id, output_names, flattened=flattened)
+        return self.real(job_id, worker_id, output_names, **recorded)
 
 
 def test_complete_is_recorded_only_after_the_result_file_is_in_place(tmp_path: Path) -> None:
