@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qwen_image_editor.engine.capabilities import capabilities_of
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
 from qwen_image_editor.settings import Settings
@@ -56,6 +57,26 @@ def server(tmp_path: Path, fake_engine: FakeEngine) -> Iterator[LiveServer]:
     services = build_services(make_settings(tmp_path), engine=fake_engine)
     with live_server(services) as running:
         yield running
+
+
+def model_server(tmp_path: Path, model: str) -> Iterator[LiveServer]:
+    """A live server whose fake engine stands in for `model`'s family (`fake`: 2511, `fake-2.1`: Qwen-Image-2.1)."""
+    settings = make_settings(tmp_path / model, model=model)  # two servers in one test share no database
+    engine = FakeEngine(
+        step_seconds=0.0, output_pixels=SMALL_OUTPUT_PIXELS, capabilities=capabilities_of(model, settings.models_dir)
+    )
+    with live_server(build_services(settings, engine=engine)) as server:
+        yield server
+
+
+@pytest.fixture
+def edit_2511(tmp_path: Path) -> Iterator[LiveServer]:
+    yield from model_server(tmp_path, "fake")
+
+
+@pytest.fixture
+def image_21(tmp_path: Path) -> Iterator[LiveServer]:
+    yield from model_server(tmp_path, "fake-2.1")
 
 
 def submit(http: httpx.Client, images: list[bytes] | None = None, **config: Any) -> httpx.Response:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,32 +11,11 @@ import httpx
 import pytest
 
 from qwen_image_editor.engine.capabilities import capabilities_of
-from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.model_families import FAMILIES, ModelFamily
-from qwen_image_editor.services import build_services
-from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, png_bytes, wait_for
-from tests.live_server import LiveServer, live_server
+from tests.api.conftest import PATIENCE, png_bytes, wait_for
+from tests.live_server import LiveServer
 
 QWEN_21 = FAMILIES[ModelFamily.IMAGE_21]
-
-
-def served(tmp_path: Path, model: str) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path / model, model=model)  # two servers in one test share no database
-    engine = FakeEngine(
-        step_seconds=0.0, output_pixels=SMALL_OUTPUT_PIXELS, capabilities=capabilities_of(model, settings.models_dir)
-    )
-    with live_server(build_services(settings, engine=engine)) as server:
-        yield server
-
-
-@pytest.fixture
-def edit_2511(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from served(tmp_path, "fake")
-
-
-@pytest.fixture
-def image_21(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from served(tmp_path, "fake-2.1")
 
 
 def post_edit(http: httpx.Client, count: int, **config: Any) -> httpx.Response:

@@ -5,37 +5,13 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
-from pathlib import Path
 
 import openai
 import pytest
 from PIL import Image
 
-from qwen_image_editor.engine.capabilities import capabilities_of
-from qwen_image_editor.engine.fake import FakeEngine
-from qwen_image_editor.services import build_services
-from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, png_bytes
-from tests.live_server import LiveServer, live_server
-
-
-def served(tmp_path: Path, model: str) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path / model, model=model)
-    engine = FakeEngine(
-        step_seconds=0.0, output_pixels=SMALL_OUTPUT_PIXELS, capabilities=capabilities_of(model, settings.models_dir)
-    )
-    with live_server(build_services(settings, engine=engine)) as server:
-        yield server
-
-
-@pytest.fixture
-def image_21(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from served(tmp_path, "fake-2.1")
-
-
-@pytest.fixture
-def edit_2511(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from served(tmp_path, "fake")
+from tests.api.conftest import PATIENCE, png_bytes
+from tests.live_server import LiveServer
 
 
 def sdk(server: LiveServer) -> openai.OpenAI:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from qwen_image_editor.engine import families
 from qwen_image_editor.engine.capabilities import capabilities_of
 from qwen_image_editor.engine.devices import plan_device
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
-from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.engine.models import resolve_model
 from qwen_image_editor.imaging import (
     decode_upload,
@@ -33,7 +31,7 @@ from qwen_image_editor.imaging import (
     read_embedded_settings,
 )
 from qwen_image_editor.services import build_services
-from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings, png_bytes, wait_for
+from tests.api.conftest import make_settings, png_bytes, wait_for
 from tests.conftest import LOADED_MACHINE_TIMEOUT, noise_image
 from tests.live_server import LiveServer, live_server
 
@@ -63,25 +61,6 @@ def opened(data: bytes) -> Image.Image:
 
 def alpha_of(image: Image.Image) -> np.ndarray:
     return np.asarray(image.getchannel("A"))
-
-
-def served(tmp_path: Path, model: str) -> Iterator[LiveServer]:
-    settings = make_settings(tmp_path / model, model=model)
-    engine = FakeEngine(
-        step_seconds=0.0, output_pixels=SMALL_OUTPUT_PIXELS, capabilities=capabilities_of(model, settings.models_dir)
-    )
-    with live_server(build_services(settings, engine=engine)) as server:
-        yield server
-
-
-@pytest.fixture
-def image_21(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from served(tmp_path, "fake-2.1")
-
-
-@pytest.fixture
-def edit_2511(tmp_path: Path) -> Iterator[LiveServer]:
-    yield from served(tmp_path, "fake")
 
 
 def run_edit(http: httpx.Client, images: list[bytes], **config: Any) -> dict[str, Any]:
