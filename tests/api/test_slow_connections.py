@@ -113,6 +113,35 @@ def test_a_body_that_drips_gets_408_by_the_overall_deadline_though_bytes_keep_ar
     assert server.http.get("/api/health").status_code == 200
 
 
+@pytest.mark.parametrize("part", ["headers", "body"])
+def test_a_client_still_sending_when_the_408_goes_out_reads_it(start: Callable[..., LiveServer], part: str) -> None:
+    # Closing a socket with unread bytes sends a reset, which would drop the answer before the client read it:
+    # here the client never stops sending, so bytes are always unread when the server gives up on it.
+    server = start(
+        header_timeout_seconds=1, body_timeout_seconds=PATIENCE, body_deadline_seconds=1, max_upload_bytes=2**30
+    )
+    port = port_of(server)
+    if part == "headers":
+        sock = socket.create_connection(("127.0.0.1", port), timeout=PATIENCE)
+        sock.sendall(f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n".encode())
+        drops = (line * 20 for line in header_lines())
+    else:
+        sock = start_upload(port, b"\x89PNG", declared=2**30 - 2**20)
+        drops = iter(lambda: b"x" * 65536, None)  # faster than the server reads
+    answer = b""
+    deadline = time.monotonic() + PATIENCE
+    while True:  # until the server's orderly end (EOF), sending until the answer begins; a reset raises here
+        assert time.monotonic() < deadline, f"no end of the answer while sending: {answer[:200]!r}"
+        if select.select([sock], [], [], 0.001)[0]:
+            if not (chunk := sock.recv(65536)):
+                break
+            answer += chunk
+        elif not answer:
+            sock.send(next(drops))
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    sock.close()
+
+
 def test_requests_past_the_connection_cap_get_503_saying_why(start: Callable[..., LiveServer]) -> None:
     server = start(max_connections=3, header_timeout_seconds=PATIENCE * 4)
     port = port_of(server)

@@ -14,6 +14,11 @@ each with a small subclass that `serving.uvicorn_options` hands to uvicorn.
   then the transport's, and closing a transport waits for its buffer to drain: the socket stayed open forever
   (after a ping timeout, after the app gave up on it). Here a WebSocket still holding unsent bytes this long
   after it was closed (its ping timeout, or CLOSE_GRACE_SECONDS without pings) is aborted.
+- An answer that closes mid-request reaches its client. Closing a socket with unread bytes in it sends a TCP
+  reset, and a reset makes the peer's kernel drop what it had received but not yet handed over: a client still
+  sending (headers that drip, a body past its deadline) saw "connection reset" instead of the 408 that says
+  why. Here such a connection is half-closed after the answer, what still arrives is read and dropped, and it
+  closes when the peer does, or LINGER_SECONDS later (nginx's lingering close).
 
 The body's deadline is the body limit middleware's (api/body_limit.py): only the app reads the body."""
 
@@ -37,6 +42,7 @@ log = logging.getLogger(__name__)
 
 CAP_RETRY_AFTER_SECONDS = 2  # a slot frees as soon as any connection ends
 CLOSE_GRACE_SECONDS = 10.0  # for a closed WebSocket without keep-alive pings
+LINGER_SECONDS = 2.0  # for a client to read an answer that ended its request early, and close
 
 
 def http_protocol(header_timeout_seconds: float, max_connections: int) -> type[asyncio.Protocol]:
@@ -56,14 +62,26 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self.limit_concurrency = None  # uvicorn's own cap stays off: ours counts upgrades and says why
         self._header_timer: asyncio.TimerHandle | None = None
+        self.mid_request = False  # part of a request has arrived and not all of it
 
-    # -- the header deadline ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, _LingeringTransport(transport, self)))
         self._start_header_timer()  # a connection that never sends a byte is bounded too
 
+    # -- the lingering close --------------------------------------------------------------------------
+    def data_received(self, data: bytes) -> None:
+        if isinstance(self.transport, _LingeringTransport) and self.transport.lingering:
+            return  # the rest of a request already answered: dropped
+        super().data_received(data)
+
+    def on_message_complete(self) -> None:
+        self.mid_request = False
+        super().on_message_complete()
+
+    # -- the header deadline ------------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.mid_request = True
         if self._header_timer is None:  # a later request on a kept-alive connection (the first kept its timer)
             self._start_header_timer()
 
@@ -103,7 +121,7 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self.cycle is None or self.cycle.response_complete:
             detail = f"the request headers did not arrive within {self.header_timeout_seconds:g} seconds; send again"
             self.transport.write(_raw_answer(408, detail, "/"))
-        close_soon(self.transport, self.loop, CLOSE_GRACE_SECONDS)
+        self.transport.close()
 
     # -- the connection cap -------------------------------------------------------------------------
     def _over_cap(self) -> bool:
@@ -114,9 +132,39 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         if self._over_cap():
             self.logger.warning("refused a WebSocket: at the connection limit (%d)", self.max_connections)
             self.transport.write(_raw_answer(503, _at_capacity_detail(self.max_connections), "/"))
-            close_soon(self.transport, self.loop, CLOSE_GRACE_SECONDS)
+            self.transport.close()
             return
+        if isinstance(self.transport, _LingeringTransport):  # the WebSocket protocol takes the socket itself
+            self.transport = self.transport.inner
         super().handle_websocket_upgrade()
+
+
+class _LingeringTransport:
+    """The HTTP connection's transport, whose close() in the middle of a request lingers: see the module's
+    docstring. uvicorn closes from several places (an answer with `connection: close`, a parse error, its
+    timers, shutdown); this catches them all. A close between requests is a plain one, so an idle kept-alive
+    connection (at shutdown, say) does not wait for its client."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpProtocol) -> None:
+        self.inner = transport
+        self._protocol = protocol
+        self.lingering = False
+
+    def close(self) -> None:
+        if self.lingering or self.inner.is_closing():
+            return
+        if not self._protocol.mid_request or not self.inner.can_write_eof():
+            close_soon(self.inner, self._protocol.loop, CLOSE_GRACE_SECONDS)
+            return
+        self.lingering = True
+        self.inner.write_eof()  # the answer, then FIN; reading goes on (and drops) until the peer closes
+        self._protocol.loop.call_later(LINGER_SECONDS, close_soon, self.inner, self._protocol.loop, CLOSE_GRACE_SECONDS)
+
+    def is_closing(self) -> bool:
+        return self.lingering or self.inner.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 def _at_capacity_detail(max_connections: int) -> str:
