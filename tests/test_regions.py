@@ -73,7 +73,7 @@ def test_openai_masks_edit_where_they_are_transparent() -> None:
     [
         (png(Image.new("L", (64, 48), 0)), "marks nothing"),
         (png(Image.new("L", (64, 48), 255)), "marks the whole image"),
-        (b"not an image at all", "not a JPEG, PNG or WebP"),
+        (b"not an image at all", "not a JPEG, PNG, WebP, TIFF or HEIC"),
     ],
 )
 def test_bad_masks_are_refused_saying_what_to_send(data: bytes, message: str) -> None:

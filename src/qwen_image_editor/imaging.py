@@ -1,7 +1,9 @@
 """Image files in and out: strict decoding of untrusted bytes, layout helpers, and clean encoding.
 
-Only JPEG, PNG and WebP are decoded, judged by their bytes. The pixel count is checked from the header
-before any pixel is decoded, and Pillow's decompression-bomb warning is raised as an error.
+Only JPEG, PNG, WebP, TIFF and HEIC/HEIF are decoded, judged by their bytes. The pixel count is checked from
+the header before any pixel is decoded, and Pillow's decompression-bomb warning is raised as an error. TIFF and
+HEIC (what cameras and phones write, and what a browser cannot reduce in a canvas) go through the same checks:
+of a multi-page TIFF or a HEIC with several images only the first (primary) one is read.
 """
 
 from __future__ import annotations
@@ -15,15 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pillow_heif
 from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.errors import InvalidImage
 
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
-ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp")
-ACCEPTED_DESCRIPTION = "JPEG, PNG or WebP"
+# HEIC/HEIF through libheif (pillow-heif), registered as Pillow's "HEIF" format. Thumbnails, depth maps and
+# auxiliary images are never read: only the primary image's pixels, within the same bounds as the rest.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF")
+ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/tiff", "image/heic", "image/heif")
+ACCEPTED_DESCRIPTION = "JPEG, PNG, WebP, TIFF or HEIC"
+# Results and their settings are written by us, in these formats only.
+_RESULT_FORMATS = ("JPEG", "PNG", "WEBP")
 THUMBNAIL_SIZE = (384, 384)
 
 
@@ -225,7 +234,7 @@ def encode_image(image: Image.Image, output_format: OutputFormat, settings: Mapp
 
 def read_embedded_settings(source: str | Path | BinaryIO) -> dict[str, Any] | None:
     """The settings a result file carries (see `encode_image`), or None."""
-    with Image.open(source, formats=ACCEPTED_FORMATS) as opened:
+    with Image.open(source, formats=_RESULT_FORMATS) as opened:
         text = opened.info.get(SETTINGS_KEY) if opened.format == "PNG" else None
         if text is None:
             comment = opened.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)

@@ -48,7 +48,7 @@ VALID_CONFIG = json.dumps({"prompt": "make it blue", "num_inference_steps": 2})
             {"image1": ("notes.png", b"just some text, not an image", "image/png")},
             VALID_CONFIG,
             415,
-            "JPEG, PNG or WebP",
+            "JPEG, PNG, WebP, TIFF or HEIC",
         ),
         ({"image1": ("cut.jpg", jpeg_bytes()[:300], "image/jpeg")}, VALID_CONFIG, 400, "damaged or incomplete"),
         (
@@ -57,7 +57,7 @@ VALID_CONFIG = json.dumps({"prompt": "make it blue", "num_inference_steps": 2})
             400,
             "the limit is 4,000,000",
         ),
-        ({"image1": ("a.gif", b"GIF89a" + b"\0" * 64, "image/gif")}, VALID_CONFIG, 415, "JPEG, PNG or WebP"),
+        ({"image1": ("a.gif", b"GIF89a" + b"\0" * 64, "image/gif")}, VALID_CONFIG, 415, "JPEG, PNG, WebP, TIFF or HEIC"),
         ({"image1": ("a.png", png_bytes(), "image/png")}, "{not json", 400, "not valid JSON"),
         ({"image1": ("a.png", png_bytes(), "image/png")}, "[1, 2]", 422, "JSON object"),
         (

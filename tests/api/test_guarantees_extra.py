@@ -170,7 +170,7 @@ def test_the_type_comes_from_the_bytes_not_the_name_or_content_type(server: Live
     Image.new("RGB", (64, 48)).save(gif, format="GIF")
     dressed_up = {"image1": ("photo.png", gif.getvalue(), "image/png")}
     refused = server.http.post("/api/edit", files=dressed_up, data={"config": config})
-    assert refused.status_code == 415 and "JPEG, PNG or WebP" in refused.json()["detail"]
+    assert refused.status_code == 415 and "JPEG, PNG, WebP, TIFF or HEIC" in refused.json()["detail"]
 
 
 # The start of an HEIF/HEIC file: an `ftyp` box with brand heic.
@@ -181,7 +181,7 @@ def test_heic_is_refused_with_415(server: LiveServer) -> None:
     assert not [name for name in Settings.model_fields if "heic" in name or "heif" in name]  # nothing enables it
     response = submit(server.http, images=[HEIC])
     assert response.status_code == 415
-    assert "JPEG, PNG or WebP" in response.json()["detail"]
+    assert "JPEG, PNG, WebP, TIFF or HEIC" in response.json()["detail"]
     assert server.http.get("/api/jobs").json()["total"] == 0
 
 

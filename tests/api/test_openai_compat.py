@@ -73,7 +73,7 @@ def test_errors_come_in_openais_shape(server: LiveServer) -> None:
     assert "n:" in body["message"]
     with pytest.raises(openai.APIStatusError) as no_image:
         client.images.edit(image=("a.txt", b"not an image", "text/plain"), prompt="make it snow")
-    assert no_image.value.status_code == 415 and "not a JPEG, PNG or WebP" in str(no_image.value)
+    assert no_image.value.status_code == 415 and "not a JPEG, PNG, WebP, TIFF or HEIC" in str(no_image.value)
     raw = server.http.post("/v1/images/edits", data={"prompt": "x"})  # no image at all
     assert raw.status_code == 400
     assert set(raw.json()["error"]) == {"message", "type", "param", "code"}

@@ -144,7 +144,7 @@ def test_a_small_region_in_a_big_photo_is_edited_on_a_crop_and_stitched(big_serv
     [
         (encoded(Image.new("L", (64, 48), 0)), "marks nothing"),
         (encoded(Image.new("L", (64, 48), 255)), "marks the whole image"),
-        (b"this is not an image", "not a JPEG, PNG or WebP"),
+        (b"this is not an image", "not a JPEG, PNG, WebP, TIFF or HEIC"),
     ],
 )
 def test_bad_masks_get_a_422_saying_what_to_send(server: LiveServer, mask: bytes, says: str) -> None:

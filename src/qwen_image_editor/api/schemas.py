@@ -79,6 +79,13 @@ class LimitsResponse(BaseModel):
     max_image_pixels: int
     min_image_side: int
     max_aspect_ratio: float
+    stored_input_pixels: int = Field(
+        description="Inputs are kept reduced to at most this many pixels (aspect kept), all but image 1 of a job "
+        "with a region: a page may reduce a larger file to this size before sending it, losing nothing."
+    )
+    native_pixels: int = Field(description="The area the model draws at when no size is asked for (about 1 MP).")
+    size_multiple: int = Field(description="The model draws each side at a multiple of this many pixels.")
+    max_output_side: int = Field(description="The longest side `output_size` may ask for.")
     lightning_steps: list[int] = Field(
         description="Step counts a `lightning` job runs at (any other count runs the model's default of these)."
     )

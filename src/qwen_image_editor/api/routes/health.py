@@ -11,7 +11,7 @@ from qwen_image_editor.api.deps import ServicesDep
 from qwen_image_editor.api.schemas import HealthResponse, LicenseView, LimitsResponse, ReadinessResponse
 from qwen_image_editor.application.workers import live_workers, workers_model
 from qwen_image_editor.engine.base import ModelState
-from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES
+from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES, STORED_INPUT_PIXELS
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.model_families import Capabilities
 from qwen_image_editor.services import Services
@@ -119,6 +119,10 @@ def get_limits(services: ServicesDep) -> LimitsResponse:
         max_image_pixels=settings.max_image_pixels,
         min_image_side=limits.MIN_IMAGE_SIDE,
         max_aspect_ratio=limits.MAX_ASPECT_RATIO,
+        stored_input_pixels=STORED_INPUT_PIXELS,
+        native_pixels=capabilities.native_pixels,
+        size_multiple=capabilities.size_multiple,
+        max_output_side=limits.MAX_OUTPUT_SIDE,
         lightning_steps=list(capabilities.fast.steps),
         max_loras=limits.MAX_LORAS,
         max_num_images=limits.MAX_NUM_IMAGES,
