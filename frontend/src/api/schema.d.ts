@@ -107,6 +107,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/cancel-queued": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Queued Jobs
+         * @description Cancel all of the caller's queued jobs at once (in open mode, every queued job); running jobs go on.
+         */
+        post: operations["cancel_queued_jobs_api_jobs_cancel_queued_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/jobs/{job_id}": {
         parameters: {
             query?: never;
@@ -256,6 +276,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/jobs/{job_id}/undo-cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Undo Cancel Job
+         * @description Queue a job cancelled moments ago (up to a minute) again, ahead of every other queued job, with its settings
+         *     and seed. A running job being cancelled is first waited for until it stops. 409 if it was not cancelled, or too
+         *     long ago (submit it again then).
+         */
+        post: operations["undo_cancel_job_api_jobs__job_id__undo_cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/limits": {
         parameters: {
             query?: never;
@@ -394,6 +436,16 @@ export interface components {
         };
         /** @description A message on WS /ws: the caller's active jobs and the queue length (`active`) first and after changes, each change of one of the caller's jobs as a job message, and its running jobs' `progress`. */
         ActivityMessage: components["schemas"]["JobMessage"] | components["schemas"]["ProgressMessage"] | components["schemas"]["ActiveJobsMessage"];
+        /** CancelQueuedResponse */
+        CancelQueuedResponse: {
+            /**
+             * Job Ids
+             * @description The jobs cancelled, in the order they were queued.
+             */
+            job_ids: string[];
+            /** Message */
+            message: string;
+        };
         /** CleanupResponse */
         CleanupResponse: {
             /** Deleted */
@@ -696,7 +748,7 @@ export interface components {
             queue_position: number | null;
             /** @description How and where the model edits the masked region; null without a mask. */
             region: components["schemas"]["RegionView"] | null;
-            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
+            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down), `cancel_undone` (its cancel was undone: it runs ahead of the queue). Null if it never did. */
             requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
              * Starred
@@ -788,7 +840,7 @@ export interface components {
             queue_position: number | null;
             /** @description How and where the model edits the masked region; null without a mask. */
             region: components["schemas"]["RegionView"] | null;
-            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
+            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down), `cancel_undone` (its cancel was undone: it runs ahead of the queue). Null if it never did. */
             requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
              * Starred
@@ -877,6 +929,11 @@ export interface components {
              * @description Variations one job may ask for (`num_images`).
              */
             max_num_images: number;
+            /**
+             * Max Output Side
+             * @description The longest side `output_size` may ask for.
+             */
+            max_output_side: number;
             /** Max Prompt Chars */
             max_prompt_chars: number;
             /** Max Seed */
@@ -904,12 +961,27 @@ export interface components {
              */
             model_name: string;
             /**
+             * Native Pixels
+             * @description The area the model draws at when no size is asked for (about 1 MP).
+             */
+            native_pixels: number;
+            /**
              * No Previews Because
              * @description Why jobs of this model stream no live preview (null when they do), for the page to say.
              */
             no_previews_because: string | null;
             /** Output Formats */
             output_formats: components["schemas"]["OutputFormat"][];
+            /**
+             * Size Multiple
+             * @description The model draws each side at a multiple of this many pixels.
+             */
+            size_multiple: number;
+            /**
+             * Stored Input Pixels
+             * @description Inputs are kept reduced to at most this many pixels (aspect kept), all but image 1 of a job with a region: a page may reduce a larger file to this size before sending it, losing nothing.
+             */
+            stored_input_pixels: number;
             /**
              * Text To Image
              * @description Whether a job may send no image (the page's Create mode).
@@ -1143,7 +1215,7 @@ export interface components {
          * @description Why a job went back to the queue after it had started.
          * @enum {string}
          */
-        RequeueReason: "restart" | "lease_expired" | "shutdown";
+        RequeueReason: "restart" | "lease_expired" | "shutdown" | "cancel_undone";
         /** SessionRequest */
         SessionRequest: {
             /**
@@ -1236,7 +1308,7 @@ export interface components {
             queue_position: number | null;
             /** @description How and where the model edits the masked region; null without a mask. */
             region: components["schemas"]["RegionView"] | null;
-            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). Null if it never did. */
+            /** @description Why it went back to the queue after it had started, the last time it did (kept through its next run): `restart` (its service restarted after a crash; the page says "requeued after a restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down), `cancel_undone` (its cancel was undone: it runs ahead of the queue). Null if it never did. */
             requeue_reason: components["schemas"]["RequeueReason"] | null;
             /**
              * Starred
@@ -1555,6 +1627,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    cancel_queued_jobs_api_jobs_cancel_queued_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelQueuedResponse"];
                 };
             };
         };
@@ -1908,6 +2000,55 @@ export interface operations {
             };
             /** @description Not Found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The request is invalid; `detail` says what to change. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    undo_cancel_job_api_jobs__job_id__undo_cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobView"];
+                };
+            };
+            /** @description Not Found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Conflict */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

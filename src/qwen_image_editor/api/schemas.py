@@ -148,7 +148,8 @@ class JobView(BaseModel):
     requeue_reason: RequeueReason | None = Field(
         description="Why it went back to the queue after it had started, the last time it did (kept through "
         'its next run): `restart` (its service restarted after a crash; the page says "requeued after a '
-        'restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down). '
+        'restart"), `lease_expired` (its worker stopped answering), `shutdown` (its worker shut down), '
+        "`cancel_undone` (its cancel was undone: it runs ahead of the queue). "
         "Null if it never did."
     )
     webhook: WebhookView | None = Field(description="Its webhook, when the request has a `webhook_url`.")
@@ -185,6 +186,11 @@ class JobListResponse(BaseModel):
 class DeleteResponse(BaseModel):
     message: str
     job_id: str
+
+
+class CancelQueuedResponse(BaseModel):
+    message: str
+    job_ids: list[str] = Field(description="The jobs cancelled, in the order they were queued.")
 
 
 class JobMessage(JobView):

@@ -26,6 +26,10 @@ from qwen_image_editor.store.rules import check_queue_room
 
 log = logging.getLogger(__name__)
 
+# How long after a cancel it can still be undone. The page offers Undo for a few seconds; the margin covers a slow
+# network and a running job's last step before it stops.
+UNDO_CANCEL_SECONDS = 60.0
+
 
 class JobService:
     def __init__(
@@ -160,6 +164,14 @@ class JobService:
 
     def cancel(self, job_id: str, *, owner: str | None = None) -> Job:
         return self.lifecycle.request_cancel(checked_job_id(job_id), owner=owner)
+
+    def cancel_queued(self, *, owner: str | None = None) -> Sequence[Job]:
+        """Cancel every queued job of `owner` (None, in open mode: every queued job); running ones go on."""
+        return self.lifecycle.cancel_queued(owner=owner)
+
+    def undo_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
+        """Queue a job cancelled moments ago again, ahead of the rest, with its request (and seed) as it was."""
+        return self.lifecycle.undo_cancel(checked_job_id(job_id), owner=owner, within_seconds=UNDO_CANCEL_SECONDS)
 
     def delete(self, job_id: str, *, owner: str | None = None) -> tuple[Job, bool]:
         """Remove the record and the files; returns the job as it was last, and whether it is gone already.

@@ -78,6 +78,15 @@ class JobLifecycle:
         job = self.store.request_cancel(job_id, owner=owner)
         return self._changed(JobStatus.QUEUED, job) if job.status is JobStatus.CANCELLED else job
 
+    def cancel_queued(self, *, owner: str | None) -> list[Job]:
+        """Every queued job of `owner` (None: everyone's) cancelled at once: one event each."""
+        return [self._changed(JobStatus.QUEUED, job) for job in self.store.cancel_queued(owner=owner)]
+
+    def undo_cancel(self, job_id: str, *, owner: str | None, within_seconds: float) -> Job:
+        """A job cancelled moments ago queued again, ahead of the rest (a `requeued` event wakes a worker)."""
+        job = self.store.undo_cancel(job_id, owner=owner, within_seconds=within_seconds)
+        return self._changed(JobStatus.CANCELLED, job)
+
     # -- from workers ---------------------------------------------------------------------------
     def claim_next(self, worker_id: str, lease_seconds: float) -> Job | None:
         job = self.store.claim_next_job(worker_id, lease_seconds)

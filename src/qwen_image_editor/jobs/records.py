@@ -28,6 +28,7 @@ class RequeueReason(StrEnum):
     RESTART = "restart"  # its worker's service restarted (e.g. after a crash) and handed it back at once
     LEASE_EXPIRED = "lease_expired"  # its worker stopped renewing the lease (died elsewhere, lost the database)
     SHUTDOWN = "shutdown"  # its worker shut down mid-job and handed it back
+    CANCEL_UNDONE = "cancel_undone"  # its owner undid its cancel: it runs next, ahead of the queue
 
 
 class WebhookStatus(StrEnum):

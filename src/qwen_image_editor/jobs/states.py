@@ -18,6 +18,7 @@ class JobStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """Final for its worker: nothing runs it any more (a cancel can still be undone for a moment)."""
         return self in TERMINAL_STATES
 
 
@@ -29,7 +30,8 @@ ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PROCESSING: frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELLED, JobStatus.QUEUED}),
     JobStatus.COMPLETE: frozenset(),
     JobStatus.ERROR: frozenset(),
-    JobStatus.CANCELLED: frozenset(),
+    # back to QUEUED only to undo the cancel, moments after it (`rules.check_undoable`)
+    JobStatus.CANCELLED: frozenset({JobStatus.QUEUED}),
 }
 
 

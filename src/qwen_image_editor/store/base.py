@@ -66,7 +66,8 @@ class JobStore(Protocol):
         ...
 
     def claim_next_job(self, worker_id: str, lease_seconds: float) -> Job | None:
-        """Take the oldest queued job: it becomes processing with a lease, attempts + 1. None if none."""
+        """Take the oldest queued job (one whose cancel was undone goes first): it becomes processing with a lease,
+        attempts + 1. None if none."""
         ...
 
     def renew_lease(self, job_id: str, worker_id: str, lease_seconds: float) -> bool:
@@ -98,6 +99,16 @@ class JobStore(Protocol):
     def request_cancel(self, job_id: str, *, owner: str | None = None) -> Job:
         """queued -> cancelled at once; processing: flag it, the worker stops at its next step.
         InvalidTransition when the job is already final."""
+        ...
+
+    def cancel_queued(self, *, owner: str | None = None) -> list[Job]:
+        """Every queued job of `owner` (None: everyone's) -> cancelled, in one transaction; returns them in queue
+        order. A job being claimed at that moment is left to run."""
+        ...
+
+    def undo_cancel(self, job_id: str, *, owner: str | None = None, within_seconds: float) -> Job:
+        """cancelled -> queued, ahead of every other queued job, at most `within_seconds` after the cancel; its
+        request (seed included) is unchanged. InvalidTransition otherwise; JobNotFound as for `get_job`."""
         ...
 
     def is_cancel_requested(self, job_id: str) -> bool:

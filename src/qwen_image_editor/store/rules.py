@@ -50,6 +50,23 @@ def check_cancellable(job_id: str, status: JobStatus) -> None:
         raise InvalidTransition(f"job {job_id} is already {status}; there is nothing to cancel")
 
 
+def check_undoable(
+    job_id: str, status: JobStatus, finished_at: datetime | None, deleted: bool, now: datetime, within_seconds: float
+) -> None:
+    """Only a cancel can be undone, and only moments after it: later, submitting it again is the clear way."""
+    if deleted:
+        raise InvalidTransition(f"job {job_id} was deleted; there is no cancel to undo")
+    if status is not JobStatus.CANCELLED:
+        if status is JobStatus.PROCESSING:
+            raise InvalidTransition(f"job {job_id} is still stopping; undo its cancel once it has stopped")
+        raise InvalidTransition(f"job {job_id} is {status}, not cancelled: there is no cancel to undo")
+    if finished_at is None or (now - finished_at).total_seconds() > within_seconds:
+        raise InvalidTransition(
+            f"job {job_id} was cancelled more than {within_seconds:g} s ago, too long to undo; "
+            "submit it again instead (Reuse keeps its settings and seed)"
+        )
+
+
 def check_deletable(job_id: str, status: JobStatus) -> None:
     if status is JobStatus.PROCESSING:
         raise InvalidTransition(

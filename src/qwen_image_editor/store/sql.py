@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, Select, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, RowMapping, Select, case, delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -37,8 +37,13 @@ _PG_QUEUE_CAP_LOCK = 0x51E0002
 # A worker's row unheard of for this long is pruned: its run died without saying so.
 WORKER_FORGOTTEN_AFTER = timedelta(days=1)
 
-# FIFO: oldest first; equal timestamps are broken by insertion order.
-_FIFO = (jobs.c.created_at.asc(), jobs.c.seq.asc())
+# FIFO: oldest first; equal timestamps are broken by insertion order. A job whose cancel was undone goes ahead of
+# the rest (it was running, or about to, a moment ago); it says so in `requeue_reason`, so no column is needed.
+_FIFO = (
+    case((jobs.c.requeue_reason == RequeueReason.CANCEL_UNDONE.value, 0), else_=1).asc(),
+    jobs.c.created_at.asc(),
+    jobs.c.seq.asc(),
+)
 _NEWEST_FIRST = (jobs.c.created_at.desc(), jobs.c.seq.desc())
 
 # A job's webhook delivery rides along every job read (one row per job at most), so a page of jobs with
@@ -310,6 +315,59 @@ class SqlJobStore:
                 self._record_webhook(conn, row, now)
             else:  # processing: the worker sees the flag at its next step and calls mark_cancelled
                 self._set(conn, job_id, cancel_requested=True, updated_at=now)
+            return _to_job(self._row(conn, job_id))
+
+    def cancel_queued(self, *, owner: str | None = None) -> list[Job]:
+        with write_transaction(self._engine) as conn:
+            which = [jobs.c.status == JobStatus.QUEUED.value]
+            if owner is not None:
+                which.append(jobs.c.owner == owner)
+            # a row locked right now is being claimed: it is running next, and a cancel of it is for its page
+            rows = list(
+                conn.execute(
+                    _select_jobs().where(*which).order_by(*_FIFO).with_for_update(of=jobs, skip_locked=True)
+                ).mappings()
+            )
+            if not rows:
+                return []
+            check_transition(JobStatus.QUEUED, JobStatus.CANCELLED)
+            now = self._clock()
+            ids = [row["id"] for row in rows]
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id.in_(ids), jobs.c.status == JobStatus.QUEUED.value)
+                .values(status=JobStatus.CANCELLED.value, cancel_requested=True, finished_at=now, updated_at=now)
+            )
+            for row in rows:
+                self._record_webhook(conn, row, now)
+            cancelled = conn.execute(_select_jobs().where(jobs.c.id.in_(ids)).order_by(*_FIFO)).mappings()
+            return [_to_job(row) for row in cancelled]
+
+    def undo_cancel(self, job_id: str, *, owner: str | None = None, within_seconds: float) -> Job:
+        with write_transaction(self._engine) as conn:
+            row = self._row(conn, job_id, owner=owner, lock=True)
+            now = self._clock()
+            status = JobStatus(row["status"])
+            rules.check_undoable(job_id, status, row["finished_at"], bool(row["delete_requested"]), now, within_seconds)
+            check_transition(JobStatus.CANCELLED, JobStatus.QUEUED)
+            # the delivery announcing the cancel goes (sent or not): the job's real end gets one of its own
+            conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.job_id == job_id))
+            self._set(
+                conn,
+                job_id,
+                status=JobStatus.QUEUED.value,
+                cancel_requested=False,
+                # the cancelled run does not count as an attempt (as for a shutdown)
+                attempts=max(0, row["attempts"] - 1) if row["started_at"] is not None else row["attempts"],
+                claimed_by=None,
+                lease_expires_at=None,
+                started_at=None,
+                finished_at=None,
+                progress=None,
+                updated_at=now,
+                requeue_reason=RequeueReason.CANCEL_UNDONE.value,
+            )
+            self._notify_queued(conn)
             return _to_job(self._row(conn, job_id))
 
     def recover_expired_leases(self, max_attempts: int, now: datetime | None = None) -> list[Job]:

@@ -7,11 +7,19 @@ import zipfile
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from qwen_image_editor.api.deps import CallerDep, ServicesDep
-from qwen_image_editor.api.schemas import DeleteResponse, ErrorResponse, JobListResponse, JobView
+from qwen_image_editor.api.schemas import (
+    CancelQueuedResponse,
+    DeleteResponse,
+    ErrorResponse,
+    JobListResponse,
+    JobView,
+)
 from qwen_image_editor.api.views import job_view
+from qwen_image_editor.application.undo import undo_cancel
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
@@ -128,8 +136,15 @@ def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Respo
     return Response(
         buffer.getvalue(),
         media_type="application/zip",
-        headers={**_SAFE_HEADERS, "Content-Disposition": f'attachment; filename="edited_{job.id}.zip"'},
+        headers={**_SAFE_HEADERS, "Content-Disposition": f'attachment; filename="{_zip_name(job)}"'},
     )
+
+
+def _zip_name(job: Job) -> str:
+    """`make-the-sky-stormy_seeds7-10.zip`: named like its files (`_download_name`), with the seeds it holds."""
+    seeds = job.request.image_seeds()[: len(job.output_names)]
+    which = f"seed{seeds[0]}" if len(seeds) == 1 else f"seeds{seeds[0]}-{seeds[-1]}"
+    return f"{prompt_slug(job.request.prompt)}_{which}.zip"
 
 
 def _download_name(job: Job, index: int, name: str) -> str:
@@ -157,6 +172,25 @@ def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: st
 def cancel_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
     """A queued job is cancelled at once, a running one at its next step. 409 if already final."""
     return _view(services, services.jobs.cancel(job_id, owner=caller.sees), None)
+
+
+@router.post("/jobs/{job_id}/undo-cancel", responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})
+async def undo_cancel_job(services: ServicesDep, caller: CallerDep, job_id: str) -> JobView:
+    """Queue a job cancelled moments ago (up to a minute) again, ahead of every other queued job, with its settings
+    and seed. A running job being cancelled is first waited for until it stops. 409 if it was not cancelled, or too
+    long ago (submit it again then)."""
+    job = await undo_cancel(services.jobs, services.events, job_id, owner=caller.sees)
+    return await run_in_threadpool(_view_with_position, services, job)
+
+
+@router.post("/jobs/cancel-queued")
+def cancel_queued_jobs(services: ServicesDep, caller: CallerDep) -> CancelQueuedResponse:
+    """Cancel all of the caller's queued jobs at once (in open mode, every queued job); running jobs go on."""
+    cancelled = services.jobs.cancel_queued(owner=caller.owner)
+    return CancelQueuedResponse(
+        message=f"{len(cancelled)} queued job{'' if len(cancelled) == 1 else 's'} cancelled",
+        job_ids=[job.id for job in cancelled],
+    )
 
 
 @router.put("/jobs/{job_id}/star", responses=_NOT_FOUND)
