@@ -3,6 +3,7 @@ real server. Running jobs are held at the fake engine's step gate, so nothing co
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,9 +14,13 @@ import httpx
 import pytest
 
 from qwen_image_editor.accounts import Role
+from qwen_image_editor.api.activity_feed import ActiveJobs, Update, Watcher
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.fake import FakeEngine, StepGate
 from qwen_image_editor.errors import InvalidTransition
+from qwen_image_editor.events.local import SUBSCRIBER_BUFFER
+from qwen_image_editor.jobs.events import JobProgressed
+from qwen_image_editor.jobs.records import Progress
 from qwen_image_editor.services import build_services
 from qwen_image_editor.store.sql import SqlJobStore
 from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
@@ -131,3 +136,23 @@ def test_cancel_all_cancels_only_the_callers_queued_jobs(two: Two) -> None:
     assert two.alice.post("/api/jobs/cancel-queued").json()["job_ids"] == []  # nothing left: nothing to do
     two.gate.open()
     assert [wait_for(two.bob, b, {"complete"})["status"] for b in bobs] == ["complete", "complete"]
+
+
+def test_a_slow_page_loses_steps_before_it_loses_a_change() -> None:
+    """A watcher whose buffer fills with steps behind a change keeps the change (with the active jobs after it),
+    so its strip never keeps a finished job running beside the next."""
+    watcher = Watcher()
+    step = JobProgressed(
+        job_id="a", progress=Progress(stage="denoising", message="step", progress=5, updated_at=datetime.now(UTC))
+    )
+    change = Update(active=ActiveJobs(queue_length=0, views=[]))
+    watcher.offer(change)
+    for _ in range(SUBSCRIBER_BUFFER):  # one more step than fits behind it
+        watcher.offer(Update(progressed=step))
+
+    async def drain() -> list[Update]:
+        return [await watcher.next_update() for _ in range(SUBSCRIBER_BUFFER)]
+
+    updates = asyncio.run(drain())
+    assert updates[0] is change
+    assert all(update.progressed is step for update in updates[1:])

@@ -70,8 +70,12 @@ class Watcher:
         self._queue: asyncio.Queue[Update] = asyncio.Queue(maxsize=SUBSCRIBER_BUFFER)
 
     def offer(self, update: Update) -> None:
-        """A full buffer drops its oldest update (a later `active` message tells the whole state again)."""
+        """A full buffer drops a new step (the next one supersedes it) rather than a change: a page whose state
+        changes were pushed out by steps showed one job running after it ended, beside the next. A change at a
+        full buffer drops the oldest update (its own `active` message tells the whole state again)."""
         if self._queue.full():
+            if update.progressed is not None:
+                return
             self._queue.get_nowait()
         self._queue.put_nowait(update)
 
