@@ -21,6 +21,7 @@ import { useFinishNotifications, usePageTitle, useShortcuts } from "./hooks/useP
 import { usePasteImages } from "./hooks/usePasteImages";
 import { useRecall } from "./hooks/useRecall";
 import { useRegion } from "./hooks/useRegion";
+import { useRevealResult } from "./hooks/useRevealResult";
 import { useLimits, useLoras } from "./hooks/useServerStatus";
 import { newerPreview } from "./lib/jobState";
 import { isCreating } from "./lib/validation";
@@ -50,6 +51,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
   const now = useNow();
   const formRef = useRef<HTMLDivElement>(null);
   const resultRef = useRef<HTMLElement>(null);
+  const revealResult = useRevealResult(resultRef);
   // The job on screen was deleted (its undo may bring it back): say so rather than go blank.
   const [deletedOpen, setDeletedOpen] = useState<string | null>(null);
   const watchedJob = watch.job;
@@ -67,10 +69,9 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
       // A job still running stays on screen; the new one waits in the queue strip above it.
       if (isActive(watchedJob)) return;
       showJob(id);
-      // The form is long: bring the progress into view (on phones it sits below the form).
-      resultRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" });
+      revealResult();
     },
-    [watchedJob, showJob],
+    [watchedJob, showJob, revealResult],
   );
   const actions = useJobActions(jobId, onSubmitted, onlineAt);
 
@@ -133,7 +134,10 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
         jobs={activity.jobs ?? []}
         currentJobId={jobId}
         cancelling={actions.cancellingId}
-        onOpen={showJob}
+        onOpen={(id) => {
+          showJob(id);
+          revealResult();
+        }}
         onCancel={actions.cancel}
       />
       <div className="grid gap-6 lg:grid-cols-[minmax(0,26rem)_minmax(0,1fr)]">

@@ -78,6 +78,7 @@ def test_variations_download_alone_or_all_in_a_zip(server: LiveServer) -> None:
     assert missing.status_code == 404 and "no result 3" in missing.json()["detail"]
     archive = server.http.get(f"/api/jobs/{job_id}/download.zip")
     assert archive.status_code == 200 and archive.headers["content-type"] == "application/zip"
+    assert archive.headers["content-disposition"] == 'attachment; filename="make-the-sky-stormy_seeds7-8.zip"'
     with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
         assert opened.namelist() == ["make-the-sky-stormy_seed7.png", "make-the-sky-stormy_seed8.png"]
         assert opened.read("make-the-sky-stormy_seed8.png") == second.content

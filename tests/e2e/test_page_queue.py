@@ -58,7 +58,7 @@ def test_variations_pick_one_and_download_all(
 
     with page.expect_download() as every:
         page.get_by_test_id("download-all").click()
-    assert every.value.suggested_filename == f"edited_{job_id}.zip"
+    assert every.value.suggested_filename == "four-takes-on-a-stormy-sky_seeds1000-1003.zip"  # named from the prompt
     saved = tmp_path / "all.zip"
     every.value.save_as(saved)
     with zipfile.ZipFile(saved) as archive:

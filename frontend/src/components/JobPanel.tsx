@@ -1,6 +1,7 @@
 import type { EditRequest, Job } from "../api/types";
 import type { JobWatch } from "../lib/jobState";
 import { keptLabel } from "../lib/format";
+import { variationConfig } from "../lib/variations";
 import { StarIcon } from "./icons";
 import { JobProgress } from "./JobProgress";
 import { JobResult } from "./JobResult";
@@ -110,6 +111,9 @@ export function JobPanel(props: Props) {
   const inputs = job?.inputs ?? [];
   const kept = job ? keptLabel(job) : null;
   const reuse = () => job && onReuse(job.config, job.inputs, job.mask);
+  // A picked variation comes back with its own seed and one image: the run that makes it again.
+  const reusePicked = (index: number) =>
+    job && onReuse(job.outputs.length > 1 ? variationConfig(job.config, index) : job.config, job.inputs, job.mask);
 
   return (
     <Card className="space-y-4">
@@ -170,7 +174,7 @@ export function JobPanel(props: Props) {
       </div>
 
       {job && status === "complete" && job.outputs.length > 0 && (
-        <JobResult key={job.job_id} job={job} onEditResult={props.onEditResult} onReuse={reuse} />
+        <JobResult key={job.job_id} job={job} onEditResult={props.onEditResult} onReuse={reusePicked} />
       )}
 
       {active && inputs.length > 0 && (
