@@ -19,6 +19,7 @@ from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, StepCallback
+from qwen_image_editor.engine.checkpoints import Checkpointing
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.errors import StorageUnavailable
 from qwen_image_editor.jobs.states import JobStatus
@@ -219,9 +220,10 @@ class _OutageDuringTheEdit(FakeEngine):
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
         region: Image.Image | None = None,
+        checkpoints: Checkpointing | None = None,
     ) -> EditResult:
         self.server.stop()
-        return super().edit(images, request, on_step, should_cancel, output_size, region)
+        return super().edit(images, request, on_step, should_cancel, output_size, region, checkpoints)
 
 
 @pytest.mark.usefixtures("s3_env")

@@ -239,7 +239,16 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         poll_seconds=settings.poll_seconds,
         max_attempts=settings.max_attempts,
     )
-    worker = Worker(store, blobs, engine, lifecycle, worker_identity(), timing, settings.finish_threads)
+    worker = Worker(
+        store,
+        blobs,
+        engine,
+        lifecycle,
+        worker_identity(),
+        timing,
+        settings.finish_threads,
+        checkpoint_every=settings.checkpoint_every_steps,
+    )
     lifecycle.when_queued(worker.wake)  # a job submitted here starts at once on an idle worker
     return Services(
         settings=settings,

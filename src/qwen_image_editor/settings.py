@@ -267,6 +267,13 @@ class Settings(BaseSettings):
         description="Threads that encode and store results while the model runs the next job; two encode two "
         "results at once on two cores. Each holds one result's pixels in memory until it is saved.",
     )
+    checkpoint_every_steps: int = Field(
+        default=5,
+        ge=0,
+        description="A running job's state (its latents) is saved through the blob store after every this many "
+        "steps, so that a job requeued by a restart or crash continues from there, with the same result; 0 turns "
+        "checkpoints off (a requeued job starts over).",
+    )
     worker_name: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",

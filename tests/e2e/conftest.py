@@ -21,6 +21,7 @@ from qwen_image_editor.api.app import STATIC_DIR, create_app
 from qwen_image_editor.api.serving import uvicorn_options
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditEngine, EditResult, ModelState, StepCallback, StepProgress
+from qwen_image_editor.engine.checkpoints import Checkpointing
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
 from qwen_image_editor.engine.fake import FakeEngine, StepGate
 from qwen_image_editor.engine.loras import LoraInfo
@@ -171,6 +172,7 @@ class SlowSteps:
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
         region: Image.Image | None = None,
+        checkpoints: Checkpointing | None = None,
     ) -> EditResult:
         def gate(before_step: int) -> None:
             current = self.gate  # read each time: a test may replace it while this edit runs
@@ -184,7 +186,7 @@ class SlowSteps:
             time.sleep(self.step_delay)
 
         gate(1)
-        return self.inner.edit(images, request, slow_step, should_cancel, output_size, region)
+        return self.inner.edit(images, request, slow_step, should_cancel, output_size, region, checkpoints)
 
 
 @pytest.fixture(scope="session", autouse=True)

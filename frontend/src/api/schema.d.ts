@@ -1127,6 +1127,12 @@ export interface components {
              * @description Percent done, 0-100.
              */
             progress: number;
+            /**
+             * Resumed From Step
+             * @description This run continued from a checkpoint saved after this step (of total_steps) by a run that a restart cut short; null when it ran from step 1.
+             * @default null
+             */
+            resumed_from_step: number | null;
             stage: components["schemas"]["ProgressStage"];
             /**
              * Step

@@ -46,6 +46,7 @@ export function makeProgress(overrides: Partial<Progress> = {}): Progress {
     step: 1,
     total_steps: 10,
     eta_seconds: 9,
+    resumed_from_step: null,
     updated_at: "2026-01-01T00:00:01.000Z",
     ...overrides,
   };

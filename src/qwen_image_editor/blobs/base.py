@@ -18,6 +18,9 @@ from qwen_image_editor.model_families import MOST_IMAGES
 
 THUMBNAIL_NAME = "thumbnail.webp"
 MASK_NAME = "mask.png"  # a job's edit region (issue 20): L, 255 = edit, at image 1's size, in the API's meaning
+# A running job's saved state (issue 21, point 7: restarts resume), written every few steps and removed when the
+# job ends. Not a role name: no client ever reads it; it goes with the job's other files.
+CHECKPOINT_NAME = "checkpoint.zip"
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -80,6 +83,18 @@ class BlobStore(Protocol):
 
     def load_mask(self, job_id: str) -> Image.Image:
         """The job's region mask, mode L. FileNotFoundError if it has none."""
+        ...
+
+    def save_checkpoint(self, job_id: str, data: bytes) -> None:
+        """Replace the job's checkpoint with `data`, atomically (a reader sees the old one or the new one)."""
+        ...
+
+    def load_checkpoint(self, job_id: str) -> bytes | None:
+        """The job's checkpoint; None when it has none."""
+        ...
+
+    def delete_checkpoint(self, job_id: str) -> None:
+        """Remove the job's checkpoint, if it has one."""
         ...
 
     def check_writable(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from PIL import Image
 
 from qwen_image_editor.blobs.base import (
+    CHECKPOINT_NAME,
     MASK_NAME,
     THUMBNAIL_NAME,
     StoredFile,
@@ -58,6 +59,23 @@ class LocalBlobStore:
     def load_mask(self, job_id: str) -> Image.Image:
         with Image.open(self._path_of(job_id, MASK_NAME), formats=["PNG"]) as stored:
             return stored.convert("L")
+
+    def save_checkpoint(self, job_id: str, data: bytes) -> None:
+        folder = self._job_dir(job_id)
+        if not folder.is_dir():  # the job was deleted meanwhile: its checkpoint must not bring its folder back
+            return
+        write_atomic(folder / CHECKPOINT_NAME, data)
+
+    def load_checkpoint(self, job_id: str) -> bytes | None:
+        path = self._job_dir(job_id) / CHECKPOINT_NAME
+        if path.is_symlink() or not path.is_file():
+            return None
+        return path.read_bytes()
+
+    def delete_checkpoint(self, job_id: str) -> None:
+        path = self._job_dir(job_id) / CHECKPOINT_NAME
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
 
     def check_writable(self) -> None:
         # A real write: permission bits say nothing to root, and a vanished mount may still look like a folder.

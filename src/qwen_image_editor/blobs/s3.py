@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from PIL import Image
 
 from qwen_image_editor.blobs.base import (
+    CHECKPOINT_NAME,
     MASK_NAME,
     THUMBNAIL_NAME,
     StoredFile,
@@ -124,6 +125,23 @@ class S3BlobStore:
                 self._key(job_id, THUMBNAIL_NAME), make_thumbnail(image, output_format), media_type_of(THUMBNAIL_NAME)
             )
         return name
+
+    def save_checkpoint(self, job_id: str, data: bytes) -> None:
+        self._put(self._job_prefix(job_id) + CHECKPOINT_NAME, data, "application/zip")
+
+    def load_checkpoint(self, job_id: str) -> bytes | None:
+        key = self._job_prefix(job_id) + CHECKPOINT_NAME
+        try:
+            with _translated("reading", key):
+                answer = self.client.get_object(Bucket=self.bucket, Key=key)
+        except FileNotFoundError:
+            return None
+        return b"".join(_chunks(answer["Body"], key))
+
+    def delete_checkpoint(self, job_id: str) -> None:
+        key = self._job_prefix(job_id) + CHECKPOINT_NAME
+        with _translated("deleting", key):
+            self.client.delete_object(Bucket=self.bucket, Key=key)  # S3 answers 204 for a key that is absent
 
     def check_writable(self) -> None:
         # A real write and delete: a bucket that answers HEAD may still refuse our PUTs (a read-only key).

@@ -11,6 +11,7 @@ from typing import Protocol
 from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
+from qwen_image_editor.engine.checkpoints import Checkpointing
 from qwen_image_editor.engine.loras import LoraInfo
 
 
@@ -52,10 +53,12 @@ class StepProgress:
 
 
 class StepClock:
-    """Turns step callbacks into StepProgress with a step rate measured from the first step on."""
+    """Turns step callbacks into StepProgress with a step rate measured from the first step on. `start`: the steps
+    done before this run (it continues from a checkpoint), so its first step is `start + 1`."""
 
-    def __init__(self, total: int) -> None:
+    def __init__(self, total: int, start: int = 0) -> None:
         self.total = total
+        self.start = start
         self.started = time.perf_counter()
         self._first_step_at: float | None = None
 
@@ -63,7 +66,8 @@ class StepClock:
         now = time.perf_counter()
         if self._first_step_at is None:
             self._first_step_at = now
-        rate = (now - self._first_step_at) / (step - 1) if step > 1 else None
+        run = step - self.start  # this run's steps so far
+        rate = (now - self._first_step_at) / (run - 1) if run > 1 else None
         return StepProgress(step=step, total=self.total, elapsed=now - self.started, seconds_per_step=rate)
 
 
@@ -132,6 +136,7 @@ class EditEngine(Protocol):
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
         region: Image.Image | None = None,
+        checkpoints: Checkpointing | None = None,
     ) -> EditResult:
         """Validate, load if needed, and run one edit.
 
@@ -141,6 +146,10 @@ class EditEngine(Protocol):
         `region`: where to edit, as a mask the size of image 1 (mode L, 255 = edit, 0 = keep; soft between). The
         engine keeps what lies outside as it can (each family in its way: see engine.families) and returns the
         result at image 1's size; the caller composites it onto image 1, so outside pixels stay exactly theirs.
+
+        `checkpoints`: hand the edit's state to `checkpoints.save` every few steps, and continue from
+        `checkpoints.resume_from` (steps then count on from its step), with the result a run from step 1 gives
+        (engine.checkpoints). A checkpoint that does not fit the edit is ignored: it runs from step 1.
 
         Raises InvalidRequest before any model work when the input is refused, EditCancelled at the
         next step once `should_cancel()` is true, and ModelUnavailable when the model cannot load.

@@ -17,6 +17,7 @@ from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
+from qwen_image_editor.engine.checkpoints import Checkpoint, Checkpointing, decode_latents, encode_latents, resumable
 from qwen_image_editor.engine.devices import DevicePlan
 from qwen_image_editor.engine.families import (
     FAMILY_BY_CLASS,
@@ -24,6 +25,7 @@ from qwen_image_editor.engine.families import (
     call_inputs,
     check_images,
     fit_inputs,
+    full_sigmas,
     output_aspect,
 )
 from qwen_image_editor.engine.hub_files import resolve_file
@@ -243,6 +245,7 @@ class DiffusersEngine:
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
         region: Image.Image | None = None,
+        checkpoints: Checkpointing | None = None,
     ) -> EditResult:
         # 1. Check inputs before any model work (the image count once the family is known: see check_images).
         family = self._family_before_load()
@@ -256,7 +259,7 @@ class DiffusersEngine:
         if family is None:
             check_images(self._family, images)
         with self._edit_lock:
-            return self._run(images, request, seed, on_step, should_cancel, output_size, region)
+            return self._run(images, request, seed, on_step, should_cancel, output_size, region, checkpoints)
 
     def _run(
         self,
@@ -267,6 +270,7 @@ class DiffusersEngine:
         should_cancel: CancelCheck | None,
         output_size: tuple[int, int] | None,
         region: Image.Image | None = None,
+        checkpoints: Checkpointing | None = None,
     ) -> EditResult:
         import torch
 
@@ -292,26 +296,46 @@ class DiffusersEngine:
             held = LatentMask.prepare(self._pipeline, images[0], region, size, seed, mode=family.region_mode)
             family_inputs["latents"] = held.noise
 
-        # 4. Progress (and previews, where the family's latents have them) from the step callback.
-        clock = StepClock(request.num_inference_steps)
+        # 4. This job's adapters and scheduler (Lightning, LoRAs), switched on the loaded base model; then where the
+        #    run starts: after the steps a checkpoint saved, when the scheduler can continue from one.
+        self._switch_for(request, lightning=request.lightning and family.has_lightning)
+        total = request.num_inference_steps
+        checkpoints = checkpoints if checkpoints is not None and resumable(self._pipeline.scheduler) else None
+        start = checkpoints.start_step(total) if checkpoints is not None else 0
+        if checkpoints is not None and start:
+            resume = checkpoints.resume_from
+            assert resume is not None, "start_step is 0 without one"
+            try:
+                family_inputs["latents"] = decode_latents(resume.latents)
+            except ValueError:  # damaged: the run starts over, as without one
+                log.warning("an edit's checkpoint is unreadable; the edit starts from step 1", exc_info=True)
+                start = 0
+            else:
+                family_inputs["sigmas"] = full_sigmas(family, self._pipeline, total)[start:]
+                log.info("continuing an edit from its checkpoint after step %d of %d", start, total)
+
+        # 5. Progress (and previews, where the family's latents have them) from the step callback; steps count from
+        #    the run's first (start + 1), the pipeline's `index` from 0 in this call.
+        clock = StepClock(total, start=start)
         aspect = output_aspect(fitted, exact_size)
         previewer = LatentPreviewer(aspect) if self.previews and family.has_previews and on_step else None
 
         def step_end(pipe: Any, index: int, timestep: Any, tensors: dict[str, Any]) -> dict[str, Any]:
             if held is not None:  # outside the region, back on image 1's latents (engine.inpainting)
                 tensors["latents"] = held.hold(pipe, index, tensors["latents"])
+            done = start + index + 1
+            if checkpoints is not None and checkpoints.save is not None and checkpoints.due(done, total):
+                checkpoints.save(Checkpoint(done, total, encode_latents(tensors["latents"])))
             if on_step is not None:
-                step = clock.tick(index + 1)
+                step = clock.tick(done)
                 if previewer is not None:
                     step = previewer.attach(step, index, tensors.get("latents"), pipe.scheduler)
                 on_step(step)
             # Raising here aborts at once (no VAE decode) and leaves the pipeline usable.
             if should_cancel is not None and should_cancel():
-                raise EditCancelled(f"cancelled after step {index + 1} of {request.num_inference_steps}")
+                raise EditCancelled(f"cancelled after step {done} of {total}")
             return tensors
 
-        # 5. This job's adapters and scheduler (Lightning, LoRAs), switched on the loaded base model.
-        self._switch_for(request, lightning=request.lightning and family.has_lightning)
         try:
             output = self._pipeline(
                 prompt=prompt,

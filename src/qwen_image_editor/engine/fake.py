@@ -22,6 +22,7 @@ from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
+from qwen_image_editor.engine.checkpoints import Checkpoint, Checkpointing
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.loras import LoraInfo, list_loras, lora_path
 from qwen_image_editor.engine.preview import MAX_SIDE, PreviewRate, encode_preview
@@ -128,6 +129,7 @@ class FakeEngine:
         self.output_pixels = output_pixels
         self.previews = previews and capabilities.no_previews_because is None  # as the real engine: none for 2.1
         self.edits_run = 0
+        self.resumed_from: list[int] = []  # the step of each checkpoint an edit continued from
         self.gpu = GpuMeter()
         self.gate: StepGate | None = None
         if hold_file is not None:
@@ -176,6 +178,7 @@ class FakeEngine:
         should_cancel: CancelCheck | None = None,
         output_size: tuple[int, int] | None = None,
         region: Image.Image | None = None,
+        checkpoints: Checkpointing | None = None,
     ) -> EditResult:
         validate_images(images, self.capabilities)
         seed = request.seed_or_random()
@@ -189,15 +192,21 @@ class FakeEngine:
         if region is not None:  # a region's result is image 1's size, for the caller to composite
             size = images[0].size
         with self._edit_lock:
-            clock = StepClock(request.num_inference_steps)
+            total = request.num_inference_steps
+            start = _resume_step(checkpoints, seed, total)
+            if start:
+                self.resumed_from.append(start)
+            clock = StepClock(total, start=start)
             rate = PreviewRate()
-            for index in range(request.num_inference_steps):
+            for index in range(start, total):
                 if should_cancel is not None and should_cancel():
                     raise EditCancelled(f"cancelled before step {index + 1}")
                 if self.gate is not None:
                     self.gate.pass_through(index + 1, should_cancel)
                 with self.gpu.busy():
                     time.sleep(self.step_seconds)
+                if checkpoints is not None and checkpoints.save is not None and checkpoints.due(index + 1, total):
+                    checkpoints.save(Checkpoint(index + 1, total, _fake_latents(seed, index + 1)))
                 if on_step is not None:
                     step = clock.tick(index + 1)
                     if self.previews and rate.due():
@@ -215,6 +224,19 @@ class FakeEngine:
         if self.output_size is not None:
             return self.output_size
         return model_size(last_input[0] / last_input[1], self.output_pixels)
+
+
+def _fake_latents(seed: int, step: int) -> bytes:
+    """The fake model's state after `step`: what a checkpoint of it holds (the real engine's: its latents)."""
+    return f"fake-latents seed={seed} step={step}".encode()
+
+
+def _resume_step(checkpoints: Checkpointing | None, seed: int, total: int) -> int:
+    """The step to continue after, as the real engine decides: 0 unless the checkpoint fits this edit."""
+    if checkpoints is None or (start := checkpoints.start_step(total)) == 0:
+        return 0
+    assert checkpoints.resume_from is not None, "start_step is 0 without one"
+    return start if checkpoints.resume_from.latents == _fake_latents(seed, start) else 0
 
 
 def model_size(aspect_ratio: float, area: int) -> tuple[int, int]:

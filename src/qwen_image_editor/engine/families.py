@@ -154,6 +154,21 @@ def model_output_size(family: PipelineFamily, aspect_ratio: float) -> tuple[int,
     return int(width), int(height)
 
 
+def full_sigmas(family: PipelineFamily, pipeline: Any, steps: int) -> list[float]:
+    """The sigmas a call of `steps` steps uses (before the scheduler's shift), as `call_inputs` and the pipelines
+    choose them: a resumed call passes their tail (engine.checkpoints)."""
+    import numpy as np
+
+    if family is PipelineFamily.QWEN_IMAGE_21:
+        configured = pipeline.config.get("sample_sigmas")
+        resampled = _step_sigmas(configured, steps)
+        if resampled is not None:
+            return resampled
+        if configured:
+            return [float(sigma) for sigma in configured]
+    return [float(sigma) for sigma in np.linspace(1.0, 1 / steps, steps)]
+
+
 def _step_sigmas(configured: Sequence[float] | None, steps: int) -> list[float] | None:
     """2.1 may ship its author's sigmas (model_index.json's `sample_sigmas`), whose length then overrides the step
     count; a job's own count gets that schedule resampled to it, so the steps run are the steps asked for."""

@@ -58,6 +58,11 @@ class Progress(BaseModel):
     step: int | None = None
     total_steps: int | None = None
     eta_seconds: float | None = None
+    resumed_from_step: int | None = Field(
+        default=None,
+        description="This run continued from a checkpoint saved after this step (of total_steps) by a run that a "
+        "restart cut short; null when it ran from step 1.",
+    )
     updated_at: datetime
 
 

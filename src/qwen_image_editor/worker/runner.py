@@ -32,6 +32,7 @@ from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.edit_request import embedded_settings
 from qwen_image_editor.engine.base import EditEngine, EditResult, ModelState, StepProgress
+from qwen_image_editor.engine.checkpoints import Checkpoint, Checkpointing
 from qwen_image_editor.errors import (
     EditCancelled,
     InvalidRequest,
@@ -47,6 +48,7 @@ from qwen_image_editor.jobs.events import Preview
 from qwen_image_editor.jobs.records import Job, JobRegion, Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.regions import RegionEdit, soft_mask
 from qwen_image_editor.store.base import JobStore
+from qwen_image_editor.worker.checkpoints import CheckpointWriter, SavedRun, pack, read_saved_run
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,7 @@ class _Prepared:
     error: Exception | None = None
     region: RegionEdit | None = None
     region_mask: Image.Image | None = None
+    resume: SavedRun | None = None  # where a run cut short left it (a requeued job's checkpoint)
 
 
 class _Recorder:
@@ -223,6 +226,8 @@ class _Stages:
         # Progress has a thread of its own: the next job's first steps reach watchers at once, not after the
         # previous result has been encoded and stored. A job's outcome waits for its progress (`_after`).
         self.reporter = _Recorder("qie-reporter")
+        # Checkpoints are stored on a thread of their own: the model never waits on the disk or the network.
+        self.checkpoints = CheckpointWriter(worker.blobs)
         self.prefetcher = _Prefetcher(worker._claim_and_prepare)
 
     def next_job(self) -> _Prepared | None:
@@ -258,6 +263,7 @@ class _Stages:
         self.recorder.close()  # first: its outcomes wait for the savers and the reporter
         self.savers.shutdown()
         self.reporter.close()
+        self.checkpoints.close()  # last: the recorder removes the checkpoints of the jobs that ended
 
 
 def _then_stop(task: Callable[[], None], heartbeat: _Heartbeat) -> Callable[[], None]:
@@ -280,9 +286,12 @@ class Worker:
         worker_id: str,
         timing: WorkerTiming = WorkerTiming(),
         finish_threads: int = 2,
+        checkpoint_every: int = 0,
     ) -> None:
         self.store, self.blobs, self.engine, self.lifecycle = store, blobs, engine, lifecycle
         self.finish_threads = finish_threads
+        # QIE_CHECKPOINT_EVERY_STEPS: a running job's state is saved after every this many steps (0: never).
+        self.checkpoint_every = checkpoint_every
         self.metrics = lifecycle.metrics  # one registry per process: the lifecycle's
         self.worker_id = worker_id
         # Stable across restarts once `take_name` was called; what lets a restart recover its own jobs.
@@ -293,6 +302,7 @@ class Worker:
         self._wake = threading.Event()
         self._stages: _Stages | None = None
         self._last_step: tuple[str, int, float] | None = None  # job id, step, when: for step durations
+        self._resumed: tuple[str, int] | None = None  # job id, the step its run continued from (model thread)
         self._announced_at = -float("inf")  # monotonic time of the last `_announce`
 
     def take_name(self, name: str, run: str) -> None:
@@ -406,12 +416,14 @@ class Worker:
             preparing = _progress(ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
             self.lifecycle.progress(job.id, self.worker_id, preparing)
             images = self.blobs.load_inputs(job.id, job.input_count)
+            # A job back in the queue after it had started may have left a checkpoint.
+            resume = None if job.requeue_reason is None else read_saved_run(self.blobs, job, self.engine.model_id)
             if job.region is not None:
-                return self._prepare_region(job, heartbeat, images)
+                return replace(self._prepare_region(job, heartbeat, images), resume=resume)
             # Taken before the inputs are fitted: fitting changes the last image's size.
             exact = (exact_output_size(job) or images[-1].size) if job.request.keep_input_size else None
             output_size = job.request.output_size or exact
-            return _Prepared(job, heartbeat, self.engine.fit_inputs(images), output_size)
+            return _Prepared(job, heartbeat, self.engine.fit_inputs(images), output_size, resume=resume)
         except Exception as exc:  # recorded as the job's failure by the model stage, in order
             return _Prepared(job, heartbeat, error=exc)
         finally:
@@ -452,6 +464,7 @@ class Worker:
                     should_cancel=should_stop,
                     output_size=prepared.output_size,
                     region=prepared.region_mask,
+                    **self._checkpoint_arguments(job, index, seed, prepared.resume, stages),
                 )
                 for index, seed in enumerate(seeds)
             ]
@@ -471,12 +484,31 @@ class Worker:
         finally:
             self.metrics.stage_duration.labels("model").observe(time.perf_counter() - started)
 
+    def _checkpoint_arguments(
+        self, job: Job, variation: int, seed: int, resume: SavedRun | None, stages: _Stages
+    ) -> dict[str, Checkpointing]:
+        """The edit's `checkpoints` argument: save this variation's state every few steps, and continue from the
+        saved run when it is this variation's. Variations before the saved one run again from step 1 (each gives
+        exactly what its seed gives) without saving, so that the saved run stays until its turn comes."""
+        resume_from = resume.checkpoint if resume is not None and resume.variation == variation else None
+        before_saved = resume is not None and variation < resume.variation
+        if resume_from is None and (self.checkpoint_every <= 0 or before_saved):
+            return {}  # an engine (or a test's stand-in) that knows nothing of checkpoints is called as ever
+        model = self.engine.model_id
+
+        def save(checkpoint: Checkpoint) -> None:
+            stages.checkpoints.save(job.id, pack(SavedRun(model, variation, seed, checkpoint)))
+
+        every = 0 if before_saved else self.checkpoint_every
+        return {"checkpoints": Checkpointing(every, save, resume_from)}
+
     def _on_step(self, job: Job, step: StepProgress) -> None:
         """`step` counts across all of the job's images (see `_across_images`)."""
         count = job.request.num_images
         per_image = step.total // count
         image, step_in_image = divmod(step.step - 1, per_image)
         done = step_in_image + 1 == per_image
+        resumed_from = self._resumed_from(job.id, step.step)
         self._observe_step(job.id, step.step, first_of_image=step_in_image == 0)
         eta = step.eta_seconds
         progress = _progress(
@@ -486,6 +518,7 @@ class Worker:
             step=step.step,
             total_steps=step.total,
             eta_seconds=None if eta is None else round(eta, 1),
+            resumed_from_step=resumed_from,
         )
         preview = None if step.preview is None else Preview(step.preview.media_type, step.preview.data)
         stages = self._stages
@@ -494,6 +527,18 @@ class Worker:
         near_the_end = step.total - step.step <= 1 or (eta is not None and eta <= PREPARE_AHEAD_SECONDS)
         if near_the_end and not self.shutting_down.is_set():
             stages.prefetcher.request()
+
+    def _resumed_from(self, job_id: str, step: int) -> int | None:
+        """The step this run of the job continued from, when it continued from a checkpoint: its steps came on
+        from there, not from the step after the last one this run reported (none: 0)."""
+        last = self._last_step
+        previous = last[1] if last is not None and last[0] == job_id else 0
+        if step == 1:
+            self._resumed = None
+        elif step != previous + 1:
+            self._resumed = (job_id, step - 1)
+        resumed = self._resumed
+        return resumed[1] if resumed is not None and resumed[0] == job_id else None
 
     def _observe_step(self, job_id: str, step: int, *, first_of_image: bool) -> None:
         """A step's duration is the time since the previous one (the first of an image also encodes)."""
@@ -538,6 +583,7 @@ class Worker:
                 log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
             elif outcome is _NotSaved.CANCELLED:
                 self.lifecycle.cancelled(job.id, self.worker_id)
+                self._forget_checkpoint(job)
             else:
                 # Only now, with every file in place, does the record name them: a failure above leaves no
                 # result referenced (files already written are complete, and go with the job).
@@ -545,6 +591,7 @@ class Worker:
                 self.lifecycle.complete(
                     job.id, self.worker_id, list(outcome.names), flattened=outcome.flattened, region=ran
                 )
+                self._forget_checkpoint(job)
         except StorageUnavailable as exc:
             # An error, not a requeue: the S3 client has retried already, and requeueing would run the whole edit
             # again only to meet the same outage (its inputs sit in that store too), while `max_attempts` is
@@ -566,6 +613,7 @@ class Worker:
         # JobNotFound: it was deleted while it ran, and its end is recorded and it is gone already
         with contextlib.suppress(InvalidTransition, JobNotFound):
             self.lifecycle.cancelled(job.id, self.worker_id)
+        self._forget_checkpoint(job)
 
     def _hand_back(self, job: Job) -> None:
         with contextlib.suppress(InvalidTransition, JobNotFound):  # it changed hands meanwhile (or was deleted)
@@ -576,6 +624,19 @@ class Worker:
         log.error("job %s failed: %s", job.id, reason, exc_info=not isinstance(exc, InvalidRequest | StorageFull))
         with contextlib.suppress(InvalidTransition, JobNotFound):  # it changed hands meanwhile (or was deleted)
             self._record_failure(job, reason)
+        self._forget_checkpoint(job)
+
+    def _forget_checkpoint(self, job: Job) -> None:
+        """The job ended (or is no longer this worker's to end): its checkpoint goes, after any still being stored.
+        Not for a job handed back to the queue: its next run continues from it."""
+        stages = self._stages
+        if stages is not None:
+            stages.checkpoints.forget(job.id)
+            return
+        try:
+            self.blobs.delete_checkpoint(job.id)
+        except Exception:  # it goes with the job's other files in the end
+            log.warning("job %s: removing its checkpoint failed", job.id, exc_info=True)
 
     def _record_failure(self, job: Job, reason: str) -> None:
         """Record the failure; while the database's disk is full, try again until it has room (the job keeps
@@ -621,6 +682,7 @@ def _progress(
     step: int | None = None,
     total_steps: int | None = None,
     eta_seconds: float | None = None,
+    resumed_from_step: int | None = None,
 ) -> Progress:
     return Progress(
         stage=stage,
@@ -629,6 +691,7 @@ def _progress(
         step=step,
         total_steps=total_steps,
         eta_seconds=eta_seconds,
+        resumed_from_step=resumed_from_step,
         updated_at=datetime.now(UTC),
     )
 
