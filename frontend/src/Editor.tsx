@@ -104,9 +104,9 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
   };
 
   const runningJob = activity.jobs?.find((j) => j.status === "processing") ?? null;
+  // Esc cancels only the job on screen: never one running out of sight.
   useShortcuts(submit, () => {
     if (isActive(watchedJob) && jobId) actions.cancel(jobId);
-    else if (runningJob) actions.cancel(runningJob.job_id);
   });
   usePageTitle(watchedJob ?? runningJob);
 
@@ -126,7 +126,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
 
   const reuse = (config: EditRequest, urls: readonly string[], mask: string | null) => recall.reuse(config, urls, jobId, mask);
   const recallError = recall.error && (recall.error.jobId === null || recall.error.jobId === jobId) ? recall.error.message : null;
-  const actionError = actions.cancelError ?? recallError;
+  const actionError = actions.cancelError ?? actions.undoError ?? recallError;
 
   return (
     <main className="mx-auto max-w-7xl space-y-6 px-4 py-6">
@@ -139,6 +139,8 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
           revealResult();
         }}
         onCancel={actions.cancel}
+        onCancelAll={actions.cancelAll}
+        cancelAllError={actions.cancelAllError}
       />
       <div className="grid gap-6 lg:grid-cols-[minmax(0,26rem)_minmax(0,1fr)]">
         <div ref={formRef} className="scroll-mt-20 space-y-2">
@@ -208,7 +210,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
         onDelete={removeJob}
         onStar={history.setStarred}
       />
-      <UndoToast pending={history.pending} onUndo={undoDelete} />
+      <UndoToast pending={history.pending} onUndo={undoDelete} cancelled={actions.undoable} onUndoCancel={actions.undoCancel} />
       {limits && <ModelFooter name={limits.model_name} license={limits.license} />}
     </main>
   );

@@ -58,6 +58,14 @@ export const setStarred = (jobId: string, starred: boolean): Promise<Job> => {
 export const cancelJob = (jobId: string): Promise<Job> =>
   unwrap(api.POST("/api/jobs/{job_id}/cancel", { params: { path: { job_id: jobId } } }));
 
+/** POST /api/jobs/{job_id}/undo-cancel: a job cancelled moments ago, queued again ahead of the rest with its seed
+ * (409 when it was not cancelled, or too long ago). */
+export const undoCancel = (jobId: string): Promise<Job> =>
+  unwrap(api.POST("/api/jobs/{job_id}/undo-cancel", { params: { path: { job_id: jobId } } }));
+
+/** POST /api/jobs/cancel-queued: every queued job of this caller cancelled; running ones go on. */
+export const cancelQueued = (): Promise<{ message: string; job_ids: string[] }> => unwrap(api.POST("/api/jobs/cancel-queued"));
+
 /** DELETE /api/jobs/{job_id} */
 export const deleteJob = (jobId: string): Promise<DeleteResponse> =>
   unwrap(api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } }));

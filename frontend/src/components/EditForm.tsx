@@ -436,7 +436,7 @@ export function EditForm(props: Props) {
             aria-keyshortcuts="Control+Enter Meta+Enter"
           >
             {submitting ? "Submitting…" : creating ? "Create image" : "Edit image"}
-            <kbd className="hidden rounded border border-white/40 px-1 text-[11px] font-normal sm:inline">{SHORTCUT}</kbd>
+            <kbd className="hidden rounded border border-white/40 px-1 text-[11px] font-normal pointer-fine:inline">{SHORTCUT}</kbd>
           </Button>
         </div>
         {problem && (

@@ -144,7 +144,7 @@ export function JobPanel(props: Props) {
           )}
           {active && (
             <Button variant="danger" data-testid="cancel" onClick={onCancel} disabled={cancelling} title="Cancel (Esc)">
-              {cancelling ? "Cancelling…" : "Cancel"} <kbd className="text-xs font-normal">Esc</kbd>
+              {cancelling ? "Cancelling…" : "Cancel"} <kbd className="hidden text-xs font-normal pointer-fine:inline">Esc</kbd>
             </Button>
           )}
           <Button variant="ghost" onClick={onClose}>

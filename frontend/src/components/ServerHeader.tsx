@@ -1,5 +1,22 @@
+import { useEffect, useRef } from "react";
 import type { Health } from "../api/types";
 import { Button } from "./ui";
+
+/** Keeps `--header-height` on the page at the sticky header's height (it wraps on phones and grows with its
+ * banners), so what sticks under it (the queue strip) sits just below it. */
+function usePublishHeight(ref: React.RefObject<HTMLElement | null>) {
+  useEffect(() => {
+    const element = ref.current;
+    if (!element || typeof ResizeObserver === "undefined") return;
+    const root = document.documentElement;
+    const observer = new ResizeObserver(() => root.style.setProperty("--header-height", `${element.offsetHeight}px`));
+    observer.observe(element);
+    return () => {
+      observer.disconnect();
+      root.style.removeProperty("--header-height");
+    };
+  }, [ref]);
+}
 
 const stateStyle: Record<Health["model_state"], string> = {
   not_loaded: "bg-zinc-400",
@@ -35,8 +52,10 @@ export function ServerHeader(props: Props) {
   const queued = props.queueLength ?? health?.queue_length ?? 0;
   // Nothing runs the jobs: neither a worker in this process nor one elsewhere (then health says why).
   const noWorker = health !== null && !health.worker_alive && health.workers === 0;
+  const headerRef = useRef<HTMLElement>(null);
+  usePublishHeight(headerRef);
   return (
-    <header className="sticky top-0 z-20 border-b border-zinc-200 bg-white/85 backdrop-blur dark:border-zinc-800 dark:bg-zinc-950/85">
+    <header ref={headerRef} className="sticky top-0 z-20 border-b border-zinc-200 bg-white/85 backdrop-blur dark:border-zinc-800 dark:bg-zinc-950/85">
       <div className="mx-auto flex max-w-7xl flex-wrap items-center justify-between gap-x-4 gap-y-1 px-4 py-3">
         <h1 className="text-lg font-semibold tracking-tight">
           Qwen <span className="text-indigo-600 dark:text-indigo-400">Image Editor</span>

@@ -1,8 +1,9 @@
 /** Submit and cancel, as mutations whose answers go straight into the query cache. */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useEffect, useState } from "react";
 import { errorMessage, UNREACHABLE } from "../api/client";
-import { cancelJob, submitEdit } from "../api/jobs";
-import type { EditRequest } from "../api/types";
+import { cancelJob, cancelQueued, submitEdit, undoCancel } from "../api/jobs";
+import type { EditRequest, Job } from "../api/types";
 import { jobOfAnswer } from "../lib/jobState";
 import { writeJob } from "./queries";
 
@@ -20,6 +21,9 @@ interface Submission {
   mask?: () => Promise<Blob | null>;
 }
 
+/** How long "Cancelled … Undo" shows after a running job's cancel (the server allows the undo for a minute). */
+export const UNDO_CANCEL_MS = 8_000;
+
 /** `onlineAt`: when the server last answered (ms since the epoch), 0 if unknown. */
 export function useJobActions(jobId: string | null, onSubmitted: (jobId: string) => void, onlineAt = 0) {
   const client = useQueryClient();
@@ -34,10 +38,32 @@ export function useJobActions(jobId: string | null, onSubmitted: (jobId: string)
     },
   });
 
+  // The last running job cancelled here, while its Undo is offered: a slip of Esc costs nothing.
+  const [undoable, setUndoable] = useState<Job | null>(null);
+  useEffect(() => {
+    if (!undoable) return;
+    const timer = setTimeout(() => setUndoable(null), UNDO_CANCEL_MS);
+    return () => clearTimeout(timer);
+  }, [undoable]);
+
   const cancel = useMutation({
     mutationFn: cancelJob,
-    onSuccess: (job) => writeJob(client, job),
+    onSuccess: (job) => {
+      writeJob(client, job);
+      // A queued job is cancelled at once; a running one answers still running, stopping at its next step.
+      if (job.status === "processing") setUndoable(job);
+    },
   });
+
+  const undo = useMutation({
+    mutationFn: undoCancel,
+    onSuccess: (job) => {
+      writeJob(client, job);
+      setUndoable(null);
+    },
+  });
+
+  const cancelAll = useMutation({ mutationFn: cancelQueued });
 
   return {
     /** `minImages`: the model's `min_images` (0: it can make an image from the instruction alone). */
@@ -53,5 +79,14 @@ export function useJobActions(jobId: string | null, onSubmitted: (jobId: string)
     // Only for the job on screen: a failed cancel of the previous job is no news about this one.
     cancelling: cancel.isPending && cancel.variables === jobId,
     cancelError: cancel.variables === jobId ? current(cancel.error, cancel.submittedAt, onlineAt) : null,
+    /** The running job just cancelled, while its cancel can be undone (requeued first, with its seed). */
+    undoable,
+    undoCancel: (id: string) => undo.mutate(id),
+    undoError: current(undo.error, undo.submittedAt, onlineAt),
+    dismissUndo: () => setUndoable(null),
+    /** Cancel every queued job of this caller (running ones go on). */
+    cancelAll: () => cancelAll.mutateAsync(),
+    cancellingAll: cancelAll.isPending,
+    cancelAllError: current(cancelAll.error, cancelAll.submittedAt, onlineAt),
   };
 }

@@ -185,6 +185,25 @@ describe("useJobWatcher", () => {
     expect(FakeWebSocket.instances).toHaveLength(4);
   });
 
+  it("reconnects the moment the server answers again, without waiting out the backoff", async () => {
+    watch();
+    await flush();
+    act(() => FakeWebSocket.last.open());
+    await flush();
+    fetchJob.mockImplementation(() => Promise.reject(new TypeError("Failed to fetch"))); // the server is away
+    // Away long enough for the backoff to grow: 0.5 s, 1 s, 2 s, 4 s, 8 s…
+    act(() => FakeWebSocket.last.drop(1006));
+    for (const wait of [500, 1000, 2000, 4000]) {
+      await advance(wait);
+      act(() => FakeWebSocket.last.drop(1006));
+    }
+    const tries = FakeWebSocket.instances.length;
+    // Back: the next poll (within a second) answers, and the socket reconnects at once, not 8 s later.
+    fetchJob.mockImplementation(() => Promise.resolve(serverJob));
+    await advance(POLL_INTERVAL_MS);
+    expect(FakeWebSocket.instances.length).toBe(tries + 1);
+  });
+
   it("polling alone finishes the job when the socket never comes back", async () => {
     deps.createSocket = (url) => {
       const ws = new FakeWebSocket(url);

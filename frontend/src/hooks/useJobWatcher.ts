@@ -1,11 +1,12 @@
 /**
  * Follows one job live over WS /ws/{id}: its first message is the whole job, later ones the whole job
  * at every change and small progress updates, so nothing is fetched while the socket is up. When the
- * socket drops, it reconnects with exponential backoff and, only meanwhile, polls GET /api/jobs/{id}.
+ * socket drops, it reconnects with exponential backoff and, only meanwhile, polls GET /api/jobs/{id}; the moment
+ * a poll answers (the server is back) it reconnects without waiting out the backoff.
  * Everything heard goes into the query cache (the job's view and its history entry); the panel reads it.
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { ApiError, reportUnauthorised } from "../api/client";
 import { getJob } from "../api/jobs";
 import { jobSocketUrl, parseWsMessage, WS_NOT_AUTHORISED, WS_UNKNOWN_JOB } from "../api/socket";
@@ -74,6 +75,19 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
     retry: false,
   });
 
+  // Set by the socket's effect: connect now (a poll answered while the socket waited out its backoff).
+  const reconnectNow = useRef<(() => void) | null>(null);
+  const { dataUpdatedAt: answeredAt, errorUpdatedAt: failedAt } = query;
+  const lastAnswer = useRef(answeredAt);
+  useEffect(() => {
+    if (answeredAt === lastAnswer.current) return;
+    const before = lastAnswer.current;
+    lastAnswer.current = answeredAt;
+    // The server could not be reached (a read failed since its last answer) and answers again: it is back, so
+    // connect now. (A socket refused by a server that answers keeps its backoff: no tight loop.)
+    if (down && failedAt > before) reconnectNow.current?.();
+  }, [down, answeredAt, failedAt]);
+
   const job = jobId !== null ? (query.data ?? null) : null;
   const notFound = jobId !== null && (socket.gone || isNotFound(query.error));
   const stopped = jobId === null || notFound || (job !== null && isTerminal(job.status));
@@ -92,6 +106,13 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
       const s = socket;
       socket = null; // before close(), so its onclose is ignored
       s?.close(1000);
+    };
+
+    reconnectNow.current = () => {
+      if (disposed || socket !== null) return;
+      clearTimeout(timer);
+      attempt = 0;
+      connect();
     };
 
     const reconnectLater = () => {
@@ -152,6 +173,7 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
     connect();
     return () => {
       disposed = true;
+      reconnectNow.current = null;
       clearTimeout(timer);
       closeSocket();
     };

@@ -3,7 +3,16 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import type { Job, JobMessage } from "../api/types";
 import { titlePrefix } from "../lib/jobState";
 
-/** Ctrl/Cmd+Enter runs the form from anywhere on the page; Esc cancels the running job on screen. */
+// Esc there clears or leaves the field (or closes a list or dialog): it never reaches the job.
+const ESC_STAYS_IN = "input, textarea, select, [contenteditable]:not([contenteditable='false']), dialog, [role=dialog]";
+
+/** Whether Esc pressed at `target` belongs to what has focus, not to the page's cancel. */
+export function escBelongsToField(target: EventTarget | null): boolean {
+  return target instanceof Element && target.closest(ESC_STAYS_IN) !== null;
+}
+
+/** Ctrl/Cmd+Enter runs the form from anywhere on the page; Esc cancels the job on screen (`onCancel` decides
+ * which), except while typing. */
 export function useShortcuts(onRun: () => void, onCancel: () => void) {
   const handlers = useRef({ onRun, onCancel });
   useEffect(() => {
@@ -16,9 +25,7 @@ export function useShortcuts(onRun: () => void, onCancel: () => void) {
         event.preventDefault();
         handlers.current.onRun();
       } else if (event.key === "Escape") {
-        // Esc in an open list box or dialog closes that, not the job.
-        const { target } = event;
-        if (target instanceof Element && target.closest("select, dialog, [role=dialog]")) return;
+        if (escBelongsToField(event.target)) return;
         handlers.current.onCancel();
       }
     };

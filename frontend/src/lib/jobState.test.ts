@@ -55,6 +55,14 @@ describe("mergeJob", () => {
     const requeued = makeJob({ status: "queued", queue_position: 1, attempts: 1 });
     expect(mergeJob(processing, requeued)).toBe(requeued);
   });
+
+  it("a cancelled job comes back only when its cancel was undone", () => {
+    const cancelled = makeJob({ status: "cancelled", queue_position: null });
+    const stale = makeJob({ status: "queued", queue_position: 3 });
+    expect(mergeJob(cancelled, stale)).toBe(cancelled);
+    const undone = makeJob({ status: "queued", queue_position: 1, requeue_reason: "cancel_undone" });
+    expect(mergeJob(cancelled, undone)).toBe(undone);
+  });
 });
 
 describe("applyProgress", () => {

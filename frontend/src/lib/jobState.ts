@@ -80,12 +80,18 @@ export function jobOfAnswer(answer: SubmitResponse): Job {
 /** Fold a whole record into what we have. */
 export function mergeJob(current: Job | undefined, next: Job): Job {
   if (!current || current.job_id !== next.job_id) return next;
-  // A record that raced a terminal message (a late poll, say): the job has finished, keep that.
-  if (isTerminal(current.status) && next.status !== current.status) return current;
+  // A record that raced a terminal message (a late poll, say): the job has finished, keep that. The one way
+  // back is an undone cancel: the job is queued again, and its record says so.
+  if (isTerminal(current.status) && next.status !== current.status && !isUndoneCancel(current, next)) return current;
   if (next.status === "processing" && current.status === "processing" && current.progress) {
     if (!next.progress || isStaleProgress(current.progress, next.progress)) return { ...next, progress: current.progress };
   }
   return next;
+}
+
+/** `next` is `current`'s cancel undone: queued again (the server allows it moments after the cancel only). */
+export function isUndoneCancel(current: Job, next: Job): boolean {
+  return current.status === "cancelled" && next.status === "queued" && next.requeue_reason === "cancel_undone";
 }
 
 /** Fold a progress message in: it changes progress (and means the job runs), nothing else. */
@@ -128,6 +134,7 @@ export function formatEta(seconds: number | null): string | null {
 export function requeueNote(job: Pick<Job, "requeue_reason" | "status">): string | null {
   if (!job.requeue_reason || isTerminal(job.status)) return null;
   if (job.requeue_reason === "lease_expired") return "Requeued: its worker stopped answering";
+  if (job.requeue_reason === "cancel_undone") return job.status === "queued" ? "Cancel undone: it runs next" : null;
   // `shutdown` (its worker stopped on purpose, as a server does when it is stopped and started again) reads
   // the same to whoever watches the page.
   return "Requeued after a server restart";
