@@ -38,7 +38,8 @@ export function JobResult({ job, onEditResult, onReuse }: Props) {
   const [showRegion, setShowRegion] = useState(false);
   const [root, setRoot] = useState<HTMLElement | null>(null);
   const many = outputs.length > 1;
-  useViewerKeys(root, many ? { ArrowLeft: () => variations.step(-1), ArrowRight: () => variations.step(1), g: () => variations.setGrid((on) => !on) } : {});
+  const toggleGrid = () => variations.setGrid((on) => !on);
+  useViewerKeys(root, many ? { ArrowLeft: () => variations.step(-1), ArrowRight: () => variations.step(1), g: toggleGrid, G: toggleGrid } : {});
 
   const index = variations.index;
   const output = outputs[index];

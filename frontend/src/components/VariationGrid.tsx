@@ -37,7 +37,7 @@ export function VariationGrid({ outputs, seeds, picked, onPick, onOpen }: Props)
                 alt=""
                 draggable
                 onDragStart={(event) => dragImageUrl(event, url)}
-                className="checker block aspect-[4/3] w-full object-contain"
+                className="checker block h-auto w-full"
               />
               <span className="block px-2 py-1 text-xs text-zinc-700 dark:text-zinc-300">{label}</span>
             </button>
