@@ -129,7 +129,8 @@ export function useZoomPan(image: Size | null): ZoomPan {
     const mid = { x: (now.x + other.x) / 2, y: (now.y + other.y) / 2 };
     const midBefore = { x: (before.x + other.x) / 2, y: (before.y + other.y) / 2 };
     setView(({ view: v }) => {
-      const zoomed = zoomAround(v, v.scale * ratio, mid.x, mid.y);
+      // The image point between the fingers stays between them: zoomed around where they were, then moved along.
+      const zoomed = zoomAround(v, v.scale * ratio, midBefore.x, midBefore.y);
       return { ...zoomed, x: zoomed.x + mid.x - midBefore.x, y: zoomed.y + mid.y - midBefore.y };
     });
   };
