@@ -7,7 +7,7 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-revocation bench-gpu bench-scale setup ui browser openapi clean
+.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-revocation bench-gpu gpu-wheels gpu-day bench-scale setup ui browser openapi clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
@@ -71,6 +71,21 @@ bench: setup
 # Full-size random-weight 2511 and 2.1 on a CUDA GPU: every memory plan that fits, each model's runs (QIE_BENCH_MODELS).
 bench-gpu: setup
 	$(BIN)/python -m benchmarks.gpu
+
+# A GPU day (README, "A GPU day"): `make gpu-wheels` here fills GPU_WHEELS with what a bare GPU machine lacks (its
+# CPython GPU_PYTHON_VERSION; one torchvision per torch it may have); `make gpu-day` there installs them offline and
+# measures every memory plan of 2511 and 2.1 in under 8 minutes. GPU_DAY_DRY_RUN=1: the same on the CPU, tiny twins.
+GPU_WHEELS ?= gpu-wheels
+GPU_PYTHON_VERSION ?= 3.12
+GPU_TORCHVISION ?= 0.26.0 0.29.1
+GPU_DAY_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+
+gpu-wheels: setup ui
+	$(BIN)/python scripts/gpu_wheels.py $(GPU_WHEELS) --python-version $(GPU_PYTHON_VERSION) --torchvision $(GPU_TORCHVISION)
+
+# No `setup` here: the GPU machine has no network, and its Python brings torch.
+gpu-day:
+	GPU_DAY_WHEELS=$${GPU_DAY_WHEELS-$(GPU_WHEELS)} GPU_DAY_DRY_RUN=$(GPU_DAY_DRY_RUN) $(GPU_DAY_PYTHON) -m benchmarks.gpu_day
 
 # What abuse costs the server: huge uploads at once, a camera photo, stalled bodies, WebSocket churn.
 bench-load: setup
