@@ -235,6 +235,17 @@ CLAIMS: dict[str, list[str]] = {
         f"{WORKER}::test_restart_requeues_a_dead_workers_job_then_runs_it",
         "tests/store/test_sql.py::test_sqlite_jobs_survive_a_new_store_object",
     ],
+    # Issue 21, point 7 (not in GUARANTEES.md yet: its bullet is to follow this promise there).
+    "Durability / Restarts resume: a requeued job continues after its last checkpoint, to the same pixels": [
+        "tests/test_resume_after_kill.py::"
+        "test_a_job_killed_mid_run_continues_after_its_checkpoint_to_the_uninterrupted_pixels",
+        "tests/test_engine_checkpoints.py::"
+        "test_an_edit_family_continued_from_a_checkpoint_gives_the_uninterrupted_pixels",
+        "tests/test_engine_checkpoints.py::test_21_continued_from_a_checkpoint_gives_the_uninterrupted_pixels",
+        "tests/test_engine_checkpoints.py::test_a_region_edit_continued_from_a_checkpoint_gives_the_uninterrupted_pixels",
+        "tests/test_worker_checkpoints.py::test_a_requeued_job_continues_after_its_last_checkpoint",
+        "tests/test_worker_checkpoints.py::test_checkpoints_are_saved_every_few_steps_and_removed_when_the_job_ends",
+    ],
     "Durability / Accepted means not lost: SQLite runs in WAL mode": [
         "tests/store/test_sql.py::test_sqlite_connections_are_tuned_for_durability_and_contention",
     ],
