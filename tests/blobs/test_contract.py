@@ -136,6 +136,25 @@ def _size_of(blobs: BlobStore, job_id: str) -> int:
     return total
 
 
+def test_a_checkpoint_is_replaced_whole_never_served_and_goes_with_the_job(blobs: BlobStore) -> None:
+    job_id = str(uuid.uuid4())
+    blobs.save_input(job_id, 1, noise_image(8, 8))
+    assert blobs.load_checkpoint(job_id) is None
+    blobs.save_checkpoint(job_id, b"after step 2")
+    blobs.save_checkpoint(job_id, b"after step 4")
+    assert blobs.load_checkpoint(job_id) == b"after step 4"
+    with pytest.raises(FileNotFoundError):  # the worker's alone: no client reads it through the API
+        blobs.open_file(job_id, "checkpoint.zip")
+    blobs.delete_checkpoint(job_id)
+    blobs.delete_checkpoint(job_id)  # already gone: nothing to do
+    assert blobs.load_checkpoint(job_id) is None
+    assert blobs.open_file(job_id, "input_1.png").size > 0  # the job's other files stay
+    blobs.save_checkpoint(job_id, b"after step 6")
+    blobs.delete_job_files(job_id)  # cleanup: the checkpoint goes with the rest
+    assert blobs.load_checkpoint(job_id) is None
+    assert blobs.job_ids_stored() == []
+
+
 def test_the_readiness_write_leaves_nothing_behind(blobs: BlobStore) -> None:
     blobs.check_writable()
     assert blobs.job_ids_stored() == []
