@@ -100,6 +100,7 @@ describe("Create mode", () => {
     expect(submit).toHaveTextContent("Create image");
     expect(screen.getByRole("group", { name: /References \(0 of 10, optional\)/ })).toBeInTheDocument();
     expect(screen.queryByLabelText(/Keep the input size/)).not.toBeInTheDocument();
+    await user.click(screen.getByRole("radio", { name: "Shape and size" }));
     await user.selectOptions(screen.getByLabelText("Shape"), "16:9");
 
     await user.click(submit);

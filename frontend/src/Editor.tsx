@@ -157,6 +157,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
                 onSubmit={submit}
                 images={inputs.images}
                 imageErrors={inputs.errors}
+                imageNotes={inputs.notes}
                 onAddImages={addImages}
                 onAddImageUrl={(url) => void recall.addUrl(url)}
                 onRemoveImage={inputs.remove}

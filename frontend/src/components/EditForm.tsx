@@ -1,10 +1,12 @@
-import { useId, useLayoutEffect, useRef, type FormEvent } from "react";
+import { useId, useLayoutEffect, useRef, type FormEvent, type RefObject } from "react";
 import type { Limits, LoraView } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
 import type { Region } from "../hooks/useRegion";
-import { ASPECT_RATIOS, imageTag, isCreating, type FormMode, type FormValues } from "../lib/validation";
+import { settingsToForm, type EmbeddedSettings } from "../lib/embeddedSettings";
+import { imageTag, isCreating, type FormMode, type FormValues } from "../lib/validation";
 import { ImagePicker } from "./ImagePicker";
 import { LoraPicker } from "./LoraPicker";
+import { OutputSizePicker } from "./OutputSizePicker";
 import { RegionTool } from "./RegionTool";
 import { DiceIcon } from "./icons";
 import { Button, inputClass } from "./ui";
@@ -41,6 +43,8 @@ interface Props {
   onSubmit: () => void;
   images: readonly InputImage[];
   imageErrors: readonly string[];
+  /** What was done to files on the way in (reduced before upload). */
+  imageNotes?: readonly string[];
   onAddImages: (files: File[]) => void;
   onAddImageUrl: (url: string) => void;
   onRemoveImage: (id: string) => void;
@@ -57,6 +61,24 @@ const isMac = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigat
 /** Runs the form from anywhere on the page (see useShortcuts). */
 export const SHORTCUT = isMac ? "⌘↵" : "Ctrl+Enter";
 
+/** Keeps `--sticky-bar-height` (index.css: the page's scroll-padding-bottom) at the Edit bar's height, so that
+ * keyboard focus and scrolled-to targets stop above the bar instead of under it, however tall it gets. */
+function useStickyBarHeight(bar: RefObject<HTMLElement | null>) {
+  useLayoutEffect(() => {
+    const element = bar.current;
+    if (!element) return;
+    const root = document.documentElement;
+    const update = () => root.style.setProperty("--sticky-bar-height", `${Math.ceil(element.getBoundingClientRect().height)}px`);
+    update();
+    const observer = typeof ResizeObserver === "function" ? new ResizeObserver(update) : null;
+    observer?.observe(element);
+    return () => {
+      observer?.disconnect();
+      root.style.removeProperty("--sticky-bar-height");
+    };
+  }, [bar]);
+}
+
 function rangeInvalid(text: string, min: number, max: number, integer: boolean): boolean {
   const n = Number(text);
   return text.trim() === "" || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n));
@@ -72,14 +94,12 @@ export function EditForm(props: Props) {
     steps: useId(),
     seed: useId(),
     format: useId(),
-    keep: useId(),
     reason: useId(),
     count: useId(),
     fast: useId(),
     fastNote: useId(),
     mode: useId(),
     modeNote: useId(),
-    size: useId(),
   };
   const fast = values.lightning;
   const creating = isCreating(values, limits);
@@ -88,6 +108,7 @@ export function EditForm(props: Props) {
   // A model that takes several images is told which is which by tags: <image1>, <image2>, ...
   const tags = limits.max_images > 1;
   const promptRef = useRef<HTMLTextAreaElement>(null);
+  const barRef = useRef<HTMLDivElement>(null);
   // Where the caret goes once an inserted tag is in the box (the value changes a render later).
   const caretAfter = useRef<number | null>(null);
   useLayoutEffect(() => {
@@ -108,7 +129,18 @@ export function EditForm(props: Props) {
     caretAfter.current = start + tag.length;
     onChange("prompt", text.slice(0, start) + tag + text.slice(end));
   };
+  /** A dropped file's settings into the form ("Use these settings"); returns what could not be used. */
+  const applySettings = (settings: EmbeddedSettings) => {
+    const { values: recalled, notes } = settingsToForm(settings, limits);
+    let key: keyof FormValues;
+    for (key in recalled) {
+      const value = recalled[key];
+      if (value !== undefined) onChange(key, value);
+    }
+    return notes;
+  };
   const examples = creating ? CREATE_PROMPTS : EXAMPLE_PROMPTS;
+  useStickyBarHeight(barRef);
   const disabled = problem !== null || submitting;
 
   const submit = (event: FormEvent) => {
@@ -154,6 +186,8 @@ export function EditForm(props: Props) {
         limits={limits}
         images={props.images}
         errors={props.imageErrors}
+        notes={props.imageNotes ?? []}
+        onUseSettings={applySettings}
         onAdd={props.onAddImages}
         onAddUrl={props.onAddImageUrl}
         onRemove={props.onRemoveImage}
@@ -162,7 +196,8 @@ export function EditForm(props: Props) {
         creating={creating}
       />
 
-      {props.region && !creating && props.images[0] && (
+      {/* A file only the server can read (TIFF, HEIC) has no picture here to paint a region on. */}
+      {props.region && !creating && props.images[0] && props.images[0].width > 0 && (
         <RegionTool
           region={props.region}
           image={{ url: props.images[0].url, width: props.images[0].width, height: props.images[0].height, name: props.images[0].file.name }}
@@ -208,28 +243,15 @@ export function EditForm(props: Props) {
             </button>
           ))}
         </div>
-        {creating && (
-          <div className="flex items-center gap-2 pt-1">
-            <label htmlFor={ids.size} className="shrink-0 text-sm">
-              Shape
-            </label>
-            <select
-              id={ids.size}
-              data-testid="aspect-ratio"
-              value={values.aspectRatio}
-              className={inputClass}
-              onChange={(e) => onChange("aspectRatio", e.target.value)}
-            >
-              <option value="">The model's own</option>
-              {ASPECT_RATIOS.map(({ ratio, label }) => (
-                <option key={ratio} value={ratio}>
-                  {label}
-                </option>
-              ))}
-            </select>
-          </div>
-        )}
       </div>
+
+      <OutputSizePicker
+        limits={limits}
+        values={values}
+        onChange={onChange}
+        creating={creating}
+        input={props.images.at(-1) ?? null}
+      />
 
       <div className="space-y-3 rounded-xl border border-zinc-200 px-3 py-3 dark:border-zinc-800">
         <div className="flex items-start gap-3">
@@ -389,28 +411,14 @@ export function EditForm(props: Props) {
             </select>
           </div>
 
-          {!creating && (
-            <div className="flex items-center gap-2 sm:col-span-2">
-              <input
-                id={ids.keep}
-                type="checkbox"
-                checked={values.keepInputSize}
-                className="size-4 accent-indigo-600"
-                onChange={(e) => onChange("keepInputSize", e.target.checked)}
-              />
-              <label htmlFor={ids.keep} className="text-sm">
-                Keep the input size (instead of the model's ~1 megapixel output)
-              </label>
-            </div>
-          )}
         </div>
       </details>
 
       {/* Stays in view at the bottom of the window however long the form gets. */}
-      <div className="sticky bottom-0 z-10 -mx-4 -mb-4 space-y-2 rounded-b-2xl border-t border-zinc-200 bg-white/95 px-4 py-3 backdrop-blur dark:border-zinc-800 dark:bg-zinc-900/95">
+      <div ref={barRef} data-testid="edit-bar" className="sticky bottom-0 z-10 -mx-4 -mb-4 space-y-2 rounded-b-2xl border-t border-zinc-200 bg-white/95 px-4 py-3 backdrop-blur dark:border-zinc-800 dark:bg-zinc-900/95">
         <div className="flex items-center gap-2">
           <label htmlFor={ids.count} className="shrink-0 text-sm">
-            Images
+            Variations
           </label>
           <select
             id={ids.count}

@@ -1,7 +1,9 @@
 import { useId, useState, type DragEvent } from "react";
 import type { Limits } from "../api/types";
 import type { InputImage } from "../hooks/useImageInputs";
-import { formatBytes, formatPixels, imageTag } from "../lib/validation";
+import { readEmbeddedSettings, settingsSummary, type EmbeddedSettings } from "../lib/embeddedSettings";
+import { acceptAttribute, mediaTypeOf } from "../lib/mediaType";
+import { CANVAS_TYPES, formatBytes, formatPixels, imageTag } from "../lib/validation";
 import { IMAGE_URL_TYPE } from "./JobResult";
 import { Button } from "./ui";
 
@@ -9,7 +11,11 @@ interface Props {
   limits: Limits;
   images: readonly InputImage[];
   errors: readonly string[];
+  /** What was done to files on the way in (reduced before upload). */
+  notes?: readonly string[];
   onAdd: (files: File[]) => void;
+  /** A file that carries settings (ours, or A1111's): "Use these settings" fills the form with them. */
+  onUseSettings?: (settings: EmbeddedSettings) => string[];
   /** A result or history image dragged here: one of this server's file URLs. */
   onAddUrl: (url: string) => void;
   onRemove: (id: string) => void;
@@ -39,11 +45,38 @@ function droppedUrl(data: DataTransfer): string | null {
   }
 }
 
-export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove, onMove, onInsertTag, creating = false }: Props) {
+/** A file that came with settings, waiting for the user's choice: use them, add the file, or both. */
+interface Offer {
+  id: number;
+  file: File;
+  settings: EmbeddedSettings;
+  used: string[] | null;
+}
+
+let nextOffer = 0;
+
+export function ImagePicker(props: Props) {
+  const { limits, images, errors, notes = [], onAdd, onAddUrl, onRemove, onMove, onInsertTag, creating = false } = props;
   const inputId = useId();
   const hintId = useId();
   const [dragging, setDragging] = useState(false);
+  const [offers, setOffers] = useState<Offer[]>([]);
   const full = images.length >= limits.max_images;
+
+  /** Files carrying settings are held for the user's choice; the rest are added as inputs at once. */
+  const intake = async (files: File[]) => {
+    if (!props.onUseSettings) return onAdd(files);
+    const found = await Promise.all(
+      files.map(async (file) => (CANVAS_TYPES.includes(mediaTypeOf(file)) ? await readEmbeddedSettings(file).catch(() => null) : null)),
+    );
+    const plain = files.filter((_, i) => !found[i]);
+    const held = files.flatMap((file, i) => {
+      const settings = found[i];
+      return settings ? [{ id: ++nextOffer, file, settings, used: null }] : [];
+    });
+    if (held.length) setOffers((prev) => [...prev, ...held]);
+    if (plain.length || !held.length) onAdd(plain);
+  };
 
   const onDrop = (event: DragEvent) => {
     event.preventDefault();
@@ -51,7 +84,17 @@ export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove,
     const files = Array.from(event.dataTransfer.files);
     const url = files.length ? null : droppedUrl(event.dataTransfer);
     if (url) onAddUrl(url);
-    else onAdd(files);
+    else void intake(files);
+  };
+
+  const closeOffer = (id: number) => setOffers((prev) => prev.filter((offer) => offer.id !== id));
+  const takeSettings = (offer: Offer) => {
+    const notes = props.onUseSettings?.(offer.settings) ?? [];
+    setOffers((prev) => prev.map((o) => (o.id === offer.id ? { ...o, used: notes } : o)));
+  };
+  const addOffer = (offer: Offer) => {
+    onAdd([offer.file]);
+    closeOffer(offer.id);
   };
 
   return (
@@ -84,39 +127,94 @@ export function ImagePicker({ limits, images, errors, onAdd, onAddUrl, onRemove,
         </svg>
         <span className="font-medium">{full ? "Image limit reached" : "Drop images or results, click to choose, or paste"}</span>
         <span id={hintId} className="text-xs text-zinc-600 dark:text-zinc-400">
-          {limits.accepted_types.map((t) => t.replace("image/", "").toUpperCase()).join(", ")} · up to{" "}
-          {formatBytes(limits.max_image_bytes)} and {formatPixels(limits.max_image_pixels)} each
+          {limits.accepted_types.map((t) => t.replace("image/", "").toUpperCase()).join(", ")}. JPEG, PNG and WebP over{" "}
+          {formatBytes(limits.max_image_bytes)} or {formatPixels(limits.max_image_pixels)} are reduced here to{" "}
+          {formatPixels(limits.stored_input_pixels)}, the size kept; others up to {formatBytes(limits.max_image_bytes)}.
         </span>
         <input
           id={inputId}
           data-testid="image-input"
           type="file"
           multiple
-          accept={limits.accepted_types.join(",")}
+          accept={acceptAttribute(limits)}
           disabled={full}
           aria-label="Add images"
           aria-describedby={hintId}
           className="sr-only"
           onChange={(e) => {
-            onAdd(Array.from(e.target.files ?? []));
+            void intake(Array.from(e.target.files ?? []));
             e.target.value = ""; // choosing the same file again must fire change
           }}
         />
       </label>
 
+      {offers.map((offer) => (
+        <div
+          key={offer.id}
+          data-testid="settings-offer"
+          role="group"
+          aria-label={`Settings in ${offer.file.name}`}
+          className="space-y-2 rounded-xl border border-indigo-200 bg-indigo-50/60 px-3 py-2 text-sm dark:border-indigo-900 dark:bg-indigo-950/40"
+        >
+          <p>
+            <span className="font-medium">{offer.file.name}</span> carries {offer.settings.source === "qie" ? "its settings" : "A1111 settings"}:{" "}
+            <span data-testid="settings-summary" className="text-zinc-700 dark:text-zinc-300">
+              {settingsSummary(offer.settings)}
+            </span>
+          </p>
+          {offer.used && (
+            <p role="status" data-testid="settings-used" className="text-xs text-zinc-700 dark:text-zinc-300">
+              Settings filled in{offer.used.length ? `; not used: ${offer.used.join("; ")}` : ""}.
+            </p>
+          )}
+          <div className="flex flex-wrap gap-2">
+            <Button variant="primary" data-testid="use-settings" disabled={offer.used !== null} onClick={() => takeSettings(offer)}>
+              {offer.used ? "Settings used" : "Use these settings"}
+            </Button>
+            <Button data-testid="add-as-input" disabled={full} onClick={() => addOffer(offer)}>
+              Add as input
+            </Button>
+            <Button variant="ghost" aria-label={`Dismiss ${offer.file.name}`} onClick={() => closeOffer(offer.id)}>
+              {offer.used ? "Done" : "Dismiss"}
+            </Button>
+          </div>
+        </div>
+      ))}
+
       {errors.length > 0 && (
-        <ul data-testid="upload-error" role="alert" className="space-y-1 text-sm text-red-700 dark:text-red-400">
-          {errors.map((e) => (
-            <li key={e}>{e}</li>
-          ))}
-        </ul>
+        // The alert wraps the list: a list given another role loses its items' meaning (axe "listitem").
+        <div data-testid="upload-error" role="alert" className="text-sm text-red-700 dark:text-red-400">
+          <ul className="space-y-1">
+            {errors.map((e) => (
+              <li key={e}>{e}</li>
+            ))}
+          </ul>
+        </div>
+      )}
+
+      {notes.length > 0 && (
+        <div data-testid="upload-note" role="status" className="text-sm text-zinc-700 dark:text-zinc-300">
+          <ul className="space-y-1">
+            {notes.map((n) => (
+              <li key={n}>{n}</li>
+            ))}
+          </ul>
+        </div>
       )}
 
       {/* One slot per image the model takes: the chosen ones in order, then the free ones. */}
       <ol className={`grid ${gridColumns(limits.max_images)} gap-2`} aria-label="Chosen images, in order" data-testid="image-slots">
         {images.map((img, index) => {
           const tag = imageTag(index);
-          const picture = <img src={img.url} alt={`Input ${index + 1}: ${img.file.name}`} className="checker aspect-square w-full object-cover" />;
+          // TIFF and HEIC: this browser may not draw them (the server reads them); their type stands in.
+          const picture =
+            img.width > 0 ? (
+              <img src={img.url} alt={`Input ${index + 1}: ${img.file.name}`} className="checker aspect-square w-full object-cover" />
+            ) : (
+              <span role="img" aria-label={`Input ${index + 1}: ${img.file.name}`} className="flex aspect-square w-full items-center justify-center bg-zinc-100 p-1 text-center text-xs break-all text-zinc-700 dark:bg-zinc-800 dark:text-zinc-300">
+                {mediaTypeOf(img.file).replace("image/", "").toUpperCase()} · {img.file.name}
+              </span>
+            );
           return (
             <li
               key={img.id}

@@ -6,11 +6,16 @@ import {
   formProblem,
   isCreating,
   isOutputFormat,
-  isAspectRatio,
+  ASPECT_RATIOS,
   randomSeed,
   type FormValues,
 } from "../lib/validation";
+import { sizeRequest, sizeValuesOf } from "../lib/outputSize";
 import type { InputImage } from "./useImageInputs";
+
+const RATIOS = ASPECT_RATIOS.map(({ ratio }) => ratio);
+/** The Qwen models' drawing size, for a job's settings read before the server's limits are known. */
+const NATIVE_1MP = { native_pixels: 1024 * 1024, size_multiple: 16, max_output_side: 4096 };
 
 /**
  * The form's values for a job's settings (Reuse). A Lightning job's stored steps and guidance are
@@ -18,7 +23,12 @@ import type { InputImage } from "./useImageInputs";
  * as they were in `base` (for when Fast is turned off again). `imageCount`: how many images the job had; a job
  * with none was made from its instruction alone (Create), one with some edited them.
  */
-export function valuesOf(config: EditRequest, base: FormValues | null = null, imageCount: number | null = null): FormValues {
+export function valuesOf(
+  config: EditRequest,
+  base: FormValues | null = null,
+  imageCount: number | null = null,
+  limits: Pick<Limits, "native_pixels" | "size_multiple" | "max_output_side"> | null = null,
+): FormValues {
   const steps = String(config.num_inference_steps);
   const cfg = String(config.true_cfg_scale);
   const fast = config.lightning;
@@ -29,13 +39,12 @@ export function valuesOf(config: EditRequest, base: FormValues | null = null, im
     steps: fast && base ? base.steps : steps,
     seed: config.seed === null ? "" : String(config.seed),
     outputFormat: config.output_format,
-    keepInputSize: config.keep_input_size,
+    ...sizeValuesOf(config, RATIOS, limits ?? NATIVE_1MP),
     numImages: String(config.num_images),
     lightning: fast,
     fastSteps: fast ? steps : (base?.fastSteps ?? "8"),
     loras: (config.loras ?? []).map(({ name, weight }) => ({ name, weight: String(weight) })),
     mode: imageCount === null ? (base?.mode ?? "edit") : imageCount === 0 ? "create" : "edit",
-    aspectRatio: config.aspect_ratio && isAspectRatio(config.aspect_ratio) ? config.aspect_ratio : (base?.aspectRatio ?? ""),
   };
 }
 
@@ -82,9 +91,7 @@ export function useEditForm(limits: Limits | null, images: readonly Pick<InputIm
       seed: values.seed.trim() === "" ? null : Number(values.seed),
       output_format: values.outputFormat,
       // Create has no input to take a size from: the shape chosen (at the model's native area), or its own.
-      keep_input_size: creating ? false : values.keepInputSize,
-      output_size: null,
-      ...(creating && values.aspectRatio ? { aspect_ratio: values.aspectRatio } : {}),
+      ...sizeRequest(values, creating),
       num_images: Number(values.numImages),
       lightning: fast,
       loras: values.loras.map(({ name, weight }) => ({ name, weight: Number(weight) })),
@@ -92,8 +99,9 @@ export function useEditForm(limits: Limits | null, images: readonly Pick<InputIm
   }, [values, limits, problem]);
 
   const reuse = useCallback(
-    (config: EditRequest, imageCount: number | null = null) => setTyped((prev) => valuesOf(config, prev ?? defaults, imageCount)),
-    [defaults],
+    (config: EditRequest, imageCount: number | null = null) =>
+      setTyped((prev) => valuesOf(config, prev ?? defaults, imageCount, limits)),
+    [defaults, limits],
   );
 
   /** Values saved earlier (a draft from before a reload); fields it lacks keep their defaults. */

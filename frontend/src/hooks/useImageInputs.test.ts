@@ -29,7 +29,7 @@ describe("useImageInputs", () => {
     expect(result.current.errors).toEqual([]);
   });
 
-  it("refuses wrong type, oversized and too many pixels, each with its reason", async () => {
+  it("refuses wrong type, and too many bytes or pixels where this browser cannot reduce, each with its reason", async () => {
     const { result } = setup();
     await act(() =>
       result.current.add([
@@ -100,5 +100,73 @@ describe("useImageInputs", () => {
     await act(() => result.current.add([fileOf("small.png", "image/png", 3)], { replace: true }));
     expect(result.current.images).toHaveLength(1);
     expect(result.current.images[0]!.file.size).toBe(3);
+  });
+
+  describe("over-size files", () => {
+    // A reducer that records what it was asked and returns a file of the target size.
+    function reducer() {
+      const calls: { name: string; target: { width: number; height: number }; maxBytes: number }[] = [];
+      const reduce = (file: File, target: { width: number; height: number }, maxBytes: number) => {
+        calls.push({ name: file.name, target, maxBytes });
+        return Promise.resolve({ file: fileOf(file.name.replace(/\.\w+$/, ".jpg"), "image/jpeg", 700), size: target });
+      };
+      return { calls, reduce };
+    }
+    const big = makeLimits({ max_image_bytes: 1000, max_image_pixels: 1_000_000, stored_input_pixels: 200_000 });
+    const camera: Record<string, { width: number; height: number }> = {
+      "big60.png": { width: 900, height: 600 },
+      "huge10k.png": { width: 10_000, height: 10_000 },
+      "strip.png": { width: 9000, height: 1000 },
+    };
+    const read = (file: File) => Promise.resolve(camera[file.name] ?? { width: 100, height: 100 });
+
+    it("reduces one over the byte or pixel limit to the stored size and says so", async () => {
+      const { calls, reduce } = reducer();
+      const { result } = renderHook(() => useImageInputs(big, read, reduce));
+      await act(() => result.current.add([fileOf("big60.png", "image/png", 6_100_000), fileOf("huge10k.png", "image/png", 10)]));
+      expect(result.current.errors).toEqual([]);
+      expect(calls).toEqual([
+        { name: "big60.png", target: { width: 547, height: 365 }, maxBytes: 1000 },
+        { name: "huge10k.png", target: { width: 447, height: 447 }, maxBytes: 1000 },
+      ]);
+      expect(result.current.images.map((i) => [i.file.name, i.file.size, i.width, i.height])).toEqual([
+        ["big60.jpg", 700, 547, 365],
+        ["huge10k.jpg", 700, 447, 447],
+      ]);
+      expect(result.current.notes).toEqual([
+        "big60.png was 5.8 MB, 900×600; reduced to 547×365 before upload.",
+        "huge10k.png was 10 B, 10000×10000; reduced to 447×447 before upload.",
+      ]);
+    });
+
+    it("leaves a file within the limits as it is", async () => {
+      const { calls, reduce } = reducer();
+      const { result } = renderHook(() => useImageInputs(big, read, reduce));
+      await act(() => result.current.add([fileOf("small.png", "image/png", 900)]));
+      expect(calls).toEqual([]);
+      expect(result.current.images[0]!.file.name).toBe("small.png");
+      expect(result.current.notes).toEqual([]);
+    });
+
+    it("refuses a shape the server refuses whatever its size, without reducing it", async () => {
+      const { calls, reduce } = reducer();
+      const { result } = renderHook(() => useImageInputs(big, read, reduce));
+      await act(() => result.current.add([fileOf("strip.png", "image/png", 60_000)]));
+      expect(calls).toEqual([]);
+      expect(result.current.errors).toEqual(["strip.png is 9000×1000, an aspect ratio of 9.0:1; the limit is 8:1."]);
+    });
+
+    it("sends TIFF and HEIC as they are within the byte limit, and says why a larger one cannot go", async () => {
+      const { calls, reduce } = reducer();
+      const limits = makeLimits({ ...big, accepted_types: ["image/jpeg", "image/png", "image/webp", "image/tiff", "image/heic"] });
+      const { result } = renderHook(() => useImageInputs(limits, () => Promise.reject(new Error("not decodable")), reduce));
+      // Desktop browsers give HEIC no type: it is known by its extension.
+      await act(() => result.current.add([fileOf("scan.tif", "image/tiff", 900), fileOf("phone.HEIC", "", 5000)]));
+      expect(calls).toEqual([]);
+      expect(result.current.images.map((i) => [i.file.name, i.width, i.height])).toEqual([["scan.tif", 0, 0]]);
+      expect(result.current.errors).toEqual([
+        "phone.HEIC is 5 KB; the limit is 1000 B. This browser cannot reduce HEIC files: export it as JPEG, PNG or WebP and it will be reduced before upload.",
+      ]);
+    });
   });
 });

@@ -1,5 +1,10 @@
 /** Checks the browser can make before uploading; every limit comes from GET /api/limits. */
 import type { Limits, LoraView, OutputFormat } from "../api/types";
+import { mediaTypeOf } from "./mediaType";
+import type { SizeChoice } from "./outputSize";
+
+/** What a browser canvas can decode, and so reduce (see reduceImage). */
+export const CANVAS_TYPES: readonly string[] = ["image/jpeg", "image/png", "image/webp"];
 
 export function formatBytes(bytes: number): string {
   if (bytes < 1024) return `${bytes} B`;
@@ -15,14 +20,25 @@ function typeLabel(mime: string): string {
   return mime.replace("image/", "").toUpperCase();
 }
 
-/** Reason a file is refused by type or size, or null if it may be uploaded. */
+/** Reason a file is refused for its type (judged as `mediaTypeOf` does), or null. */
+export function checkType(file: Pick<File, "name" | "type">, limits: Limits): string | null {
+  const type = mediaTypeOf(file);
+  if (limits.accepted_types.includes(type)) return null;
+  const accepted = limits.accepted_types.map(typeLabel).join(", ");
+  return `${file.name}: unsupported type ${type || "(unknown)"}. Use ${accepted}.`;
+}
+
+/** Reason a file is refused by type or size, or null if it may be uploaded as it is. A file the browser can
+ * reduce (`canReduce`) is reduced instead of refused for its size; this is for those it cannot (TIFF, HEIC). */
 export function checkFile(file: Pick<File, "name" | "type" | "size">, limits: Limits): string | null {
-  if (!limits.accepted_types.includes(file.type)) {
-    const accepted = limits.accepted_types.map(typeLabel).join(", ");
-    return `${file.name}: unsupported type ${file.type || "(unknown)"}. Use ${accepted}.`;
-  }
+  const wrongType = checkType(file, limits);
+  if (wrongType) return wrongType;
   if (file.size > limits.max_image_bytes) {
-    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(limits.max_image_bytes)}.`;
+    const type = mediaTypeOf(file);
+    const why = CANVAS_TYPES.includes(type)
+      ? ""
+      : ` This browser cannot reduce ${typeLabel(type)} files: export it as JPEG, PNG or WebP and it will be reduced before upload.`;
+    return `${file.name} is ${formatBytes(file.size)}; the limit is ${formatBytes(limits.max_image_bytes)}.${why}`;
   }
   return null;
 }
@@ -77,8 +93,11 @@ export interface FormValues {
   steps: string;
   seed: string;
   outputFormat: string;
-  keepInputSize: boolean;
-  /** How many images to make, 1 to `max_num_images`. */
+  /** The result's size: as the model draws it, as the (last) input, or `aspectRatio` at `outputLong`. */
+  outputSize: SizeChoice;
+  /** With `outputSize` "ratio": a long side in pixels beyond the model's own, or "" for the model's area. */
+  outputLong: string;
+  /** How many variations to make, 1 to `max_num_images`. */
   numImages: string;
   /** "Fast": the Lightning LoRA, at `fastSteps` steps without guidance (steps and cfg are then unused). */
   lightning: boolean;
@@ -88,7 +107,7 @@ export interface FormValues {
   loras: LoraPick[];
   /** "create": an image from the instruction alone (images optional), on a server with `text_to_image`. */
   mode: FormMode;
-  /** Create's shape: one of ASPECT_RATIOS (drawn at the model's native area), or "" for the model's own. */
+  /** The shape with `outputSize` "ratio": one of ASPECT_RATIOS (drawn at the model's native area), or "" (1:1). */
   aspectRatio: string;
 }
 
@@ -145,7 +164,8 @@ export function defaultFormValues(limits: Limits): FormValues {
     steps: String(limits.default_steps),
     seed: "",
     outputFormat: limits.output_formats[0] ?? "png",
-    keepInputSize: false,
+    outputSize: "model",
+    outputLong: "",
     numImages: "1",
     lightning: false,
     fastSteps: String(defaultFastSteps(limits)),
@@ -203,11 +223,16 @@ export function formProblem(
   }
   const count = parseNumber(values.numImages);
   if (count === null || !Number.isInteger(count) || count < 1 || count > limits.max_num_images)
-    return `Images to make must be a whole number from 1 to ${limits.max_num_images}.`;
+    return `Variations must be a whole number from 1 to ${limits.max_num_images}.`;
   const loraProblem = lorasProblem(values.loras, limits, available);
   if (loraProblem) return loraProblem;
-  if (creating && values.aspectRatio !== "" && !isAspectRatio(values.aspectRatio))
-    return `Shape must be one of ${ASPECT_RATIOS.map(({ ratio }) => ratio).join(", ")}, or the model's own.`;
+  if (values.outputSize === "ratio") {
+    if (values.aspectRatio !== "" && !isAspectRatio(values.aspectRatio))
+      return `Shape must be one of ${ASPECT_RATIOS.map(({ ratio }) => ratio).join(", ")}.`;
+    const long = parseNumber(values.outputLong);
+    if (values.outputLong !== "" && (long === null || !Number.isInteger(long) || long < limits.min_image_side || long > limits.max_output_side))
+      return `The long side must be a whole number of pixels up to ${limits.max_output_side}.`;
+  }
   if (!isOutputFormat(values.outputFormat, limits))
     return `Output format must be one of ${limits.output_formats.join(", ")}.`;
   return null;
