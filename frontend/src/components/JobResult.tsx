@@ -5,7 +5,7 @@ import { useVariations, type CompareWith } from "../hooks/useVariations";
 import { useViewerKeys } from "../hooks/useViewerKeys";
 import { dragImageUrl } from "../lib/dragImage";
 import { variationSeed } from "../lib/variations";
-import { ResultViewer } from "./ResultViewer";
+import { PRESSABLE, ResultViewer } from "./ResultViewer";
 import { Button, linkButtonClass } from "./ui";
 import { VariationGrid } from "./VariationGrid";
 
@@ -85,10 +85,10 @@ export function JobResult({ job, onEditResult, onReuse }: Props) {
         <div className="flex flex-wrap items-center gap-2 text-sm">
           {many && (
             <div role="group" aria-label="Show" className="inline-flex rounded-lg border border-zinc-300 p-0.5 dark:border-zinc-700">
-              <Button variant="ghost" className="px-2 py-1" data-testid="show-single" aria-pressed={!variations.grid} onClick={() => variations.setGrid(false)}>
+              <Button variant="ghost" className={PRESSABLE} data-testid="show-single" aria-pressed={!variations.grid} onClick={() => variations.setGrid(false)}>
                 One
               </Button>
-              <Button variant="ghost" className="px-2 py-1" data-testid="show-grid" aria-pressed={variations.grid} onClick={() => variations.setGrid(true)}>
+              <Button variant="ghost" className={PRESSABLE} data-testid="show-grid" aria-pressed={variations.grid} onClick={() => variations.setGrid(true)}>
                 All {outputs.length}
               </Button>
             </div>

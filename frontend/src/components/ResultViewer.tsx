@@ -8,6 +8,9 @@ import { Button } from "./ui";
 
 const ZOOM_STEP = 1.25;
 
+/** A small toggle button's look: shaded while pressed (its aria-pressed), so the state shows, not only is told. */
+export const PRESSABLE = "px-2 py-1 aria-pressed:bg-zinc-200 aria-pressed:text-zinc-900 dark:aria-pressed:bg-zinc-700 dark:aria-pressed:text-white";
+
 /** A key's hint, on devices with a keyboard only (a phone has none to press). */
 const Kbd = ({ children }: { children: string }) => <kbd className="hidden text-xs font-normal pointer-fine:inline">{children}</kbd>;
 
@@ -58,12 +61,12 @@ export function ResultViewer({ after, afterLabel, before, beforeLabel, outline =
         <span data-testid="result-size" className="mr-auto text-xs text-zinc-600 tabular-nums dark:text-zinc-400">
           {size ? `${size.width} × ${size.height} px` : "…"}
         </span>
-        <Button variant="ghost" className="px-2 py-1" data-testid="zoom-fit" aria-pressed={zoom.fitted} onClick={zoom.fit} title="Fit the whole result (0)">
+        <Button variant="ghost" className={PRESSABLE} data-testid="zoom-fit" aria-pressed={zoom.fitted} onClick={zoom.fit} title="Fit the whole result (0)">
           Fit <Kbd>0</Kbd>
         </Button>
         <Button
           variant="ghost"
-          className="px-2 py-1"
+          className={PRESSABLE}
           data-testid="zoom-100"
           aria-pressed={zoom.actual}
           onClick={zoom.toActual}
@@ -81,7 +84,7 @@ export function ResultViewer({ after, afterLabel, before, beforeLabel, outline =
           +
         </Button>
         {fullscreen.supported && (
-          <Button variant="ghost" className="px-2 py-1" data-testid="fullscreen" aria-pressed={fullscreen.active} onClick={fullscreen.toggle} title="Full screen (F)">
+          <Button variant="ghost" className={PRESSABLE} data-testid="fullscreen" aria-pressed={fullscreen.active} onClick={fullscreen.toggle} title="Full screen (F)">
             {fullscreen.active ? "Exit full screen" : "Full screen"} <Kbd>F</Kbd>
           </Button>
         )}
