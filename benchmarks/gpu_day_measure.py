@@ -137,7 +137,7 @@ class SmiPeak:
 
     def _sample(self) -> None:
         assert self._command is not None
-        while not self._stop.is_set():
+        while True:  # at least one sample, however short the edit
             try:
                 out = subprocess.run(
                     [self._command, "--query-gpu=memory.used", "--format=csv,noheader,nounits", "--id=0"],
@@ -149,7 +149,8 @@ class SmiPeak:
                 self.peak_mib = used if self.peak_mib is None else max(self.peak_mib, used)
             except (OSError, ValueError, IndexError, subprocess.SubprocessError):
                 return
-            self._stop.wait(self._interval)
+            if self._stop.wait(self._interval):
+                return
 
     def __enter__(self) -> SmiPeak:
         if self._command:

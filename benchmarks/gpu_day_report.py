@@ -183,5 +183,5 @@ def check_shape(data: dict[str, Any]) -> list[str]:
                     problems.append(f"{where}: a run that ran has no positive {key} ({value!r})")
             tokens = row.get("tokens") or {}
             if sorted(tokens) != ["references", "target", "text"]:
-                problems.append(f"{where}: tokens {tokens!r}")
+                problems.append(f"{where}: tokens {row.get('tokens')!r}, not target, references and text")
     return problems
