@@ -124,6 +124,25 @@ def test_a_lightning_edit_continued_from_a_checkpoint_gives_the_uninterrupted_pi
     assert np.array_equal(np.asarray(resumed.image), np.asarray(through))
 
 
+def test_an_edit_stopped_by_its_worker_saves_the_step_it_stopped_at(edit_plus_engine: DiffusersEngine) -> None:
+    """A graceful restart (the worker stops the edit at its next step) loses no step: that one is saved too."""
+    image = noise_image(160, 128, seed=8)
+    through = edit_plus_engine.edit([image], job_request()).image
+    saved: list[Checkpoint] = []
+    steps: list[int] = []
+    with pytest.raises(EditCancelled):
+        edit_plus_engine.edit(
+            [image],
+            job_request(),
+            on_step=lambda step: steps.append(step.step),
+            should_cancel=lambda: len(steps) >= 3,
+            checkpoints=Checkpointing(EVERY, saved.append),
+        )
+    assert [checkpoint.step for checkpoint in saved] == [2, 3]
+    resumed = edit_plus_engine.edit([image], job_request(), checkpoints=Checkpointing(EVERY, None, saved[-1])).image
+    assert np.array_equal(np.asarray(resumed), np.asarray(through))
+
+
 def test_resuming_is_not_starting_over(edit_plus_engine: DiffusersEngine) -> None:
     """The proof above could pass by ignoring the checkpoint; continued from altered latents, the result differs."""
     image = noise_image(160, 128, seed=6)

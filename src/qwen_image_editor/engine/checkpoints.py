@@ -44,6 +44,23 @@ class Checkpointing:
     def due(self, step: int, total: int) -> bool:
         return self.save is not None and self.every > 0 and step < total and step % self.every == 0
 
+    def due_on_stop(self, step: int, total: int) -> bool:
+        """Whether an edit stopped after `step` (a cancel, or its worker shutting down for a restart) saves it too:
+        so that a restart loses no step. Not when that step was saved already, nor before any step of this run."""
+        return (
+            self.save is not None
+            and self.every > 0
+            and 0 < step < total
+            and step > self.start_step(total)
+            and not self.due(step, total)
+        )
+
+    def keep(self, step: int, total: int, latents: Callable[[], bytes], *, stopping: bool = False) -> None:
+        """Hand the state after `step` to `save` when a checkpoint is due then (`due`, or `due_on_stop` when the edit
+        is stopping); `latents` encodes it, called only then."""
+        if self.save is not None and (self.due_on_stop(step, total) if stopping else self.due(step, total)):
+            self.save(Checkpoint(step, total, latents()))
+
     def start_step(self, total: int) -> int:
         """The steps already done: those of `resume_from` when it fits an edit of `total` steps, else 0."""
         resume = self.resume_from

@@ -5,6 +5,7 @@ What differs between the pipeline families lives in `engine.families`."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -17,7 +18,7 @@ from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
-from qwen_image_editor.engine.checkpoints import Checkpoint, Checkpointing, decode_latents, encode_latents, resumable
+from qwen_image_editor.engine.checkpoints import Checkpointing, decode_latents, encode_latents, resumable
 from qwen_image_editor.engine.devices import DevicePlan
 from qwen_image_editor.engine.families import (
     FAMILY_BY_CLASS,
@@ -324,8 +325,9 @@ class DiffusersEngine:
             if held is not None:  # outside the region, back on image 1's latents (engine.inpainting)
                 tensors["latents"] = held.hold(pipe, index, tensors["latents"])
             done = start + index + 1
-            if checkpoints is not None and checkpoints.save is not None and checkpoints.due(done, total):
-                checkpoints.save(Checkpoint(done, total, encode_latents(tensors["latents"])))
+            state = functools.partial(encode_latents, tensors["latents"])
+            if checkpoints is not None:
+                checkpoints.keep(done, total, state)
             if on_step is not None:
                 step = clock.tick(done)
                 if previewer is not None:
@@ -333,6 +335,8 @@ class DiffusersEngine:
                 on_step(step)
             # Raising here aborts at once (no VAE decode) and leaves the pipeline usable.
             if should_cancel is not None and should_cancel():
+                if checkpoints is not None:
+                    checkpoints.keep(done, total, state, stopping=True)
                 raise EditCancelled(f"cancelled after step {done} of {total}")
             return tensors
 

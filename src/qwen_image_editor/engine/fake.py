@@ -22,7 +22,7 @@ from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.base import CancelCheck, EditResult, ModelState, StepCallback, StepClock
-from qwen_image_editor.engine.checkpoints import Checkpoint, Checkpointing
+from qwen_image_editor.engine.checkpoints import Checkpointing
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.loras import LoraInfo, list_loras, lora_path
 from qwen_image_editor.engine.preview import MAX_SIDE, PreviewRate, encode_preview
@@ -199,14 +199,19 @@ class FakeEngine:
             clock = StepClock(total, start=start)
             rate = PreviewRate()
             for index in range(start, total):
-                if should_cancel is not None and should_cancel():
-                    raise EditCancelled(f"cancelled before step {index + 1}")
-                if self.gate is not None:
-                    self.gate.pass_through(index + 1, should_cancel)
+                try:
+                    if should_cancel is not None and should_cancel():
+                        raise EditCancelled(f"cancelled before step {index + 1}")
+                    if self.gate is not None:
+                        self.gate.pass_through(index + 1, should_cancel)
+                except EditCancelled:  # stopped after step `index`: saved, as the real engine does
+                    if checkpoints is not None:
+                        checkpoints.keep(index, total, functools.partial(_fake_latents, seed, index), stopping=True)
+                    raise
                 with self.gpu.busy():
                     time.sleep(self.step_seconds)
-                if checkpoints is not None and checkpoints.save is not None and checkpoints.due(index + 1, total):
-                    checkpoints.save(Checkpoint(index + 1, total, _fake_latents(seed, index + 1)))
+                if checkpoints is not None:
+                    checkpoints.keep(index + 1, total, functools.partial(_fake_latents, seed, index + 1))
                 if on_step is not None:
                     step = clock.tick(index + 1)
                     if self.previews and rate.due():

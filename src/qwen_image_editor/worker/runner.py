@@ -608,6 +608,8 @@ class Worker:
             log.warning("job %s: lease lost to another worker; stopped without recording", job.id)
             return
         if self.shutting_down.is_set() and not self.store.is_cancel_requested(job.id):
+            if self._stages is not None:  # its checkpoint of the step it stopped at is in place before it is requeued
+                self._stages.checkpoints.flush()
             self._hand_back(job)
             return
         # JobNotFound: it was deleted while it ran, and its end is recorded and it is gone already
