@@ -89,9 +89,14 @@ describe("the queue strip", () => {
     act(() => ws.send(jobMessage("status", { ...waiting[0]!, status: "processing", queue_position: null }, "started")));
     act(() => ws.send(progressMessage("wait-1", makeProgress({ progress: 10, updated_at: "2026-01-01T00:00:09Z" }))));
     await waitFor(() => {
-      const runningChips = screen.getAllByTestId("queue-item").filter((li) => li.dataset.status === "processing");
+      const runningChips = screen.getAllByTestId("queue-item").filter((li) => li.dataset.phase === "running");
       expect(runningChips.map((li) => li.dataset.jobId)).toEqual(["wait-1"]);
     });
+    // The worker claims the next job ahead (it waits, prepared, for the model): that one is not running.
+    act(() => ws.send(jobMessage("status", { ...waiting[1]!, status: "processing", queue_position: null }, "started")));
+    act(() => ws.send(progressMessage("wait-2", makeProgress({ stage: "preparing", progress: 2, step: null, updated_at: "2026-01-01T00:00:10Z" }))));
+    await waitFor(() => expect(screen.getAllByTestId("queue-item").find((li) => li.dataset.jobId === "wait-2")).toHaveAttribute("data-phase", "starting"));
+    expect(screen.getAllByTestId("queue-item").filter((li) => li.dataset.phase === "running")).toHaveLength(1);
     const shown = screen.getAllByTestId("queue-item").length;
     expect(screen.getByTestId("queue-more")).toHaveTextContent(`+${60 - shown} more`);
     fireEvent.click(screen.getByTestId("queue-more"));

@@ -1,7 +1,7 @@
 import { useState } from "react";
 import type { Job } from "../api/types";
 import { useFitCount } from "../hooks/useFitCount";
-import { chipsToShow } from "../lib/queueChips";
+import { chipPhase, chipsToShow, type ChipPhase } from "../lib/queueChips";
 import { titlePrefix } from "../lib/jobState";
 import { Button } from "./ui";
 
@@ -20,19 +20,22 @@ interface Props {
 /** Each chip is this wide (w-48) plus the gap (gap-2): how many fit is the strip's width over this. */
 const CHIP_PX = 192 + 8;
 
-function where(job: Job): string {
-  if (job.status === "processing") return `running ${titlePrefix(job).trim().replace(/[[\]]/g, "")}`;
-  if (job.queue_position === 1) return "next";
+function where(job: Job, phase: ChipPhase): string {
+  if (phase === "running") return `running ${titlePrefix(job).trim().replace(/[[\]]/g, "")}`;
+  if (phase === "finishing") return "saving…";
+  if (phase === "starting" || job.queue_position === 1) return "next";
   return job.queue_position ? `#${job.queue_position} in queue` : "queued";
 }
 
 function Chip({ job, current, cancelling, onOpen, onCancel }: { job: Job; current: boolean; cancelling: boolean } & Pick<Props, "onOpen" | "onCancel">) {
-  const percent = job.status === "processing" ? Math.round(job.progress?.progress ?? 0) : 0;
+  const phase = chipPhase(job);
+  const percent = phase === "running" ? Math.round(job.progress?.progress ?? 0) : 0;
   return (
     <li
       data-testid="queue-item"
       data-job-id={job.job_id}
       data-status={job.status}
+      data-phase={phase}
       className={`flex w-48 shrink-0 items-center gap-1 rounded-xl border px-1 ${
         current ? "border-indigo-500 bg-indigo-50 dark:bg-indigo-950/50" : "border-zinc-200 dark:border-zinc-700"
       }`}
@@ -47,9 +50,9 @@ function Chip({ job, current, cancelling, onOpen, onCancel }: { job: Job; curren
         <span className="min-w-0">
           <span className="block truncate font-medium">{job.config.prompt}</span>
           <span data-testid="queue-where" className="block text-zinc-600 dark:text-zinc-400">
-            {where(job)}
+            {where(job, phase)}
           </span>
-          {job.status === "processing" && (
+          {phase === "running" && (
             <span className="mt-0.5 block h-1 w-20 overflow-hidden rounded-full bg-zinc-200 dark:bg-zinc-700" aria-hidden>
               <span className="block h-full bg-indigo-600" style={{ width: `${percent}%` }} />
             </span>
