@@ -125,6 +125,7 @@ def test_a_job_killed_mid_run_continues_after_its_checkpoint_to_the_uninterrupte
         # the resumed run counted on from the saved step: never a step at or before it, and it says so
         assert observed and all(progress["step"] > saved.step for progress in observed), observed
         assert {progress["resumed_from_step"] for progress in observed} == {saved.step}
+        assert job["progress"]["resumed_from_step"] == saved.step  # the finished job's view says so
         assert not checkpoint.exists()  # gone with the job's end
         resumed = result_pixels(http, job_id)
 

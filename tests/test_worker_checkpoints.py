@@ -122,6 +122,7 @@ def test_a_requeued_job_continues_after_its_last_checkpoint(tmp_path: Path) -> N
     assert setup.steps_reported("worker-b") == [7, 8, 9, 10]  # not from 1
     resumed = [update.resumed_from_step for update in setup.progress["worker-b"] if update.step is not None]
     assert resumed == [6, 6, 6, 6]
+    assert setup.progress["worker-b"][-1].resumed_from_step == 6  # saving, and so the finished job's view
     assert setup.blobs.load_checkpoint(job.id) is None  # gone with the job's end
 
     # The same result as a run that was never stopped.

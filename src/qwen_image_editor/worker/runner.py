@@ -478,8 +478,9 @@ class Worker:
         except Exception as exc:  # one job's failure must never stop the worker
             stages.conclude(heartbeat, functools.partial(self._fail, job, describe_failure(exc), exc))
         else:
-            saving = _progress(ProgressStage.SAVING, "Saving the result" + ("s" if len(results) > 1 else ""), 98)
-            stages.report(job, saving)
+            message = "Saving the result" + ("s" if len(results) > 1 else "")
+            resumed = self._resumed[1] if self._resumed is not None and self._resumed[0] == job.id else None
+            stages.report(job, _progress(ProgressStage.SAVING, message, 98, resumed_from_step=resumed))
             stages.finish(job, heartbeat, results)
         finally:
             self.metrics.stage_duration.labels("model").observe(time.perf_counter() - started)
