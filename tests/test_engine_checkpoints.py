@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from qwen_image_editor.edit_request import EditRequest
-from qwen_image_editor.engine import families, inpainting
+from qwen_image_editor.engine import base, families, inpainting
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.checkpoints import Checkpoint, Checkpointing, decode_latents, encode_latents
 from qwen_image_editor.engine.devices import plan_device
@@ -178,3 +178,24 @@ def test_a_checkpoint_that_does_not_fit_the_edit_is_ignored(
     )
     assert reported == list(range(1, STEPS + 1))  # from step 1, as without one
     assert np.array_equal(np.asarray(again.image), np.asarray(through))
+
+
+def test_a_continued_runs_step_rate_is_measured_from_its_own_first_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps count on from the checkpoint's, but the rate (and the time left) comes from this run's steps alone."""
+
+    class Stopped:
+        now = 1000.0
+
+        @classmethod
+        def perf_counter(cls) -> float:
+            return cls.now
+
+    monkeypatch.setattr(base, "time", Stopped)
+    clock = base.StepClock(total=10, start=6)
+    Stopped.now += 30  # loading and encoding before this run's first step
+    first = clock.tick(7)
+    assert first.step == 7 and first.seconds_per_step is None and first.eta_seconds is None
+    Stopped.now += 2  # steps 8 and 9 took a second each
+    ninth = clock.tick(9)
+    assert ninth.seconds_per_step == pytest.approx(1.0)
+    assert ninth.eta_seconds == pytest.approx(1.0)
