@@ -18,7 +18,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from qwen_image_editor.engine.fake import FakeEngine
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, eventually, make_settings, png_bytes, submit, wait_for
-from tests.e2e.conftest import BROWSER_TEST_TIMEOUT_S, EDIT_TIMEOUT_S, RestartableServer, new_context
+from tests.e2e.conftest import BROWSER_TEST_TIMEOUT_S, EDIT_TIMEOUT_S, PHONE, RestartableServer, new_context
 from tests.e2e.test_page_history import AXE, AXE_RUN, make_jobs
 from tests.live_server import LiveServer
 
@@ -312,3 +312,30 @@ def test_back_and_forward_move_between_opened_jobs(scanned: BrowserContext, fake
     page.go_back()  # before any job was opened: still the app, with nothing open
     expect(page.get_by_test_id("result-image")).to_have_count(0)
     assert page.url.rstrip("/") == fake_server.url
+
+
+def test_keyboard_hints_show_only_with_a_keyboard(
+    browser: Browser, fake_server: LiveServer, fake_engine: FakeEngine
+) -> None:
+    """On a desktop the Cancel button reads "Cancel Esc" and Edit image its shortcut; on a phone, no hints."""
+    gate = fake_engine.hold(before_step=2)
+    (running,) = queue(fake_server, 1, "hinted", num_inference_steps=8)
+    gate.wait_held(timeout=EDIT_TIMEOUT_S)
+    try:
+        for options, shown in (({}, True), ({"viewport": PHONE, "is_mobile": True, "has_touch": True}, False)):
+            context = new_context(browser, **options)
+            try:
+                page = context.new_page()
+                page.goto(f"{fake_server.url}/?job={running}")
+                cancel = page.get_by_test_id("cancel")
+                expect(cancel).to_be_visible()
+                expect(page.get_by_test_id("submit")).to_be_attached()
+                for hint in (cancel.locator("kbd"), page.get_by_test_id("submit").locator("kbd")):  # Esc, Ctrl+Enter
+                    if shown:
+                        expect(hint).to_be_visible()
+                    else:
+                        expect(hint).to_be_hidden()
+            finally:
+                context.close()
+    finally:
+        gate.open()
