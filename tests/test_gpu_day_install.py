@@ -33,6 +33,7 @@ def make_wheel(folder: Path, name: str, version: str, *, requires: str = "", tag
     return path
 
 
+@pytest.mark.process  # pip
 def test_the_folder_installs_offline_and_imports(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "wheels"
     folder.mkdir()
