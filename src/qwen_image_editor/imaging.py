@@ -106,6 +106,10 @@ def decode_upload(
                 if target != opened.size and opened.format == "JPEG":
                     opened.draft(None, target)  # never smaller than target
                 opened.load()
+                if opened.format == "TIFF" and opened.getexif().get(_EXIF_ORIENTATION, 1) != orientation:
+                    # Pillow turns a TIFF upright as it loads it (and drops the tag): go by what it loaded.
+                    orientation, (width, height) = 1, opened.size
+                    target = fitted_size(opened.size, fit_pixels)
                 alpha = keep_alpha and has_alpha(opened)
                 image = _shrunk(opened, target, keep_alpha=alpha)
                 upright = image.transpose(_ORIENTATION[orientation]) if orientation in _ORIENTATION else image

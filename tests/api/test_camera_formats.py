@@ -121,3 +121,26 @@ def test_a_tiff_bomb_upload_is_refused_with_what_to_do(server: LiveServer) -> No
     response = submit(server.http, [tiff_declaring(100_000, 100_000)])
     assert response.status_code in (400, 413, 422), response.text
     assert "Downscale it" in response.text
+
+
+@pytest.mark.parametrize(
+    ("orientation", "red_corner"), [(1, "top-left"), (3, "bottom-right"), (6, "top-right"), (8, "bottom-left")]
+)
+def test_a_tiff_is_turned_upright_once_and_reduced_in_its_upright_shape(orientation: int, red_corner: str) -> None:
+    # Pillow turns a TIFF upright itself as it loads it: the decoder must not turn it again, nor squash it.
+    source = Image.new("RGB", (300, 200), (10, 20, 30))
+    source.paste((250, 0, 0), (0, 0, 50, 50))  # a red top-left corner, as stored
+    data = encoded(source, "TIFF", tiffinfo={0x0112: orientation})
+    decoded = uploads.decode_upload(io.BytesIO(data), max_pixels=40_000_000, fit_pixels=30_000)
+    turned = orientation in (6, 8)
+    assert decoded.original_size == ((200, 300) if turned else (300, 200))
+    width, height = decoded.image.size
+    assert (height > width) == turned and width * height <= 30_000 + max(width, height)  # short side rounded up
+    corners = {
+        "top-left": (2, 2),
+        "top-right": (width - 3, 2),
+        "bottom-left": (2, height - 3),
+        "bottom-right": (width - 3, height - 3),
+    }
+    reds = [where for where, xy in corners.items() if decoded.image.getpixel(xy)[0] > 200]  # type: ignore[index]
+    assert reds == [red_corner]
