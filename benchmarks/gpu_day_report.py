@@ -111,14 +111,16 @@ def _cell(value: Any) -> str:
 
 def markdown(report: Report) -> str:
     rate = report.matmul.get("tflops")
+    stopped = "" if report.finished else f" (stopped early: {report.stopped_because or 'unfinished'})"
+    measured = (
+        f" Matmul rate {rate:.3g} TFLOP/s ({report.matmul.get('dtype')}); x floor = measured s/step over the "
+        "step's FLOPs at that rate."
+        if rate
+        else " No matmul rate measured yet."
+    )
     head = (
         f"# GPU day{' (dry run on the CPU, tiny twins)' if report.dry_run else ''}: {report.device}\n\n"
-        f"Started {report.started}, {report.seconds:.0f} s"
-        f"{'' if report.finished else ' (stopped early: ' + (report.stopped_because or 'unfinished') + ')'}. "
-        f"Matmul rate {rate:.3g} TFLOP/s ({report.matmul.get('dtype')}); "
-        "x floor = measured s/step over the step's FLOPs at that rate.\n\n"
-        if rate
-        else f"# GPU day: {report.device}\n\n"
+        f"Started {report.started}, {report.seconds:.0f} s{stopped}.{measured}\n\n"
     )
     lines = ["| " + " | ".join(title for title, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in report.rows:

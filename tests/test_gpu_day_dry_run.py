@@ -88,3 +88,19 @@ def test_the_table_has_a_row_per_json_row(dry_run: tuple[dict[str, Any], str, st
     for line, row in zip(body, rows, strict=True):
         assert line.startswith(f"| {row['model']} | {row['plan']} | {row['run']} |")
     assert table in stdout  # the run prints it too, for the window's log
+
+
+@pytest.mark.timeout(600)
+def test_at_its_deadline_it_stops_and_keeps_what_is_done(tmp_path: Path) -> None:
+    """A deadline already past when the measuring starts: the script writes both files, says why it stopped, and
+    exits 0 at once (the window's command must end on its own, with its files)."""
+    env = {**os.environ, "GPU_DAY_DRY_RUN": "1", "GPU_DAY_OUT": str(tmp_path), "GPU_DAY_WHEELS": ""}
+    env["GPU_DAY_DEADLINE_S"] = "0.1"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu_day"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    data = json.loads((tmp_path / "gpu-day.json").read_text())
+    assert data["finished"] is False and "deadline" in data["stopped_because"]
+    assert "stopped early: deadline" in (tmp_path / "gpu-day.md").read_text()
+    assert "deadline reached" in done.stdout
