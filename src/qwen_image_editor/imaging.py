@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pillow_heif
 from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
@@ -25,12 +24,21 @@ from qwen_image_editor.edit_request import OutputFormat
 from qwen_image_editor.errors import InvalidImage
 
 # HEIC/HEIF through libheif (pillow-heif), registered as Pillow's "HEIF" format. Thumbnails, depth maps and
-# auxiliary images are never read: only the primary image's pixels, within the same bounds as the rest.
-pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+# auxiliary images are never read: only the primary image's pixels, within the same bounds as the rest. A machine
+# without it (a wheel folder carried to a GPU machine may leave it out) still runs, and says HEIC is not accepted.
+try:
+    from pillow_heif import register_heif_opener
+except ImportError:
+    HEIF = False
+else:
+    register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+    HEIF = True
 
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "HEIF")
-ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/tiff", "image/heic", "image/heif")
-ACCEPTED_DESCRIPTION = "JPEG, PNG, WebP, TIFF or HEIC"
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", *(("HEIF",) if HEIF else ()))
+ACCEPTED_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp", "image/tiff") + (
+    ("image/heic", "image/heif") if HEIF else ()
+)
+ACCEPTED_DESCRIPTION = "JPEG, PNG, WebP, TIFF or HEIC" if HEIF else "JPEG, PNG, WebP or TIFF"
 # Results and their settings are written by us, in these formats only.
 _RESULT_FORMATS = ("JPEG", "PNG", "WEBP")
 THUMBNAIL_SIZE = (384, 384)
