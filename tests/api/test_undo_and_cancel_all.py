@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -153,6 +154,8 @@ def test_a_slow_page_loses_steps_before_it_loses_a_change() -> None:
     async def drain() -> list[Update]:
         return [await watcher.next_update() for _ in range(SUBSCRIBER_BUFFER)]
 
-    updates = asyncio.run(drain())
+    # a loop of its own, on a thread of its own: the browser tests' Playwright may run one on this thread
+    with ThreadPoolExecutor(1) as thread:
+        updates = thread.submit(asyncio.run, drain()).result()
     assert updates[0] is change
     assert all(update.progressed is step for update in updates[1:])
