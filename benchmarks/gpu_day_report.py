@@ -120,7 +120,8 @@ def markdown(report: Report) -> str:
     )
     head = (
         f"# GPU day{' (dry run on the CPU, tiny twins)' if report.dry_run else ''}: {report.device}\n\n"
-        f"Started {report.started}, {report.seconds:.0f} s{stopped}.{measured}\n\n"
+        f"Started {report.started}, {report.seconds:.0f} s{stopped}.{measured} The estimate is the plan's peak for "
+        "the largest edit the service sizes for (engine.memory: 3 references at ~1 MP; 2511's runs here have 1).\n\n"
     )
     lines = ["| " + " | ".join(title for title, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in report.rows:
