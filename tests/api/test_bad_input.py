@@ -57,7 +57,12 @@ VALID_CONFIG = json.dumps({"prompt": "make it blue", "num_inference_steps": 2})
             400,
             "the limit is 4,000,000",
         ),
-        ({"image1": ("a.gif", b"GIF89a" + b"\0" * 64, "image/gif")}, VALID_CONFIG, 415, "JPEG, PNG, WebP, TIFF or HEIC"),
+        (
+            {"image1": ("a.gif", b"GIF89a" + b"\0" * 64, "image/gif")},
+            VALID_CONFIG,
+            415,
+            "JPEG, PNG, WebP, TIFF or HEIC",
+        ),
         ({"image1": ("a.png", png_bytes(), "image/png")}, "{not json", 400, "not valid JSON"),
         ({"image1": ("a.png", png_bytes(), "image/png")}, "[1, 2]", 422, "JSON object"),
         (

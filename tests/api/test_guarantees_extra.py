@@ -38,6 +38,8 @@ WRITES = {
     ("POST", "/api/edit"),
     ("POST", "/api/cleanup"),
     ("POST", "/api/jobs/{job_id}/cancel"),
+    ("POST", "/api/jobs/{job_id}/undo-cancel"),  # owner only: tests/api/test_undo_and_cancel_all.py
+    ("POST", "/api/jobs/cancel-queued"),  # the caller's own queued jobs only: the same file
     ("PUT", "/api/jobs/{job_id}/star"),
     ("DELETE", "/api/jobs/{job_id}/star"),
     ("DELETE", "/api/jobs/{job_id}"),

@@ -63,7 +63,7 @@ function Settings({ config, fast, region }: { config: EditRequest; fast: string 
     ["Guidance", config.lightning ? `${config.true_cfg_scale} (off)` : String(config.true_cfg_scale)],
     ["Steps", String(config.num_inference_steps)],
     ["Seed", config.seed === null ? "random" : String(config.seed)],
-    ["Images", String(config.num_images)],
+    ["Variations", String(config.num_images)],
     ["Format", config.output_format.toUpperCase()],
     ["Keep input size", config.keep_input_size ? "yes" : "no"],
   ];
