@@ -7,7 +7,7 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-revocation bench-gpu gpu-wheels gpu-day bench-scale setup ui browser openapi clean
+.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-revocation bench-gpu gpu-wheels gpu-day bench-scale setup ui browser openapi settings-table clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
@@ -51,6 +51,11 @@ browser:
 openapi: setup
 	$(BIN)/python scripts/export_openapi.py frontend/openapi.json
 	cd frontend && npm run gen:api
+
+# Rewrite the README's settings table from settings.py (run after adding or changing a setting;
+# tests/test_readme_settings.py fails until the two agree).
+settings-table: setup
+	$(BIN)/python scripts/settings_table.py
 
 lint: setup $(STAMPS)/ui-deps
 	$(BIN)/ruff check src tests benchmarks scripts
