@@ -18,7 +18,7 @@ from qwen_image_editor.accounts import Role
 from qwen_image_editor.api import credential_watch
 from qwen_image_editor.api.access import SESSION_COOKIE
 from qwen_image_editor.api.credential_watch import KEY_REVOKED, SESSION_ENDED
-from qwen_image_editor.api.routes.ws import CLOSE_NOT_AUTHORISED
+from qwen_image_editor.api.schemas import WsCloseCode
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_access, build_services
 from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, submit
@@ -107,8 +107,8 @@ def test_signing_out_closes_that_sessions_sockets_and_no_others(
         with httpx.Client(base_url=server.url, cookies={SESSION_COOKIE: leaving}) as browser:
             assert browser.delete("/api/session").status_code == 200
 
-        assert closed_with(feed) == (CLOSE_NOT_AUTHORISED, SESSION_ENDED)
-        assert closed_with(job) == (CLOSE_NOT_AUTHORISED, SESSION_ENDED)
+        assert closed_with(feed) == (WsCloseCode.NOT_AUTHORISED, SESSION_ENDED)
+        assert closed_with(job) == (WsCloseCode.NOT_AUTHORISED, SESSION_ENDED)
         gate.open()
         assert still_open(other_session, job_id)
         assert still_open(by_key, job_id)
@@ -125,8 +125,8 @@ def test_a_key_revoked_by_another_process_closes_its_sockets_and_sessions_socket
 
     assert build_access(server.services.settings).revoke("bob")  # its own engine, like the CLI
 
-    assert closed_with(bob_by_key) == (CLOSE_NOT_AUTHORISED, KEY_REVOKED)
-    assert closed_with(bob_by_session) == (CLOSE_NOT_AUTHORISED, SESSION_ENDED)
+    assert closed_with(bob_by_key) == (WsCloseCode.NOT_AUTHORISED, KEY_REVOKED)
+    assert closed_with(bob_by_session) == (WsCloseCode.NOT_AUTHORISED, SESSION_ENDED)
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {secrets['alice']}"}) as http:
         job_id = submit(http, num_inference_steps=2).json()["job_id"]
         assert still_open(alice, job_id)
@@ -152,7 +152,7 @@ def test_on_postgresql_every_api_node_closes_its_sockets_when_told(
 
         with httpx.Client(base_url=a.url, cookies={SESSION_COOKIE: token}) as browser:
             assert browser.delete("/api/session").status_code == 200
-        assert closed_with(session_socket) == (CLOSE_NOT_AUTHORISED, SESSION_ENDED)
+        assert closed_with(session_socket) == (WsCloseCode.NOT_AUTHORISED, SESSION_ENDED)
 
         assert build_access(node_a.settings).revoke("bob")
-        assert closed_with(key_socket) == (CLOSE_NOT_AUTHORISED, KEY_REVOKED)
+        assert closed_with(key_socket) == (WsCloseCode.NOT_AUTHORISED, KEY_REVOKED)

@@ -1333,6 +1333,11 @@ export interface components {
             webhook: components["schemas"]["WebhookView"] | null;
         };
         /**
+         * @description The job states that are final: nothing runs the job any more, and WS /ws/{job_id} closes after saying so.
+         * @enum {string}
+         */
+        TerminalJobStatus: "complete" | "error" | "cancelled";
+        /**
          * WebhookStatus
          * @description Where a job's webhook is.
          * @enum {string}
@@ -1362,6 +1367,21 @@ export interface components {
             status: components["schemas"]["WebhookStatus"];
             /** Url */
             url: string;
+        };
+        /**
+         * WsCloseCode
+         * @description Why the server closed a WebSocket (`WsCloseCodes` names each).
+         * @enum {integer}
+         */
+        WsCloseCode: 1000 | 1008 | 4404;
+        /** @description Each WebSocket close code by name (the values of `WsCloseCode`). */
+        WsCloseCodes: {
+            /** @constant */
+            normal: 1000;
+            /** @constant */
+            not_authorised: 1008;
+            /** @constant */
+            unknown_job: 4404;
         };
         /** @description A message on WS /ws/{job_id}: the whole job first (`snapshot`), a small `progress` message per stage and step, the whole job at every change of state, and the whole job last (`complete`, `error` or `cancelled`), after which the server closes. */
         WsMessage: components["schemas"]["JobMessage"] | components["schemas"]["ProgressMessage"];

@@ -15,6 +15,7 @@ from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qwen_image_editor.api.errors import error_response
+from qwen_image_editor.api.schemas import WsCloseCode
 from qwen_image_editor.errors import MalformedRequest
 
 # Probes of load balancers and orchestrators name the machine by its address (Kubernetes: the pod's IP);
@@ -41,7 +42,8 @@ def is_answered(name: str | None, allowed: Collection[str]) -> bool:
 
 
 class AllowedHostsMiddleware:
-    """A request or WebSocket naming a host not in the list gets 400 (a socket: closed 1008), saying what to set."""
+    """A request or WebSocket naming a host not in the list gets 400 (a socket: closed NOT_AUTHORISED), saying
+    what to set."""
 
     def __init__(self, app: ASGIApp, *, allowed_hosts: frozenset[str]) -> None:
         self.app = app
@@ -61,6 +63,7 @@ class AllowedHostsMiddleware:
             "adds it to QIE_ALLOWED_HOSTS"
         )
         if scope["type"] == "websocket":  # refused before the handshake: the client sees 403
-            await send({"type": "websocket.close", "code": 1008, "reason": "unknown Host; see QIE_ALLOWED_HOSTS"})
+            reason = "unknown Host; see QIE_ALLOWED_HOSTS"
+            await send({"type": "websocket.close", "code": WsCloseCode.NOT_AUTHORISED.value, "reason": reason})
             return
         await error_response(refusal, scope["path"])(scope, receive, send)

@@ -1,5 +1,6 @@
-"""The OpenAPI schema, plus the WebSocket messages (FastAPI lists no WebSocket routes), so the web UI's
-types for them are generated like every other type."""
+"""The OpenAPI schema, plus the WebSocket messages and close codes (FastAPI lists no WebSocket routes) and which
+job states are final, so the web UI's types for them are generated like every other type and no TypeScript
+file states them again."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
 from qwen_image_editor.api.errors import OPENAI_PREFIX
-from qwen_image_editor.api.schemas import ActivityMessage, ErrorResponse, WsMessage
+from qwen_image_editor.api.schemas import ActivityMessage, ErrorResponse, WsCloseCode, WsMessage
+from qwen_image_editor.jobs.states import TerminalJobStatus
 
-_SOCKET_MESSAGES: list[tuple[str, Any, str]] = [
+_NAMED_SCHEMAS: list[tuple[str, Any, str]] = [
     (
         "WsMessage",
         WsMessage,
@@ -26,7 +28,25 @@ _SOCKET_MESSAGES: list[tuple[str, Any, str]] = [
         "A message on WS /ws: the caller's active jobs and the queue length (`active`) first and after changes, "
         "each change of one of the caller's jobs as a job message, and its running jobs' `progress`.",
     ),
+    (
+        "TerminalJobStatus",
+        TerminalJobStatus,
+        "The job states that are final: nothing runs the job any more, and WS /ws/{job_id} closes after saying so.",
+    ),
+    ("WsCloseCode", WsCloseCode, "Why the server closed a WebSocket (`WsCloseCodes` names each)."),
 ]
+
+
+def _close_codes_by_name() -> dict[str, Any]:
+    """Each close code as a named constant (`{not_authorised: 1008, ...}`): a page's table of them is checked
+    against this type, so a code that changes here fails its type check."""
+    return {
+        "type": "object",
+        "description": "Each WebSocket close code by name (the values of `WsCloseCode`).",
+        "properties": {code.name.lower(): {"type": "integer", "const": code.value} for code in WsCloseCode},
+        "required": [code.name.lower() for code in WsCloseCode],
+        "additionalProperties": False,
+    }
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -36,10 +56,12 @@ def install_openapi(app: FastAPI) -> None:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         _declare_our_error_body(schema)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, message, description in _SOCKET_MESSAGES:
+        for name, message, description in _NAMED_SCHEMAS:
             ws_schema = TypeAdapter(message).json_schema(ref_template="#/components/schemas/{model}")
             components.update(ws_schema.pop("$defs", {}))
             components[name] = {**ws_schema, "description": description}
+        components["WsCloseCode"]["x-enum-varnames"] = [code.name for code in WsCloseCode]
+        components["WsCloseCodes"] = _close_codes_by_name()
         app.openapi_schema = schema
         return schema
 

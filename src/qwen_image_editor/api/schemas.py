@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import IntEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
@@ -11,7 +12,7 @@ from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.jobs.events import JobEventKind
 from qwen_image_editor.jobs.records import Progress, RequeueReason, WebhookStatus
-from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.jobs.states import JobStatus, TerminalJobStatus
 from qwen_image_editor.model_families import ModelFamily
 
 
@@ -193,11 +194,24 @@ class CancelQueuedResponse(BaseModel):
     job_ids: list[str] = Field(description="The jobs cancelled, in the order they were queued.")
 
 
+# A whole-job message's type: its first, a change of state, or its final one (named after the final state).
+JobMessageType = Literal["snapshot", "status", TerminalJobStatus]
+
+
+class WsCloseCode(IntEnum):
+    """Why the server closed a WebSocket. In the OpenAPI schema (`WsCloseCode`, and `WsCloseCodes` by name), so
+    the page's generated types carry them."""
+
+    NORMAL = 1000  # the job ended (after its final message)
+    NOT_AUTHORISED = 1008  # policy violation: no valid key or session, a foreign origin, or an unknown Host
+    UNKNOWN_JOB = 4404  # no such job, or it was deleted while watched
+
+
 class JobMessage(JobView):
     """A WebSocket message carrying the whole job: the first one (`snapshot`), every change of state
     (`status`), and the final one (`complete`, `error` or `cancelled`, after which the server closes)."""
 
-    type: Literal["snapshot", "status", "complete", "error", "cancelled"]
+    type: JobMessageType
     event: JobEventKind | None = Field(description="What changed; null for the snapshot.")
 
 

@@ -4,16 +4,14 @@ WebSocket messages built from it."""
 from __future__ import annotations
 
 import base64
-from typing import Literal
+from typing import cast
 
-from qwen_image_editor.api.schemas import JobMessage, JobView, ProgressMessage, RegionView, WebhookView
+from qwen_image_editor.api.schemas import JobMessage, JobMessageType, JobView, ProgressMessage, RegionView, WebhookView
 from qwen_image_editor.blobs.base import MASK_NAME, THUMBNAIL_NAME, input_name
 from qwen_image_editor.jobs.events import JobEventKind, JobProgressed
 from qwen_image_editor.jobs.records import Job, WebhookStatus
 from qwen_image_editor.jobs.retention import kept_until
-from qwen_image_editor.jobs.states import JobStatus
-
-JobMessageType = Literal["snapshot", "status", "complete", "error", "cancelled"]
+from qwen_image_editor.jobs.states import JobStatus, TerminalJobStatus
 
 
 def job_url(job_id: str) -> str:
@@ -87,12 +85,8 @@ def job_message(view: JobView, event: JobEventKind | None) -> JobMessage:
     kind: JobMessageType
     if event is None:
         kind = "snapshot"
-    elif view.status is JobStatus.COMPLETE:
-        kind = "complete"
-    elif view.status is JobStatus.ERROR:
-        kind = "error"
-    elif view.status is JobStatus.CANCELLED:
-        kind = "cancelled"
+    elif view.status.is_terminal:
+        kind = cast(TerminalJobStatus, view.status)  # the final message is named after the job's final state
     else:
         kind = "status"
     return JobMessage(type=kind, event=event, **view.model_dump())

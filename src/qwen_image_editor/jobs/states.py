@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal, get_args
 
 from qwen_image_editor.errors import InvalidTransition
 
@@ -22,7 +23,10 @@ class JobStatus(StrEnum):
         return self in TERMINAL_STATES
 
 
-TERMINAL_STATES = frozenset({JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELLED})
+# The one statement of which states are final: the API's schema names it (`TerminalJobStatus`), so the
+# page's generated types and the Python client read it from there.
+TerminalJobStatus = Literal[JobStatus.COMPLETE, JobStatus.ERROR, JobStatus.CANCELLED]
+TERMINAL_STATES: frozenset[JobStatus] = frozenset(get_args(TerminalJobStatus))
 
 ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.QUEUED: frozenset({JobStatus.PROCESSING, JobStatus.CANCELLED, JobStatus.ERROR}),

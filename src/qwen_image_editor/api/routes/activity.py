@@ -10,7 +10,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from qwen_image_editor.accounts import Caller
 from qwen_image_editor.api.activity_feed import ActiveJobs, ActivityFeed, Watcher
-from qwen_image_editor.api.routes.ws import CLOSE_NOT_AUTHORISED, close_reason, send_message, send_text, while_connected
+from qwen_image_editor.api.routes.ws import close_reason, send_message, send_text, while_connected
+from qwen_image_editor.api.schemas import WsCloseCode
 from qwen_image_editor.api.views import job_message, job_view, progress_message
 from qwen_image_editor.services import Services
 
@@ -28,7 +29,7 @@ async def watch_activity(websocket: WebSocket) -> None:
     caller: Caller | None = websocket.scope["state"].get("caller")  # set by the access middleware
     if caller is None:
         refused = websocket.scope["state"].get("refused", "not authorised")
-        await websocket.close(code=CLOSE_NOT_AUTHORISED, reason=close_reason(refused))
+        await websocket.close(code=WsCloseCode.NOT_AUTHORISED, reason=close_reason(refused))
         return
     try:
         async with _feed(websocket, services).watch() as (watcher, active):

@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from qwen_image_editor.accounts import Caller
 from qwen_image_editor.api.credential_watch import CredentialWatch
-from qwen_image_editor.api.schemas import JobView
+from qwen_image_editor.api.schemas import JobView, WsCloseCode
 from qwen_image_editor.api.views import job_message, job_view, progress_message
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.events.base import Subscription
@@ -27,8 +27,6 @@ from qwen_image_editor.services import Services
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-CLOSE_UNKNOWN_JOB = 4404
-CLOSE_NOT_AUTHORISED = 1008  # policy violation: no valid key or session, or a page from a foreign origin
 # Without events for this long, re-read the job: events are hints (one from another process is lost while
 # the database connection is down), and a queued job's position changes without events of its own.
 RESYNC_SECONDS = 2.0
@@ -52,7 +50,7 @@ async def watch_job(websocket: WebSocket, job_id: str) -> None:
     caller: Caller | None = websocket.scope["state"].get("caller")  # set by the access middleware
     if caller is None:
         refused = websocket.scope["state"].get("refused", "not authorised")
-        await websocket.close(code=CLOSE_NOT_AUTHORISED, reason=close_reason(refused))
+        await websocket.close(code=WsCloseCode.NOT_AUTHORISED, reason=close_reason(refused))
         return
     try:
         job = await run_in_threadpool(lambda: services.jobs.get(job_id, owner=caller.sees))
@@ -62,7 +60,7 @@ async def watch_job(websocket: WebSocket, job_id: str) -> None:
     except _StoppedReading:
         log.info("closed a watcher of job %s that stopped reading for %gs", job_id, SEND_TIMEOUT_SECONDS)
     except JobNotFound:  # unknown, or deleted while watched
-        await websocket.close(code=CLOSE_UNKNOWN_JOB, reason="no such job")
+        await websocket.close(code=WsCloseCode.UNKNOWN_JOB, reason="no such job")
     except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
         return  # the client went away
 
@@ -132,7 +130,7 @@ async def while_connected(websocket: WebSocket, caller: Caller, follow: Coroutin
         if not following.cancelled():
             following.result()  # its error, if it had one
         elif credentials_ended.done():
-            await _close(websocket, CLOSE_NOT_AUTHORISED, credentials_ended.result())
+            await _close(websocket, WsCloseCode.NOT_AUTHORISED, credentials_ended.result())
 
 
 def _credential_watch(websocket: WebSocket) -> CredentialWatch:
@@ -162,7 +160,7 @@ async def send_text(websocket: WebSocket, text: str) -> None:
         raise _StoppedReading from None
 
 
-async def _close(websocket: WebSocket, code: int = 1000, reason: str | None = None) -> None:
+async def _close(websocket: WebSocket, code: WsCloseCode = WsCloseCode.NORMAL, reason: str | None = None) -> None:
     try:  # the close frame waits behind what is still unsent, like any message
         await asyncio.wait_for(websocket.close(code=code, reason=close_reason(reason or "")), SEND_TIMEOUT_SECONDS)
     except TimeoutError:
