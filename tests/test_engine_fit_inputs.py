@@ -21,7 +21,8 @@ from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.ids import new_job_id
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.sql import SqlJobStore
-from qwen_image_editor.worker.runner import Worker, WorkerTiming
+from qwen_image_editor.worker.heartbeat import WorkerTiming
+from qwen_image_editor.worker.runner import Worker
 from tests.conftest import FAST_AREA, noise_image
 
 pytestmark = pytest.mark.usefixtures("fast_area")

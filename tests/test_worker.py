@@ -26,7 +26,8 @@ from qwen_image_editor.jobs.records import Job, Progress, RequeueReason, WorkerP
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.services import build_services
 from qwen_image_editor.store.sql import SqlJobStore
-from qwen_image_editor.worker.runner import Worker, WorkerTiming
+from qwen_image_editor.worker.heartbeat import WorkerTiming
+from qwen_image_editor.worker.runner import Worker
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
 

@@ -25,7 +25,8 @@ from qwen_image_editor.jobs.records import Job, Progress, RequeueReason
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.sql import SqlJobStore
 from qwen_image_editor.worker.checkpoints import SavedRun, pack, read_saved_run, unpack
-from qwen_image_editor.worker.runner import Worker, WorkerTiming
+from qwen_image_editor.worker.heartbeat import WorkerTiming
+from qwen_image_editor.worker.runner import Worker
 from tests.api.conftest import SMALL_OUTPUT_PIXELS
 from tests.conftest import noise_image
 

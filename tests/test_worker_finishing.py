@@ -16,7 +16,8 @@ from qwen_image_editor.jobs.ids import new_job_id
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.sql import SqlJobStore
-from qwen_image_editor.worker.runner import Worker, WorkerTiming
+from qwen_image_editor.worker.heartbeat import WorkerTiming
+from qwen_image_editor.worker.runner import Worker
 from tests.api.conftest import SMALL_OUTPUT_PIXELS
 from tests.conftest import noise_image
 

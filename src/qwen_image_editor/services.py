@@ -36,8 +36,9 @@ from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.keys import SqlKeyStore
 from qwen_image_editor.store.notify import Notifications, can_notify, job_notifications, postgres_conninfo
 from qwen_image_editor.store.webhooks import SqlWebhookStore
+from qwen_image_editor.worker.heartbeat import WorkerTiming
 from qwen_image_editor.worker.identity import WorkerName, claim_worker_name, live_run_elsewhere, this_host
-from qwen_image_editor.worker.runner import Worker, WorkerTiming
+from qwen_image_editor.worker.runner import Worker
 from qwen_image_editor.worker.thread import WorkerThread
 
 log = logging.getLogger(__name__)
