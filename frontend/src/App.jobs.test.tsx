@@ -5,7 +5,7 @@ import { jobReads, listReads, renderApp, setUpApp, type AppWorld } from "./test/
 import { FakeWebSocket } from "./test/FakeWebSocket";
 import { json } from "./test/fakeServer";
 import { jobMessage, makeJob, makeProgress, progressMessage } from "./test/fixtures";
-import { UNDO_MS } from "./hooks/useHistory";
+import { UNDO_MS } from "./features/history/hooks/useHistory";
 
 let world: AppWorld;
 

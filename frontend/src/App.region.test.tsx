@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { renderApp, setUpApp, type AppWorld } from "./test/app";
 import { FakeWebSocket } from "./test/FakeWebSocket";
 import { fileOf, jobMessage, makeJob, makeLimits } from "./test/fixtures";
-import { blobBytes, decodeMaskPng, encodeMaskPng } from "./lib/maskPng";
+import { blobBytes, decodeMaskPng, encodeMaskPng } from "./features/edit/lib/maskPng";
 import type { Job } from "./api/types";
 
 // Image 1 is 64x48; a file named "big…" is 80x60.

@@ -2,7 +2,7 @@
 import { act, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Session } from "./api/types";
-import { jobListQuery } from "./hooks/queries";
+import { jobListQuery } from "./api/queries";
 import { renderApp, renderSignIn, setUpApp, type AppWorld } from "./test/app";
 import { FakeWebSocket } from "./test/FakeWebSocket";
 import { json } from "./test/fakeServer";

@@ -4,13 +4,13 @@
  */
 import { Editor } from "./Editor";
 import { ServerHeader } from "./components/ServerHeader";
-import { SignInPanel } from "./components/SignInPanel";
+import { SignInPanel } from "./features/session/components/SignInPanel";
 import { ModelFooter } from "./components/ModelFooter";
 import { Card } from "./components/ui";
-import { useActivity } from "./hooks/useActivity";
+import { useActivity } from "./features/queue/hooks/useActivity";
 import { useFinishNotifications } from "./hooks/usePageSignals";
 import { useHealth } from "./hooks/useServerStatus";
-import { useSession } from "./hooks/useSession";
+import { useSession } from "./features/session/hooks/useSession";
 
 export function App() {
   const { health, healthError, healthAt } = useHealth();

@@ -2,7 +2,7 @@ import { QueryClientProvider } from "@tanstack/react-query";
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
-import { makeQueryClient } from "./hooks/queries";
+import { makeQueryClient } from "./api/queries";
 import "./index.css";
 
 const queryClient = makeQueryClient();

@@ -1,5 +1,5 @@
 import { api, reportUnauthorised, unwrap } from "./client";
-import { decodeMaskPng, type DecodedMask } from "../lib/maskPng";
+import { decodeMaskPng, type DecodedMask } from "../features/edit/lib/maskPng";
 import type { paths } from "./schema";
 import type { DeleteResponse, EditRequest, Job, JobList, JobStatus, SubmitResponse } from "./types";
 

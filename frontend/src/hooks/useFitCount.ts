@@ -1,6 +1,6 @@
 /** How many items of a fixed width fit across an element, kept current as it resizes. */
 import { useEffect, useState } from "react";
-import { UNMEASURED_FIT } from "../lib/queueChips";
+import { UNMEASURED_FIT } from "../features/queue/lib/queueChips";
 
 /** `itemPx`: one item's width plus the gap after it. Returns a callback ref for the element, and the count. */
 export function useFitCount<T extends HTMLElement>(itemPx: number, fallback = UNMEASURED_FIT): [(element: T | null) => void, number] {

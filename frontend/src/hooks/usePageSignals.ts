@@ -1,7 +1,7 @@
 /** The page's ways of speaking outside its panels: keyboard shortcuts, the tab's title, notifications. */
 import { useCallback, useEffect, useRef, useState } from "react";
 import type { Job, JobMessage } from "../api/types";
-import { titlePrefix } from "../lib/jobState";
+import { titlePrefix } from "../features/job/lib/jobState";
 
 // Esc there clears or leaves the field (or closes a list or dialog): it never reaches the job.
 const ESC_STAYS_IN = "input, textarea, select, [contenteditable]:not([contenteditable='false']), dialog, [role=dialog]";

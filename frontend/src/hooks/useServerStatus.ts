@@ -1,7 +1,7 @@
 /** Health (public, polled; faster while the model loads) and the form limits (fetched until they arrive). */
 import { useQuery } from "@tanstack/react-query";
 import { errorMessage } from "../api/client";
-import { healthQuery, limitsQuery, lorasQuery } from "./queries";
+import { healthQuery, limitsQuery, lorasQuery } from "../api/queries";
 
 export function useHealth() {
   const health = useQuery(healthQuery);

@@ -1,4 +1,4 @@
-import type { SocketLike } from "../hooks/useJobWatcher";
+import type { SocketLike } from "../features/job/hooks/useJobWatcher";
 
 const isActivity = (url: string) => /\/ws$/.test(url);
 
