@@ -23,6 +23,10 @@ QieError                      base of everything we raise on purpose
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
+from pydantic_core import ErrorDetails
+
 
 class QieError(Exception):
     """Base class for the errors this project raises on purpose; the message is for people."""
@@ -107,3 +111,25 @@ class StorageUnavailable(QieError):
 
 class OutOfMemory(QieError):
     """The GPU (or CPU) ran out of memory during an edit; the message says how to use less."""
+
+
+# FastAPI puts the part of the request first in a problem's place; the caller knows the field by its name alone.
+_REQUEST_PARTS = frozenset({"body", "query", "path", "header", "cookie"})
+
+
+def problem_field(problem: ErrorDetails, names: Mapping[str, str] | None = None, whole: str = "") -> str:
+    """The field a pydantic problem is about, as the caller named it (`names` maps ours to theirs: a CLI option,
+    an OpenAI parameter); `whole` when it is about the whole object."""
+    field = ".".join(str(part) for part in problem["loc"] if part not in _REQUEST_PARTS)
+    return (names or {}).get(field, field) or whole
+
+
+def describe_problems(problems: Iterable[ErrorDetails], names: Mapping[str, str] | None = None, whole: str = "") -> str:
+    """The one wording of pydantic's problems for people: `field: what is wrong`, joined by `; `, without
+    pydantic's "Value error, " prefix (our validators' messages say what to change on their own)."""
+    described = []
+    for problem in problems:
+        field = problem_field(problem, names, whole)
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        described.append(f"{field}: {message}" if field else message)
+    return "; ".join(described)

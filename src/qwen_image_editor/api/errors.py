@@ -26,6 +26,7 @@ from qwen_image_editor.errors import (
     ServerBusy,
     StorageFull,
     StorageUnavailable,
+    describe_problems,
 )
 
 RETRY_AFTER_SECONDS = "30"
@@ -118,13 +119,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"] if part not in ("body", "query", "path"))
-        problems.append(f"{where}: {error['msg']}" if where else error["msg"])
+    problems = describe_problems(exc.errors())
     param = next((str(e["loc"][-1]) for e in exc.errors() if e["loc"]), None)
     status = openai_status(422, request.url.path)
-    return JSONResponse(error_body(status, "; ".join(problems), request.url.path, param=param), status_code=status)
+    return JSONResponse(error_body(status, problems, request.url.path, param=param), status_code=status)
 
 
 def install_error_handlers(app: FastAPI) -> None:

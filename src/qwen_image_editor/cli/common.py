@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Column
 
+from qwen_image_editor.errors import describe_problems
 from qwen_image_editor.settings import Settings
 
 console = Console()
@@ -25,8 +26,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(str(error["msg"]).removeprefix("Value error, ") for error in exc.errors())
-        fail(f"invalid settings: {problems}", EXIT_BAD_INPUT)
+        fail(f"invalid settings: {describe_problems(exc.errors())}", EXIT_BAD_INPUT)
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

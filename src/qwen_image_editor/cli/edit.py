@@ -25,7 +25,7 @@ from qwen_image_editor.edit_request import EditRequest, LoraChoice, OutputFormat
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.capabilities import capabilities_of
 from qwen_image_editor.engine.factory import build_engine
-from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory
+from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory, describe_problems
 from qwen_image_editor.fileio import write_atomic
 from qwen_image_editor.imaging import decode_image, encode_image
 from qwen_image_editor.model_families import Capabilities
@@ -57,14 +57,6 @@ def _parse_lora(text: str) -> LoraChoice:
     except ValueError:
         fail(f"--lora {text}: the weight after ':' must be a number, e.g. {name}:0.8", EXIT_BAD_INPUT)
     return LoraChoice(name=name, weight=value)
-
-
-def _describe_validation_error(error: ValidationError) -> str:
-    parts = []
-    for problem in error.errors():
-        field = ".".join(str(part) for part in problem["loc"]) or "request"
-        parts.append(f"{_OPTION_BY_FIELD.get(field, field)}: {problem['msg']}")
-    return "; ".join(parts)
 
 
 def _region(
@@ -143,7 +135,7 @@ def edit(
     try:
         request = parse_request(fields, capabilities)
     except ValidationError as exc:
-        fail(_describe_validation_error(exc), EXIT_BAD_INPUT)
+        fail(describe_problems(exc.errors(), _OPTION_BY_FIELD, "request"), EXIT_BAD_INPUT)
     problem = capabilities.image_count_problem(len(images))
     if problem is not None:
         fail(problem, EXIT_BAD_INPUT)

@@ -15,7 +15,7 @@ from qwen_image_editor.api.deps import CallerDep, ServicesDep
 from qwen_image_editor.api.schemas import ErrorResponse, SubmitResponse
 from qwen_image_editor.api.views import job_view
 from qwen_image_editor.edit_request import EditRequest, parse_request
-from qwen_image_editor.errors import InvalidRequest, MalformedRequest, RequestTooLarge
+from qwen_image_editor.errors import InvalidRequest, MalformedRequest, RequestTooLarge, describe_problems
 from qwen_image_editor.model_families import MOST_IMAGES, Capabilities
 
 MAX_CONFIG_BYTES = 64 * 1024  # the config JSON: prompts are capped at a few thousand characters
@@ -62,8 +62,7 @@ def parse_config(config: str, capabilities: Capabilities) -> EditRequest:
     try:
         return parse_request(fields, capabilities)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
-        raise InvalidRequest(f"config: {problems}") from exc
+        raise InvalidRequest(f"config: {describe_problems(exc.errors(), whole='config')}") from exc
 
 
 _FORM_SCHEMA = {

@@ -24,7 +24,7 @@ from qwen_image_editor.api.openai_schemas import OpenAIErrorResponse, OpenAIImag
 from qwen_image_editor.api.views import absolute_url, file_url, job_url
 from qwen_image_editor.application.waiting import wait_for_end
 from qwen_image_editor.edit_request import MAX_NUM_IMAGES, EditRequest, OutputFormat, parse_request
-from qwen_image_editor.errors import InvalidRequest, RequestTooLarge
+from qwen_image_editor.errors import InvalidRequest, RequestTooLarge, describe_problems, problem_field
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.model_families import MOST_IMAGES, Capabilities
@@ -162,9 +162,9 @@ async def create_image(body: GenerationRequest, request: Request, services: Serv
 def _invalid(exc: ValidationError) -> InvalidRequest:
     """The first problem, named by the parameter the client sent."""
     first = exc.errors()[0]
-    field = str(first["loc"][0]) if first["loc"] else "prompt"
-    param = _PARAM_OF.get(field, field)
-    return InvalidRequest(f"{param}: {str(first['msg']).removeprefix('Value error, ')}", param=param)
+    return InvalidRequest(
+        describe_problems([first], _PARAM_OF, "prompt"), param=problem_field(first, _PARAM_OF, "prompt")
+    )
 
 
 def parse_edit_form(
