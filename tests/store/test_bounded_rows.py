@@ -12,7 +12,7 @@ from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.jobs.records import WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.store.base import JobStore
-from qwen_image_editor.store.engine import make_engine
+from qwen_image_editor.store.connections import make_engine
 from qwen_image_editor.store.schema import webhook_deliveries
 
 from .conftest import Backend, Clock

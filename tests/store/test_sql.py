@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from qwen_image_editor.edit_request import EditRequest, OutputFormat
 from qwen_image_editor.jobs.records import Progress, ProgressStage, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
-from qwen_image_editor.store.engine import make_engine, normalise_url
+from qwen_image_editor.store.connections import make_engine, normalise_url
 from qwen_image_editor.store.factory import build_store
 from qwen_image_editor.store.schema import SCHEMA_VERSION, SchemaVersionError
 from qwen_image_editor.store.sql import SqlJobStore

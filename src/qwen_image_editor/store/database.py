@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from qwen_image_editor.store.engine import make_engine
+from qwen_image_editor.store.connections import make_engine
 from qwen_image_editor.store.schema import migrate
 
 # SQLAlchemy's own defaults: what a store made from a bare URL gets.

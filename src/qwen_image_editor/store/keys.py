@@ -15,8 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from qwen_image_editor.accounts import ApiKey, Role
 from qwen_image_editor.errors import InvalidRequest
 from qwen_image_editor.store import rules
+from qwen_image_editor.store.connections import read_transaction, write_transaction
 from qwen_image_editor.store.database import engine_for
-from qwen_image_editor.store.engine import read_transaction, write_transaction
 from qwen_image_editor.store.notify import ACCESS_CHANNEL
 from qwen_image_editor.store.schema import api_keys, sessions
 

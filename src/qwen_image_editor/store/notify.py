@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy.engine import make_url
 
-from qwen_image_editor.store.engine import normalise_url
+from qwen_image_editor.store.connections import normalise_url
 
 log = logging.getLogger(__name__)
 

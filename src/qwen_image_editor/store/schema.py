@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Dialect
 
 from qwen_image_editor.errors import QieError
-from qwen_image_editor.store.engine import write_transaction
+from qwen_image_editor.store.connections import write_transaction
 
 SCHEMA_VERSION = 9
 

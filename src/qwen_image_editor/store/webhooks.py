@@ -13,8 +13,8 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qwen_image_editor.store import rules
+from qwen_image_editor.store.connections import read_transaction, write_transaction
 from qwen_image_editor.store.database import engine_for
-from qwen_image_editor.store.engine import read_transaction, write_transaction
 from qwen_image_editor.store.schema import server_secrets, webhook_deliveries
 
 WEBHOOK_SECRET = "webhook_secret"

@@ -1,4 +1,5 @@
-"""Building a SQLAlchemy engine for the store: SQLite tuned for safe concurrent use, or PostgreSQL."""
+"""The database's connections: a SQLAlchemy engine (SQLite tuned for safe concurrent use, or PostgreSQL) and the
+read and write transactions every store runs in."""
 
 from __future__ import annotations
 
