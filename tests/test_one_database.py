@@ -57,7 +57,7 @@ def test_a_process_has_one_engine_of_the_configured_size_migrated_once(
         try:
             services.access.create_key("alice", Role.USER)  # keys
             services.jobs.submit([io.BytesIO(png_bytes())], EditRequest(prompt="p", seed=1))  # jobs
-            assert services.webhooks.secret  # webhooks
+            assert services.webhook_sender.secret  # webhooks
             services.worker.run_until_idle()
             assert len(migrations) == 1
             assert len(engines) == 1

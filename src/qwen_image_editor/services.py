@@ -56,7 +56,7 @@ class Services:
     access: Access
     cleanup: Cleanup
     worker: Worker
-    webhooks: WebhookSender
+    webhook_sender: WebhookSender
     metrics: Metrics
     _background: list[WorkerThread | RetentionSweeper | WebhookThread] = field(default_factory=list)
     _worker_name: WorkerName | None = None
@@ -82,7 +82,7 @@ class Services:
         sweeper = RetentionSweeper(self.cleanup, retention, self.settings.cleanup_interval_seconds)
         sweeper.start()
         self._background.append(sweeper)
-        sender = WebhookThread(self.webhooks)
+        sender = WebhookThread(self.webhook_sender)
         self.jobs.lifecycle.when_finished(sender.wake)
         sender.start()
         self._background.append(sender)
@@ -171,8 +171,8 @@ class Services:
         self.events.stop()  # after the worker: its last events (a job handed back) still go out
         if self._worker_name is not None:
             self._worker_name.release()
-        self.webhooks.close()
-        self.webhooks.webhooks.close()
+        self.webhook_sender.close()
+        self.webhook_sender.webhooks.close()  # its store of deliveries
         self.store.close()
         self.access.keys.close()
         self.jobs.decoder.close()
@@ -197,7 +197,7 @@ def build_access(settings: Settings, database: Engine | None = None) -> Access:
     )
 
 
-def build_webhooks(settings: Settings, store: JobStore, database: Engine | None = None) -> WebhookSender:
+def build_webhook_sender(settings: Settings, store: JobStore, database: Engine | None = None) -> WebhookSender:
     """The webhook sender; `qie webhook-secret` reads its secret on the same settings as `qie serve`."""
 
     def render(job: Job) -> bytes:
@@ -275,7 +275,7 @@ def build_services(settings: Settings, *, engine: EditEngine | None = None, stor
         access=build_access(settings, database),
         cleanup=Cleanup(store, blobs),
         worker=worker,
-        webhooks=build_webhooks(settings, store, database),
+        webhook_sender=build_webhook_sender(settings, store, database),
         metrics=metrics,
         database=database,
     )
