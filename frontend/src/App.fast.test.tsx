@@ -216,7 +216,7 @@ describe("App: the live preview", () => {
     expect(screen.queryByTestId("preview")).toBeNull();
   });
 
-  it("takes whichever socket's preview is newer (the job's own or WS /ws)", async () => {
+  it("takes the running job's steps and preview from its own socket alone; WS /ws moves only the strip", async () => {
     window.history.replaceState(null, "", "/?job=run-1");
     await renderApp(world);
     const ws = FakeWebSocket.last;
@@ -227,9 +227,14 @@ describe("App: the live preview", () => {
     act(() => activity.send({ type: "active", queue_length: 0, jobs: [running] }));
     act(() => ws.send(preview(5, "data:image/webp;base64,JOB5")));
     expect(await screen.findByTestId("preview")).toHaveAttribute("src", "data:image/webp;base64,JOB5");
-    act(() => activity.send(preview(4, "data:image/webp;base64,ALL4")));
-    expect(screen.getByTestId("preview")).toHaveAttribute("src", "data:image/webp;base64,JOB5");
+    const result = screen.getByRole("region", { name: "Result" });
+    expect(within(result).getByText(/Step 5 of/)).toBeInTheDocument();
+    // A later step over WS /ws: the job's own socket will tell it too, so the panel does not take it from here.
     act(() => activity.send(preview(6, "data:image/webp;base64,ALL6")));
-    expect(screen.getByTestId("preview")).toHaveAttribute("src", "data:image/webp;base64,ALL6");
+    expect(screen.getByTestId("preview")).toHaveAttribute("src", "data:image/webp;base64,JOB5");
+    expect(within(result).getByText(/Step 5 of/)).toBeInTheDocument();
+    act(() => ws.send(preview(7, "data:image/webp;base64,JOB7")));
+    expect(screen.getByTestId("preview")).toHaveAttribute("src", "data:image/webp;base64,JOB7");
+    expect(within(result).getByText(/Step 7 of/)).toBeInTheDocument();
   });
 });

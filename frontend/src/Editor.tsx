@@ -23,7 +23,6 @@ import { useRecall } from "./features/edit/hooks/useRecall";
 import { useRegion } from "./features/edit/hooks/useRegion";
 import { useRevealResult } from "./features/job/hooks/useRevealResult";
 import { useLimits, useLoras } from "./hooks/useServerStatus";
-import { newerPreview } from "./features/job/lib/jobState";
 import { isCreating } from "./features/edit/lib/validation";
 
 interface Props {
@@ -179,7 +178,7 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
           <JobPanel
             view={watch}
             offline={offline}
-            preview={jobId ? (newerPreview(watch.preview, activity.previews[jobId])?.url ?? null) : null}
+            preview={watch.preview?.url ?? null}
             noPreviewsBecause={limits?.no_previews_because ?? null}
             textToImage={limits?.text_to_image ?? false}
             deleted={deletedOpen !== null && history.pending.some((p) => p.job.job_id === deletedOpen)}

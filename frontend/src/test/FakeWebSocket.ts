@@ -1,4 +1,4 @@
-import type { SocketLike } from "../features/job/hooks/useJobWatcher";
+import type { SocketLike } from "../hooks/useReconnectingSocket";
 
 const isActivity = (url: string) => /\/ws$/.test(url);
 

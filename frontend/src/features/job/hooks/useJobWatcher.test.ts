@@ -7,7 +7,8 @@ import { FakeWebSocket } from "../../../test/FakeWebSocket";
 import { jobMessage, makeJob, makeProgress, progressMessage } from "../../../test/fixtures";
 import { testQueryClient, withClient } from "../../../test/queryClient";
 import { jobListQuery } from "../../../api/queries";
-import { POLL_INTERVAL_MS, reconnectDelay, useJobWatcher, type WatcherDeps } from "./useJobWatcher";
+import { reconnectDelay } from "../../../hooks/useReconnectingSocket";
+import { POLL_INTERVAL_MS, useJobWatcher, type WatcherDeps } from "./useJobWatcher";
 
 let serverJob: Job;
 let fetchJob: ReturnType<typeof vi.fn<(id: string) => Promise<Job>>>;

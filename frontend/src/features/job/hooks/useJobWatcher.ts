@@ -6,22 +6,14 @@
  * Everything heard goes into the query cache (the job's view and its history entry); the panel reads it.
  */
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useEffect, useRef, useState } from "react";
+import { useState } from "react";
 import { ApiError, reportUnauthorised } from "../../../api/client";
 import { getJob } from "../../../api/jobs";
-import { jobSocketUrl, parseWsMessage, WS_NOT_AUTHORISED, WS_UNKNOWN_JOB } from "../../../api/socket";
-import { isTerminal, type Job } from "../../../api/types";
-import { applyProgress, jobOf, mergeJob, previewOf, type Connection, type JobWatch, type Preview } from "../lib/jobState";
 import { jobQuery, writeJob } from "../../../api/queries";
-
-/** The part of WebSocket we use, so tests can hand in a fake. */
-export interface SocketLike {
-  onopen: ((ev: Event) => void) | null;
-  onmessage: ((ev: MessageEvent) => void) | null;
-  onclose: ((ev: CloseEvent) => void) | null;
-  onerror: ((ev: Event) => void) | null;
-  close(code?: number, reason?: string): void;
-}
+import { jobSocketUrl, parseWsMessage, WS_UNKNOWN_JOB } from "../../../api/socket";
+import { isTerminal, type Job } from "../../../api/types";
+import { useReconnectingSocket, useReconnectWhenBack, type SocketLike } from "../../../hooks/useReconnectingSocket";
+import { applyProgress, jobOf, mergeJob, previewOf, type Connection, type JobWatch, type Preview } from "../lib/jobState";
 
 export interface WatcherDeps {
   createSocket: (url: string) => SocketLike;
@@ -38,21 +30,7 @@ export const defaultWatcherDeps: WatcherDeps = {
   onUnauthorised: reportUnauthorised,
 };
 
-export const RECONNECT_INITIAL_MS = 500;
-export const RECONNECT_MAX_MS = 10_000;
 export const POLL_INTERVAL_MS = 1_000;
-
-/** Delay before reconnect attempt number `attempt` (0-based): 0.5s, 1s, 2s, 4s, 8s, 10s, 10s… */
-export function reconnectDelay(attempt: number): number {
-  return Math.min(RECONNECT_MAX_MS, RECONNECT_INITIAL_MS * 2 ** attempt);
-}
-
-/** The socket's state, tagged with its job so a new job starts from "connecting" without an effect resetting it. */
-interface SocketState {
-  jobId: string | null;
-  state: "connecting" | "live" | "down";
-  gone: boolean;
-}
 
 const isNotFound = (error: unknown) => error instanceof ApiError && error.status === 404;
 const finished = (query: { state: { data: Job | undefined; error: unknown } }) =>
@@ -60,11 +38,34 @@ const finished = (query: { state: { data: Job | undefined; error: unknown } }) =
 
 export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultWatcherDeps): JobWatch {
   const client = useQueryClient();
-  const [socketState, setSocketState] = useState<SocketState>({ jobId, state: "connecting", gone: false });
-  // Tagged with its job like the socket's state, so another job never shows this one's picture.
+  // Tagged with its job, so another job never shows this one's picture.
   const [latestPreview, setLatestPreview] = useState<{ jobId: string; preview: Preview } | null>(null);
-  const socket: SocketState = socketState.jobId === jobId ? socketState : { jobId, state: "connecting", gone: false };
-  const down = jobId !== null && socket.state === "down" && !socket.gone;
+  // What the cache knows now (the query below re-renders on every change): a finished job needs no socket.
+  const known = jobId !== null ? client.getQueryState<Job>(jobQuery(jobId).queryKey) : undefined;
+
+  const socket = useReconnectingSocket({
+    url: jobId !== null ? deps.socketUrl(jobId) : null,
+    enabled: !(known && finished({ state: known })),
+    createSocket: deps.createSocket,
+    onUnauthorised: deps.onUnauthorised,
+    // An unknown (or deleted) job: nothing to reconnect to.
+    onClose: (code) => code === WS_UNKNOWN_JOB,
+    onMessage: (data, close) => {
+      const message = parseWsMessage(data);
+      if (jobId === null || !message || message.job_id !== jobId) return;
+      if (message.type === "progress") {
+        // Small and frequent: only the job's view changes, the history entry does not need it.
+        client.setQueryData(jobQuery(jobId).queryKey, (current) => applyProgress(current, message));
+        const preview = previewOf(message);
+        if (preview) setLatestPreview({ jobId, preview });
+        return;
+      }
+      writeJob(client, jobOf(message));
+      // The whole job came with it; the server closes next, which is no reason to reconnect.
+      if (isTerminal(message.status)) close();
+    },
+  });
+  const down = jobId !== null && socket.state === "down";
 
   const query = useQuery({
     ...jobQuery(jobId ?? ""),
@@ -74,112 +75,12 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
     refetchInterval: (q) => (finished(q) ? false : POLL_INTERVAL_MS),
     retry: false,
   });
-
-  // Set by the socket's effect: connect now (a poll answered while the socket waited out its backoff).
-  const reconnectNow = useRef<(() => void) | null>(null);
-  const { dataUpdatedAt: answeredAt, errorUpdatedAt: failedAt } = query;
-  const lastAnswer = useRef(answeredAt);
-  useEffect(() => {
-    if (answeredAt === lastAnswer.current) return;
-    const before = lastAnswer.current;
-    lastAnswer.current = answeredAt;
-    // The server could not be reached (a read failed since its last answer) and answers again: it is back, so
-    // connect now. (A socket refused by a server that answers keeps its backoff: no tight loop.)
-    if (down && failedAt > before) reconnectNow.current?.();
-  }, [down, answeredAt, failedAt]);
+  useReconnectWhenBack(down, query.dataUpdatedAt, query.errorUpdatedAt, socket.reconnectNow);
 
   const job = jobId !== null ? (query.data ?? null) : null;
-  const notFound = jobId !== null && (socket.gone || isNotFound(query.error));
+  const notFound = jobId !== null && (socket.state === "gone" || isNotFound(query.error));
   const stopped = jobId === null || notFound || (job !== null && isTerminal(job.status));
-
-  useEffect(() => {
-    if (jobId === null || stopped) return;
-    const id = jobId; // narrowed, for the callbacks below
-    let disposed = false;
-    let socket: SocketLike | null = null;
-    let attempt = 0;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const report = (state: SocketState["state"], gone = false) => setSocketState({ jobId: id, state, gone });
-    const { queryKey } = jobQuery(id);
-
-    const closeSocket = () => {
-      const s = socket;
-      socket = null; // before close(), so its onclose is ignored
-      s?.close(1000);
-    };
-
-    reconnectNow.current = () => {
-      if (disposed || socket !== null) return;
-      clearTimeout(timer);
-      attempt = 0;
-      connect();
-    };
-
-    const reconnectLater = () => {
-      report("down");
-      clearTimeout(timer);
-      timer = setTimeout(connect, reconnectDelay(attempt));
-      attempt += 1;
-    };
-
-    function connect() {
-      if (disposed) return;
-      let ws: SocketLike;
-      try {
-        ws = deps.createSocket(deps.socketUrl(id));
-      } catch {
-        reconnectLater();
-        return;
-      }
-      socket = ws;
-      ws.onopen = () => {
-        if (socket !== ws) return;
-        attempt = 0;
-        report("live");
-      };
-      ws.onmessage = (event) => {
-        if (socket !== ws) return;
-        const message = parseWsMessage(event.data);
-        if (!message || message.job_id !== id) return;
-        if (message.type === "progress") {
-          // Small and frequent: only the job's view changes, the history entry does not need it.
-          client.setQueryData(queryKey, (current) => applyProgress(current, message));
-          const preview = previewOf(message);
-          if (preview) setLatestPreview({ jobId: id, preview });
-          return;
-        }
-        writeJob(client, jobOf(message));
-        // The whole job came with it; the server closes next, which is no reason to reconnect.
-        if (isTerminal(message.status)) closeSocket();
-      };
-      ws.onerror = () => {
-        // A close event always follows; handled there.
-      };
-      ws.onclose = (event) => {
-        if (socket !== ws) return;
-        socket = null;
-        if (disposed) return;
-        if (event.code === WS_UNKNOWN_JOB) {
-          report("down", true);
-          return;
-        }
-        // The session ended: the page goes back to the sign-in (which unmounts this). Should it not,
-        // the usual backoff applies.
-        if (event.code === WS_NOT_AUTHORISED) deps.onUnauthorised?.();
-        reconnectLater();
-      };
-    }
-
-    connect();
-    return () => {
-      disposed = true;
-      reconnectNow.current = null;
-      clearTimeout(timer);
-      closeSocket();
-    };
-  }, [jobId, stopped, deps, client]);
-
-  const connection: Connection = stopped ? "idle" : socket.state === "down" ? "polling" : socket.state;
+  const connection: Connection = stopped || socket.state === "gone" ? "idle" : socket.state === "down" ? "polling" : socket.state;
   const preview = latestPreview && latestPreview.jobId === jobId ? latestPreview.preview : null;
   return { jobId, job, connection, notFound, preview };
 }

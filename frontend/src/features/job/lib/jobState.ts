@@ -40,12 +40,6 @@ export function previewOf(message: ProgressMessage): Preview | null {
   return message.preview ? { url: message.preview, at: message.progress.updated_at } : null;
 }
 
-/** The later of two previews of one job (both sockets carry them): by the time of their progress. */
-export function newerPreview(a: Preview | null | undefined, b: Preview | null | undefined): Preview | null {
-  if (!a || !b) return a ?? b ?? null;
-  return Date.parse(b.at) > Date.parse(a.at) ? b : a;
-}
-
 const STAGE_ORDER: Record<ProgressStage, number> = {
   loading_model: 0,
   preparing: 1,
