@@ -9,7 +9,8 @@
 
 `AsyncClient` has the same methods, awaited (`async for message in job.progress()`). Every refusal raises
 `ServerError` with the server's status and message (an oversized upload: 413 and what the limit is).
-It talks to the server over HTTP only and imports nothing of the server.
+It talks to the server over HTTP only and imports nothing of the server but the job states' names
+(`jobs.states`, plain Python).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any
 
 import httpx
 
-FINAL_STATES = frozenset({"complete", "error", "cancelled"})
+from qwen_image_editor.jobs.states import TERMINAL_STATES
+
+FINAL_STATES = TERMINAL_STATES  # the job states after which nothing changes (the server's own vocabulary)
 ImageSource = str | Path | bytes
 
 

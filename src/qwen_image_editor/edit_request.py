@@ -45,6 +45,12 @@ class OutputFormat(StrEnum):
     def extension(self) -> str:
         return "jpg" if self is OutputFormat.JPEG else self.value
 
+    @classmethod
+    def named(cls, name: str) -> OutputFormat | None:
+        """The format a name or file suffix means (`png`, `.JPG`, `jpeg`, ...); None if none."""
+        wanted = name.lower().removeprefix(".")
+        return next((f for f in cls if wanted in (f.value, f.extension)), None)
+
 
 Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PROMPT_CHARS)]
 

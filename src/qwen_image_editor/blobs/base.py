@@ -16,16 +16,20 @@ from PIL import Image
 from qwen_image_editor.edit_request import MAX_NUM_IMAGES, OutputFormat
 from qwen_image_editor.model_families import MOST_IMAGES
 
-THUMBNAIL_NAME = "thumbnail.webp"
-MASK_NAME = "mask.png"  # a job's edit region (issue 20): L, 255 = edit, at image 1's size, in the API's meaning
+# Inputs and masks are stored as PNG (lossless, no metadata), thumbnails as WebP: every job file is in one of the
+# formats results are written in, so OutputFormat names their extensions and media types.
+INPUT_FORMAT = OutputFormat.PNG
+THUMBNAIL_NAME = f"thumbnail.{OutputFormat.WEBP.extension}"
+# a job's edit region (issue 20): L, 255 = edit, at image 1's size, in the API's meaning
+MASK_NAME = f"mask.{OutputFormat.PNG.extension}"
 # A running job's saved state (issue 21, point 7: restarts resume), written every few steps and removed when the
 # job ends. Not a role name: no client ever reads it; it goes with the job's other files.
 CHECKPOINT_NAME = "checkpoint.zip"
-MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
+MEDIA_TYPES = {output_format.extension: output_format.media_type for output_format in OutputFormat}
 
 
 def input_name(index: int) -> str:
-    return f"input_{index}.png"
+    return f"input_{index}.{INPUT_FORMAT.extension}"
 
 
 def output_name(index: int, output_format: OutputFormat) -> str:

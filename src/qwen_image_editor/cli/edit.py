@@ -21,22 +21,33 @@ from qwen_image_editor.cli.common import (
     load_settings,
     resolve_path,
 )
-from qwen_image_editor.edit_request import EditRequest, LoraChoice, OutputFormat, parse_request
+from qwen_image_editor.edit_request import (
+    MAX_LORAS,
+    MAX_STEPS,
+    MIN_STEPS,
+    EditRequest,
+    LoraChoice,
+    OutputFormat,
+    parse_request,
+)
 from qwen_image_editor.engine.base import StepProgress
 from qwen_image_editor.engine.capabilities import capabilities_of
 from qwen_image_editor.engine.factory import build_engine
 from qwen_image_editor.errors import InvalidRequest, ModelUnavailable, OutOfMemory, describe_problems
 from qwen_image_editor.fileio import write_atomic
 from qwen_image_editor.imaging import decode_image, encode_image
-from qwen_image_editor.model_families import Capabilities
+from qwen_image_editor.model_families import FAMILIES, Capabilities
 from qwen_image_editor.regions import MaskMeaning, RegionEdit, parse_mask, plan_region, soft_mask
 
-_FORMAT_BY_SUFFIX = {
-    ".png": OutputFormat.PNG,
-    ".jpg": OutputFormat.JPEG,
-    ".jpeg": OutputFormat.JPEG,
-    ".webp": OutputFormat.WEBP,
-}
+
+def _image_counts() -> str:
+    """How many images each model takes, from the model families (e.g. `1-3 for Qwen-Image-Edit-2509, ...`)."""
+    models_by_count: dict[str, list[str]] = {}
+    for capabilities in FAMILIES.values():
+        low, high = capabilities.min_images, capabilities.max_images
+        count = str(high) if low == high else f"{low}-{high}"
+        models_by_count.setdefault(count, []).append(capabilities.name)
+    return "; ".join(f"{count} for {', '.join(names)}" for count, names in models_by_count.items())
 
 
 _OPTION_BY_FIELD = {
@@ -79,13 +90,15 @@ def _region(
 def edit(
     images: list[Path] | None = typer.Argument(
         None,
-        help="The input images (JPEG, PNG or WebP), as many as the model takes (1-3 for the Edit models, 0-10 for "
-        "Qwen-Image-2.1). The output follows the last one's aspect.",
+        help="The input images (JPEG, PNG or WebP), as many as the model takes "
+        f"({_image_counts()}). The output follows the last one's aspect.",
     ),
     prompt: str = typer.Option(..., "--prompt", "-p", help="The edit instruction, e.g. 'make the sky stormy'."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the result."),
     model: str | None = ModelOption,
-    steps: int | None = typer.Option(None, "--steps", help="Denoising steps (2-150). Default: the model's."),
+    steps: int | None = typer.Option(
+        None, "--steps", help=f"Denoising steps ({MIN_STEPS}-{MAX_STEPS}). Default: the model's."
+    ),
     cfg: float | None = typer.Option(
         None, "--cfg", help="True CFG scale; 1 turns guidance off. Default and range: the model's."
     ),
@@ -101,7 +114,7 @@ def edit(
         False, "--lightning", help="Run the model's few-step Lightning LoRA: 8 steps (4 with --steps 4), no guidance."
     ),
     lora: list[str] = typer.Option(
-        [], "--lora", help="A LoRA from <data>/loras/ as NAME or NAME:WEIGHT (repeat for up to 3)."
+        [], "--lora", help=f"A LoRA from <data>/loras/ as NAME or NAME:WEIGHT (repeat for up to {MAX_LORAS})."
     ),
     mask: Path | None = typer.Option(
         None, "--mask", help="Edit only where this image is white (at image 1's size); every other pixel stays exact."
@@ -119,7 +132,7 @@ def edit(
         "prompt": prompt,
         "negative_prompt": negative_prompt,
         "seed": seed,
-        "output_format": output_format or _FORMAT_BY_SUFFIX.get(output.suffix.lower(), OutputFormat.PNG),
+        "output_format": output_format or OutputFormat.named(output.suffix) or OutputFormat.PNG,
         "keep_input_size": keep_input_size,
         "lightning": lightning,
         "loras": [_parse_lora(text) for text in lora],

@@ -13,6 +13,7 @@ from rich.table import Table
 from qwen_image_editor.cli import app
 from qwen_image_editor.cli.common import EXIT_BAD_INPUT, console, fail, job_id_column
 from qwen_image_editor.client import Client, ServerError, result_path
+from qwen_image_editor.edit_request import OutputFormat
 
 remote = typer.Typer(help="Use a running server: `qie remote edit`, `qie remote jobs`.", no_args_is_help=True)
 app.add_typer(remote, name="remote")
@@ -21,7 +22,6 @@ ServerOption = typer.Option(
     "http://127.0.0.1:8002", "--server", "-s", envvar="QIE_SERVER", help="The server's URL ($QIE_SERVER)."
 )
 KeyOption = typer.Option(None, "--key", "-k", envvar="QIE_KEY", help="An API key, if the server needs one ($QIE_KEY).")
-_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 
 @remote.command("edit")
@@ -60,7 +60,7 @@ def remote_edit(
         "seed": seed,
         "num_images": num_images,
         "lightning": lightning or None,
-        "output_format": _FORMATS.get(output.suffix.lower(), "png"),
+        "output_format": OutputFormat.named(output.suffix) or OutputFormat.PNG,
         "webhook_url": webhook_url,
         "mask_grow": mask_grow,
         "mask_feather": mask_feather,

@@ -20,6 +20,7 @@ from qwen_image_editor.api.schemas import (
 )
 from qwen_image_editor.api.views import job_view
 from qwen_image_editor.application.undo import undo_cancel
+from qwen_image_editor.edit_request import MAX_NUM_IMAGES
 from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.records import Job
 from qwen_image_editor.jobs.states import JobStatus
@@ -109,7 +110,7 @@ def download_result(
     services: ServicesDep,
     caller: CallerDep,
     job_id: str,
-    index: Annotated[int, Query(ge=1, le=4, description="Which result, 1 = the first.")] = 1,
+    index: Annotated[int, Query(ge=1, le=MAX_NUM_IMAGES, description="Which result, 1 = the first.")] = 1,
 ) -> Response:
     """One result as an attachment; download it as often as you like (it is kept until it is deleted)."""
     job = services.jobs.get(job_id, owner=caller.sees)

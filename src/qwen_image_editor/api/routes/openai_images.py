@@ -55,7 +55,6 @@ _IGNORED = frozenset(
      "partial_images", "safety_identifier", "style", "response_format", "stream"}
 )  # fmt: skip
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
-_FORMATS = {"png": OutputFormat.PNG, "jpeg": OutputFormat.JPEG, "jpg": OutputFormat.JPEG, "webp": OutputFormat.WEBP}
 _TRUE, _FALSE = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
 
 _FORM_SCHEMA = {
@@ -68,7 +67,7 @@ _FORM_SCHEMA = {
         "n": {"type": "integer", "minimum": 1, "maximum": MAX_NUM_IMAGES, "default": 1},
         "size": {"type": "string", "description": "`auto` (default) or WIDTHxHEIGHT."},
         "response_format": {"type": "string", "enum": ["b64_json", "url"], "default": "b64_json"},
-        "output_format": {"type": "string", "enum": ["png", "jpeg", "webp"], "default": "png"},
+        "output_format": {"type": "string", "enum": list(OutputFormat), "default": OutputFormat.PNG},
         "model": {"type": "string", "description": "Accepted; the loaded model answers."},
         "user": {"type": "string"},
         "seed": {"type": "integer"},
@@ -232,9 +231,10 @@ def _field_value(name: str, value: str) -> Any:
             raise InvalidRequest(f"size must be auto or WIDTHxHEIGHT such as 1024x768, not {value!r}", param=name)
         return int(match[1]), int(match[2])
     if name == "output_format":
-        if value.lower() not in _FORMATS:
-            raise InvalidRequest(f"output_format must be png, jpeg or webp, not {value!r}", param=name)
-        return _FORMATS[value.lower()]
+        output_format = OutputFormat.named(value)
+        if output_format is None:
+            raise InvalidRequest(f"output_format must be {', '.join(OutputFormat)}, not {value!r}", param=name)
+        return output_format
     if name == "lightning":
         if value.lower() not in _TRUE | _FALSE:
             raise InvalidRequest(f"lightning must be true or false, not {value!r}", param=name)
