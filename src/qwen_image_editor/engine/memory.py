@@ -10,10 +10,10 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 from qwen_image_editor.engine import published_configs as published
 from qwen_image_editor.engine.families import QWEN_IMAGE_21_RESOLUTION
+from qwen_image_editor.engine.memory_plans import MemoryPlan as MemoryPlan  # re-exported: its old home
 from qwen_image_editor.engine.model_size import ModelSize
 
 GB = 1e9
@@ -26,18 +26,6 @@ USABLE_SHARE = 0.92
 OVERHEAD_BYTES = 0.5 * GB  # cuBLAS workspaces, RNG state, pipeline tensors
 ACTIVATION_COPIES = 12  # tensors of the hidden width alive at once inside one block (qkv, rope, 4x MLP, ...)
 TOKEN_PIXELS = 16 * 16  # one latent token per 16x16 pixels (Edit: 8x VAE, 2x2 patches; 2.1: 16x VAE, unpatched)
-
-
-class MemoryPlan(StrEnum):
-    """Where the weights live while an edit runs (QIE_MEMORY)."""
-
-    AUTO = "auto"  # the first plan below, in this order, whose estimate fits the GPU's free memory
-    FULL = "full"  # everything in bf16 on the GPU: the fastest
-    FP8 = "fp8"  # transformer stored in float8 (upcast layer by layer to bf16); everything resident
-    OFFLOAD = "offload"  # components take turns on the GPU (model CPU offload); all bf16
-    GGUF = "gguf"  # the transformer from a GGUF file, dequantised per layer; components take turns
-    NF4 = "nf4"  # transformer and text encoder in 4-bit NF4 (bitsandbytes), resident
-    LOW = "low"  # every layer streamed to the GPU when it runs (group offload): least memory, slowest
 
 
 PREFERENCE = (MemoryPlan.FULL, MemoryPlan.FP8, MemoryPlan.OFFLOAD, MemoryPlan.GGUF, MemoryPlan.NF4, MemoryPlan.LOW)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from qwen_image_editor.engine.memory_plans import MemoryPlan
 from qwen_image_editor.settings.access import AccessSettings
 from qwen_image_editor.settings.core import DEFAULT_MODEL, DEFAULT_PORT, CoreSettings
 from qwen_image_editor.settings.ecosystem import EcosystemSettings
@@ -15,7 +16,8 @@ from qwen_image_editor.settings.model import ModelSettings
 
 __all__ = ["DEFAULT_MODEL", "DEFAULT_PORT", "Settings"]
 
-_MEMORY_BY_OFFLOAD = {"model": "offload", "sequential": "low"}  # QIE_OFFLOAD, replaced by QIE_MEMORY
+# QIE_OFFLOAD, replaced by QIE_MEMORY
+_MEMORY_BY_OFFLOAD = {"model": MemoryPlan.OFFLOAD, "sequential": MemoryPlan.LOW}
 
 
 # The groups in the order their settings are listed (the README's table, `qie doctor`): the last base first.
@@ -45,20 +47,24 @@ class Settings(EcosystemSettings, ModelSettings, LimitSettings, AccessSettings, 
         return self
 
     @property
-    def memory_plan(self) -> str:
+    def memory_plan(self) -> MemoryPlan:
         """QIE_MEMORY, or what the older QIE_OFFLOAD asked for when QIE_MEMORY is left at `auto`."""
-        if self.memory == "auto" and self.offload != "none":
+        if self.memory is MemoryPlan.AUTO and self.offload != "none":
             return _MEMORY_BY_OFFLOAD[self.offload]
         return self.memory
 
     @model_validator(mode="after")
     def _memory_plan_is_complete(self) -> Settings:
-        if self.memory_plan == "gguf" and not self.gguf:
+        if self.memory_plan is MemoryPlan.GGUF and not self.gguf:
             raise ValueError(
                 "QIE_MEMORY=gguf needs QIE_GGUF: a local .gguf file of the transformer or a Hugging Face file "
                 "reference such as owner/repo/file.gguf"
             )
-        if self.memory != "auto" and self.offload != "none" and _MEMORY_BY_OFFLOAD[self.offload] != self.memory:
+        if (
+            self.memory is not MemoryPlan.AUTO
+            and self.offload != "none"
+            and _MEMORY_BY_OFFLOAD[self.offload] != self.memory
+        ):
             raise ValueError(
                 f"QIE_OFFLOAD={self.offload} and QIE_MEMORY={self.memory} disagree; QIE_MEMORY replaces "
                 "QIE_OFFLOAD, so remove QIE_OFFLOAD"

@@ -8,12 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from qwen_image_editor.engine.memory_plans import MemoryPlan  # the plans, named once
+
 
 class ModelSettings(BaseModel):
     """Memory plans and speed; the worker's pipeline, wake-ups and live previews."""
 
-    memory: Literal["auto", "full", "offload", "fp8", "gguf", "nf4", "low"] = Field(
-        default="auto",
+    memory: MemoryPlan = Field(
+        default=MemoryPlan.AUTO,
         description="How the model sits on the GPU: `full` (all bf16 on the GPU), `offload` (components take "
         "turns on the GPU), `fp8` (transformer stored in float8, computed in bf16), `gguf` (transformer from "
         "QIE_GGUF, components take turns), `nf4` (4-bit transformer and text encoder; needs bitsandbytes), "
