@@ -66,9 +66,9 @@ export const undoCancel = (jobId: string): Promise<Job> =>
 /** POST /api/jobs/cancel-queued: every queued job of this caller cancelled; running ones go on. */
 export const cancelQueued = (): Promise<{ message: string; job_ids: string[] }> => unwrap(api.POST("/api/jobs/cancel-queued"));
 
-/** DELETE /api/jobs/{job_id} */
-export const deleteJob = (jobId: string): Promise<DeleteResponse> =>
-  unwrap(api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } }));
+/** DELETE /api/jobs/{job_id}. `keepalive`: the request outlives the page (a delete sent as it is left). */
+export const deleteJob = (jobId: string, { keepalive = false }: { keepalive?: boolean } = {}): Promise<DeleteResponse> =>
+  unwrap(api.DELETE("/api/jobs/{job_id}", { params: { path: { job_id: jobId } }, keepalive }));
 
 /** GET /api/jobs/{job_id}/download[?index=N]: a plain link, so the browser saves the attachment. `index` is 1-based. */
 export const downloadUrl = (jobId: string, index = 1) =>

@@ -91,7 +91,7 @@ export function useHistory() {
   useEffect(() => {
     const flush = () => {
       for (const { job } of pendingRef.current) {
-        void fetch(`/api/jobs/${encodeURIComponent(job.job_id)}`, { method: "DELETE", keepalive: true }).catch(() => {});
+        void deleteJob(job.job_id, { keepalive: true }).catch(() => {});
       }
     };
     const all = timers.current;
