@@ -52,7 +52,7 @@ openapi: setup
 	$(BIN)/python scripts/export_openapi.py frontend/openapi.json
 	cd frontend && npm run gen:api
 
-# Rewrite the README's settings table from settings.py (run after adding or changing a setting;
+# Rewrite the README's settings tables from the Settings class (run after adding or changing a setting;
 # tests/test_readme_settings.py fails until the two agree).
 settings-table: setup
 	$(BIN)/python scripts/settings_table.py

@@ -49,6 +49,19 @@ def test_every_setting_has_a_row_with_its_real_default() -> None:
     assert rows["QIE_DATA_DIR"].startswith("| `QIE_DATA_DIR` (or `JOBS_DIR`) | `data` |")
 
 
+def test_each_group_of_settings_names_the_module_that_declares_it() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    body = text.split(settings_table.START, 1)[1].split(settings_table.END, 1)[0]
+    leads = [line.split("`")[1] for line in body.splitlines() if line.startswith("**`")]
+    assert leads, "no group headings in the README's settings tables"
+    package = ROOT / "src" / "qwen_image_editor"
+    assert [path for path in leads if not (package / path).is_file()] == []
+    # A setting sits under the group that declares it (CORS is not where the model is).
+    cors = settings_table.lead(settings_table.group_of("cors_origins"))
+    assert cors != settings_table.lead(settings_table.group_of("model"))
+    assert body.index("QIE_CORS_ORIGINS") > body.index(cors) > body.index("QIE_MODEL")
+
+
 def test_check_fails_on_a_drifted_table_and_the_target_fixes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
