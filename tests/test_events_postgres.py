@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from qwen_image_editor import pg_listen
 from qwen_image_editor.application.metrics import Metrics
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.fake import FakeEngine
@@ -197,7 +198,7 @@ def test_the_listener_comes_back_after_its_connection_is_cut(
     buses: tuple[PostgresEventBus, PostgresEventBus], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker, api_node = buses
-    monkeypatch.setattr(postgres_events, "_RECONNECT_SECONDS", 0.2)
+    monkeypatch.setattr(pg_listen, "RECONNECT_SECONDS", 0.2)
     listening = _Watched()
     listening.set()
     monkeypatch.setattr(api_node, "listening", listening)

@@ -6,12 +6,9 @@ import asyncio
 import time
 
 from qwen_image_editor.application.jobs import JobService
-from qwen_image_editor.events.base import EventBus
+from qwen_image_editor.events.base import RESYNC_SECONDS, EventBus
 from qwen_image_editor.jobs.events import JobChanged
 from qwen_image_editor.jobs.records import Job
-
-# Events are hints (a worker in another process sends none here): re-read the job at least this often.
-RESYNC_SECONDS = 2.0
 
 
 async def wait_for_end(jobs: JobService, events: EventBus, job_id: str, timeout: float) -> Job:

@@ -8,6 +8,11 @@ from typing import Protocol
 
 from qwen_image_editor.jobs.events import JobEvent
 
+# Events are hints: one from another process is lost while the database connection is down, and a queued job's
+# position changes without events of its own. Whoever follows a job re-reads the store after this long without
+# an event for it.
+RESYNC_SECONDS = 2.0
+
 
 @dataclass(frozen=True)
 class EventStats:

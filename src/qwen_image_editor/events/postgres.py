@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from qwen_image_editor.events.base import EventStats, Subscription
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.events import JobChanged, JobEvent, JobProgressed
+from qwen_image_editor.pg_listen import RECONNECT_SECONDS, STOP_CHECK_SECONDS, listen_forever
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ PART_BYTES = 7800
 OUTBOX_SIZE = 1000
 # Parts of events still being put together; more means parts were lost (a listener reconnected mid-event).
 _MAX_PARTIAL = 100
-_STOP_CHECK_SECONDS = 0.5
-_RECONNECT_SECONDS = 2.0
 
 
 class _Wire(BaseModel):
@@ -122,6 +121,7 @@ class PostgresEventBus:
         self._sequence = 0
         self.listening = threading.Event()  # set while a LISTEN connection is open
         self._sent = self._dropped = 0  # events; written by the sender thread, and `publish` for a full outbox
+        self._reassembler = Reassembler()  # a new one per LISTEN connection: parts never span connections
 
     # -- the EventBus interface -----------------------------------------------------------------
     def publish(self, event: JobEvent) -> None:
@@ -158,7 +158,7 @@ class PostgresEventBus:
         with self._has_mail:
             self._has_mail.notify()
         for thread in self._threads.values():
-            thread.join(_STOP_CHECK_SECONDS * 4)
+            thread.join(STOP_CHECK_SECONDS * 4)
 
     def _start_thread(self, role: str, target: Any) -> None:
         thread = threading.Thread(target=target, name=f"qie-events-{role}", daemon=True)
@@ -169,7 +169,7 @@ class PostgresEventBus:
     def _next_batch(self) -> list[JobEvent]:
         with self._has_mail:
             while not self._outbox and not self._stop.is_set():
-                self._has_mail.wait(_STOP_CHECK_SECONDS)
+                self._has_mail.wait(STOP_CHECK_SECONDS)
             batch = list(self._outbox)
             self._outbox.clear()
             return batch
@@ -192,10 +192,10 @@ class PostgresEventBus:
             except Exception:
                 # Watchers elsewhere fall back on re-reading the store; the events in hand are dropped, since
                 # replaying stale progress later would only mislead.
-                log.warning("sending job events failed; retrying in %gs", _RECONNECT_SECONDS, exc_info=True)
+                log.warning("sending job events failed; retrying in %gs", RECONNECT_SECONDS, exc_info=True)
                 self._dropped += len(batch)
                 batch = []
-            if self._stop.wait(_RECONNECT_SECONDS):
+            if self._stop.wait(RECONNECT_SECONDS):
                 return
 
     def _send(self, conn: Any, event: JobEvent) -> None:
@@ -219,26 +219,23 @@ class PostgresEventBus:
 
     # -- listening ------------------------------------------------------------------------------
     def _listen_forever(self) -> None:
-        import psycopg
+        # While the database is away, watchers re-read the store until we are back.
+        listen_forever(
+            self._conninfo,
+            EVENTS_CHANNEL,
+            self._receive,
+            stop=self._stop,
+            on_connect=self._connected,
+            on_disconnect=lambda: self.listening.clear(),  # looked up each time: a test replaces the Event
+        )
 
-        while not self._stop.is_set():
-            reassembler = Reassembler()  # parts never span connections
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-                    self.listening.set()
-                    while not self._stop.is_set():
-                        for notification in conn.notifies(timeout=_STOP_CHECK_SECONDS):
-                            self._receive(reassembler, notification.payload)
-            except Exception:  # the database went away: watchers re-read the store until we are back
-                log.warning("listening for job events failed; retrying in %gs", _RECONNECT_SECONDS, exc_info=True)
-            finally:
-                self.listening.clear()
-            self._stop.wait(_RECONNECT_SECONDS)
+    def _connected(self) -> None:
+        self._reassembler = Reassembler()
+        self.listening.set()
 
-    def _receive(self, reassembler: Reassembler, part: str) -> None:
+    def _receive(self, part: str) -> None:
         try:
-            payload = reassembler.add(part)
+            payload = self._reassembler.add(part)
             if payload is None:
                 return
             origin, event = decode(payload)

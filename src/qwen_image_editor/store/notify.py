@@ -8,21 +8,16 @@ other processes poll.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 
 from sqlalchemy.engine import make_url
 
+from qwen_image_editor.pg_listen import STOP_CHECK_SECONDS, listen_forever
 from qwen_image_editor.store.connections import normalise_url
-
-log = logging.getLogger(__name__)
 
 JOBS_CHANNEL = "qie_jobs"
 ACCESS_CHANNEL = "qie_access"
-# How often the listening thread looks up from its socket to see whether it should stop.
-_STOP_CHECK_SECONDS = 0.5
-_RECONNECT_SECONDS = 2.0
 
 
 def can_notify(url: str) -> bool:
@@ -55,25 +50,22 @@ class Notifications:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(_STOP_CHECK_SECONDS * 4)
+        self._thread.join(STOP_CHECK_SECONDS * 4)
 
     def _run(self) -> None:
-        import psycopg
+        # Polling covers the gaps while the database is away; each (re)connection wakes the owner once.
+        listen_forever(
+            self._conninfo,
+            self._channel,
+            lambda _payload: self._on_notify(),
+            stop=self._stop,
+            on_connect=self._connected,
+            on_disconnect=self.listening.clear,
+        )
 
-        while not self._stop.is_set():
-            try:
-                with psycopg.connect(self._conninfo, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {self._channel}")
-                    self.listening.set()
-                    self._on_notify()
-                    while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=_STOP_CHECK_SECONDS):
-                            self._on_notify()
-            except Exception:  # the database went away: polling covers the gap until we are back
-                log.warning("listening on %s failed; retrying in %gs", self._channel, _RECONNECT_SECONDS, exc_info=True)
-            finally:
-                self.listening.clear()
-            self._stop.wait(_RECONNECT_SECONDS)
+    def _connected(self) -> None:
+        self.listening.set()
+        self._on_notify()
 
 
 def job_notifications(url: str, on_queued: Callable[[], None]) -> Notifications:

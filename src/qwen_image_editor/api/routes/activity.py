@@ -13,13 +13,10 @@ from qwen_image_editor.api.activity_feed import ActiveJobs, ActivityFeed, Watche
 from qwen_image_editor.api.routes.ws import close_reason, send_message, send_text, while_connected
 from qwen_image_editor.api.schemas import WsCloseCode
 from qwen_image_editor.api.views import job_message, job_view, progress_message
+from qwen_image_editor.events.base import RESYNC_SECONDS  # without events this long, tell the state again
 from qwen_image_editor.services import Services
 
 router = APIRouter()
-
-# Without events for this long, tell the clients the current state again (an event from another process
-# is lost while the database connection is down).
-RESYNC_SECONDS = 5.0
 
 
 @router.websocket("/ws")

@@ -18,7 +18,7 @@ from qwen_image_editor.api.credential_watch import CredentialWatch
 from qwen_image_editor.api.schemas import JobView, WsCloseCode
 from qwen_image_editor.api.views import job_message, job_view, progress_message
 from qwen_image_editor.errors import JobNotFound
-from qwen_image_editor.events.base import Subscription
+from qwen_image_editor.events.base import RESYNC_SECONDS, Subscription
 from qwen_image_editor.jobs.events import JobChanged, JobEventKind, JobProgressed, change_kind
 from qwen_image_editor.jobs.records import Job, Progress
 from qwen_image_editor.jobs.states import JobStatus
@@ -27,9 +27,6 @@ from qwen_image_editor.services import Services
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-# Without events for this long, re-read the job: events are hints (one from another process is lost while
-# the database connection is down), and a queued job's position changes without events of its own.
-RESYNC_SECONDS = 2.0
 # A watcher whose message has not left for this long (its socket's bounded send buffer stayed full: it
 # stopped reading) is dropped, so it holds no more than that buffer. Others never wait for it: each socket
 # has its own task, and the event bus drops a slow subscriber's oldest progress rather than block.
