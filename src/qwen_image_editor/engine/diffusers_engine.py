@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import threading
 import time
@@ -42,10 +41,10 @@ from qwen_image_editor.engine.lightning import LORA_FILES, ensure_tiny_lightning
 from qwen_image_editor.engine.loading import LoadOnce
 from qwen_image_editor.engine.loras import Adapters, LoraInfo, list_loras, lora_path
 from qwen_image_editor.engine.memory import PlanChoice
-from qwen_image_editor.engine.models import TINY_NAMES, ModelSource, ModelSourceKind, ensure_tiny_model
+from qwen_image_editor.engine.models import ModelSource
 from qwen_image_editor.engine.placement import MemoryOptions, apply_speed_switches, load_kwargs, place, resolve_plan
 from qwen_image_editor.engine.preview import LatentPreviewer
-from qwen_image_editor.engine.tiny_model import PIPELINE_CLASSES
+from qwen_image_editor.engine.weights import explain_load_failure, family_on_disk, locate_weights
 from qwen_image_editor.errors import EditCancelled, ModelUnavailable, OutOfMemory
 
 __all__ = ["DiffusersEngine", "PipelineFamily"]
@@ -153,7 +152,7 @@ class DiffusersEngine:
         # Their per-file progress bars would interleave with ours and with server logs.
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
-        location = self._locate_weights()
+        location = locate_weights(self._source)
         started = time.perf_counter()
         choice = resolve_plan(self._memory, self._plan, self._source, self._cache_dir)
         extra = load_kwargs(choice.plan, self._memory, self._plan, location, self._cache_dir)
@@ -166,7 +165,7 @@ class DiffusersEngine:
                 **extra,
             )
         except (OSError, ValueError) as exc:
-            raise ModelUnavailable(self._explain_load_failure(exc)) from exc
+            raise ModelUnavailable(explain_load_failure(self._source, self._cache_dir, exc)) from exc
         family = FAMILY_BY_CLASS.get(type(pipeline).__name__)
         if family is None:
             raise ModelUnavailable(
@@ -188,49 +187,9 @@ class DiffusersEngine:
         )
         return pipeline, family
 
-    def _locate_weights(self) -> str:
-        if self._source.kind is ModelSourceKind.TINY:
-            return str(ensure_tiny_model(self._source))
-        if self._source.kind is ModelSourceKind.LOCAL:
-            folder = Path(self._source.location)
-            if not (folder / "model_index.json").is_file():
-                raise ModelUnavailable(
-                    f"{folder} is not a diffusers model folder (no model_index.json). Point --model at a "
-                    "folder saved with save_pretrained, a Hugging Face id, or `tiny`."
-                )
-        return self._source.location
-
     def _family_before_load(self) -> PipelineFamily | None:
         """The family model_index.json names, where that file is on disk already (no weights, no download)."""
-        if self._family is not None:
-            return self._family
-        if self._source.kind is ModelSourceKind.TINY:
-            return FAMILY_BY_CLASS.get(PIPELINE_CLASSES[TINY_NAMES[self._source.name]])
-        if self._source.kind is ModelSourceKind.LOCAL:
-            index: str | Path | None = Path(self._source.location) / "model_index.json"
-        else:
-            from huggingface_hub import try_to_load_from_cache
-
-            found = try_to_load_from_cache(self._source.location, "model_index.json", cache_dir=self._cache_dir)
-            index = found if isinstance(found, str) else None
-        try:
-            class_name = json.loads(Path(index).read_text())["_class_name"] if index else None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return FAMILY_BY_CLASS.get(class_name) if isinstance(class_name, str) else None
-
-    def _explain_load_failure(self, exc: Exception) -> str:
-        if self._source.kind is not ModelSourceKind.HUB:
-            return f"loading {self.model_id} from {self._source.location} failed: {exc}"
-        from huggingface_hub import constants
-
-        cache = self._cache_dir or Path(constants.HF_HUB_CACHE)
-        return (
-            f"The weights of {self.model_id} are not in the Hugging Face cache ({cache}) and could not be "
-            f"downloaded ({type(exc).__name__}). Fix: on a machine with internet access run "
-            f"`hf download {self.model_id}` with HF_HOME pointing at this cache, or set QIE_MODEL / --model "
-            "to a local diffusers folder, or use --model tiny for the random-weight demo."
-        )
+        return self._family if self._family is not None else family_on_disk(self._source, self._cache_dir)
 
     # -- editing --------------------------------------------------------------------------------
     def fit_inputs(self, images: Sequence[Image.Image]) -> list[Image.Image]:
