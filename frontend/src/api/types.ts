@@ -1,4 +1,4 @@
-/** Short names for the generated OpenAPI types; nothing here is written by hand. */
+/** Short names for the generated OpenAPI types, and the terminal states checked against them. */
 import type { components } from "./schema";
 
 type Schemas = components["schemas"];
@@ -24,9 +24,12 @@ export type ActivityMessage = Schemas["ActivityMessage"];
 export type RequeueReason = Schemas["RequeueReason"];
 export type LoraView = Schemas["LoraView"];
 export type LoraChoice = Schemas["LoraChoice"];
+export type TerminalJobStatus = Schemas["TerminalJobStatus"];
+export type WsCloseCodes = Schemas["WsCloseCodes"];
 
-export const TERMINAL_STATUSES: readonly JobStatus[] = ["complete", "error", "cancelled"];
+/** The final states, derived once from the schema's enum: the compiler rejects a missing or an extra one. */
+const TERMINAL: Record<TerminalJobStatus, true> = { complete: true, error: true, cancelled: true };
 
-export function isTerminal(status: JobStatus): boolean {
-  return TERMINAL_STATUSES.includes(status);
+export function isTerminal(status: JobStatus): status is TerminalJobStatus {
+  return Object.hasOwn(TERMINAL, status);
 }

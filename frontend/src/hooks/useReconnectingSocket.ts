@@ -4,7 +4,7 @@
  * live feeds use it: the queue (WS /ws) and the job on screen (WS /ws/{id}); each says what its frames mean.
  */
 import { useEffect, useRef, useState } from "react";
-import { WS_NOT_AUTHORISED } from "../api/socket";
+import { WS_CLOSE } from "../api/socket";
 
 /** The part of WebSocket we use, so tests can hand in a fake. */
 export interface SocketLike {
@@ -72,7 +72,7 @@ export function useReconnectingSocket(options: SocketOptions): ReconnectingSocke
     const closeSocket = () => {
       const s = socket;
       socket = null; // before close(), so its onclose is ignored
-      s?.close(1000);
+      s?.close(WS_CLOSE.normal);
     };
 
     reconnect.current = () => {
@@ -122,7 +122,7 @@ export function useReconnectingSocket(options: SocketOptions): ReconnectingSocke
           report("gone");
           return;
         }
-        if (event.code === WS_NOT_AUTHORISED) handlers.current.onUnauthorised?.();
+        if (event.code === WS_CLOSE.not_authorised) handlers.current.onUnauthorised?.();
         reconnectLater();
       };
     }

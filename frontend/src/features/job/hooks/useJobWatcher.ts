@@ -10,7 +10,7 @@ import { useState } from "react";
 import { ApiError, reportUnauthorised } from "../../../api/client";
 import { getJob } from "../../../api/jobs";
 import { jobQuery, writeJob } from "../../../api/queries";
-import { jobSocketUrl, parseWsMessage, WS_UNKNOWN_JOB } from "../../../api/socket";
+import { jobSocketUrl, parseWsMessage, WS_CLOSE } from "../../../api/socket";
 import { isTerminal, type Job } from "../../../api/types";
 import { useReconnectingSocket, useReconnectWhenBack, type SocketLike } from "../../../hooks/useReconnectingSocket";
 import { applyProgress, jobOf, mergeJob, previewOf, type Connection, type JobWatch, type Preview } from "../lib/jobState";
@@ -49,7 +49,7 @@ export function useJobWatcher(jobId: string | null, deps: WatcherDeps = defaultW
     createSocket: deps.createSocket,
     onUnauthorised: deps.onUnauthorised,
     // An unknown (or deleted) job: nothing to reconnect to.
-    onClose: (code) => code === WS_UNKNOWN_JOB,
+    onClose: (code) => code === WS_CLOSE.unknown_job,
     onMessage: (data, close) => {
       const message = parseWsMessage(data);
       if (jobId === null || !message || message.job_id !== jobId) return;
