@@ -150,7 +150,7 @@ class ActivityFeed:
             queue_length = len(queued)
         else:  # more than we read: ask the store
             positions = self.services.jobs.queue_positions(jobs)
-            queue_length = self.services.store.count_by_status()[JobStatus.QUEUED]
+            queue_length = self.services.jobs.queue_length()
         retention = self.services.settings.retention_hours
         views = [(job.owner, job_view(job, positions.get(job.id), retention_hours=retention)) for job in jobs]
         return ActiveJobs(queue_length=queue_length, views=views)

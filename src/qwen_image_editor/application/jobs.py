@@ -12,10 +12,11 @@ from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.application.uploads import UploadDecoder
 from qwen_image_editor.application.webhooks import checked_addresses
-from qwen_image_editor.blobs.base import BlobStore
+from qwen_image_editor.application.workers import WorkersModel, live_workers, workers_model
+from qwen_image_editor.blobs.base import BlobStore, StoredFile
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.validation import validate_sizes
-from qwen_image_editor.errors import InvalidRequest, StorageFull, StorageUnavailable
+from qwen_image_editor.errors import InvalidRequest, JobNotFound, StorageFull, StorageUnavailable
 from qwen_image_editor.jobs.ids import checked_job_id, new_job_id
 from qwen_image_editor.jobs.records import Job, JobRegion
 from qwen_image_editor.jobs.states import JobStatus
@@ -138,6 +139,30 @@ class JobService:
 
     def get(self, job_id: str, *, owner: str | None = None) -> Job:
         return self.store.get_job(checked_job_id(job_id), owner=owner)
+
+    def open_file(self, job: Job, name: str, *, download_name: str | None = None) -> str | StoredFile:
+        """A job file for sending, time-boxed: for an attachment (`download_name`), the store's short-lived URL
+        where it gives one; else the file, opened. JobNotFound when the job has no such file."""
+        try:
+            url = None if download_name is None else self.reads.presigned_url(job.id, name, download_name=download_name)
+            return url if url is not None else self.reads.open_file(job.id, name)
+        except FileNotFoundError as exc:
+            raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
+
+    def read_file(self, job: Job, name: str) -> bytes:
+        """A job file's bytes, time-boxed (a zip of the results, the OpenAI answer). JobNotFound as above."""
+        try:
+            return self.reads.read_bytes(job.id, name)
+        except FileNotFoundError as exc:
+            raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
+
+    def queue_length(self) -> int:
+        """Jobs waiting to run, everyone's (the health check's and the activity feed's count)."""
+        return self.store.count_by_status()[JobStatus.QUEUED]
+
+    def live_workers_model(self, heartbeat_seconds: float) -> WorkersModel | None:
+        """The model as the GPU workers heard from lately have it (an API node's health); None without one."""
+        return workers_model(live_workers(self.store, heartbeat_seconds))
 
     def queue_positions(self, jobs: Sequence[Job]) -> dict[str, int]:
         """Where each queued job of `jobs` waits (1 = next), in one query; other jobs are absent."""

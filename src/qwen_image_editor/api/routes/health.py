@@ -9,10 +9,8 @@ from qwen_image_editor import __version__
 from qwen_image_editor import edit_request as limits
 from qwen_image_editor.api.deps import ServicesDep
 from qwen_image_editor.api.schemas import HealthResponse, LicenseView, LimitsResponse, ReadinessResponse
-from qwen_image_editor.application.workers import live_workers, workers_model
 from qwen_image_editor.engine.base import ModelState
 from qwen_image_editor.imaging import ACCEPTED_MEDIA_TYPES, STORED_INPUT_PIXELS
-from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.model_families import Capabilities
 from qwen_image_editor.services import Services
 
@@ -39,7 +37,7 @@ def _health(services: Services) -> HealthResponse:
         model_state=engine.state,
         model_error=engine.load_error,
         device=engine.device,
-        queue_length=services.store.count_by_status()[JobStatus.QUEUED],
+        queue_length=services.jobs.queue_length(),
         demo=engine.is_demo,
         worker_alive=services.worker_alive,
         keys_required=services.access.keys_required,
@@ -48,7 +46,7 @@ def _health(services: Services) -> HealthResponse:
     )
     if services.settings.worker_enabled:
         return health
-    gpu = workers_model(live_workers(services.store, services.settings.heartbeat_seconds))
+    gpu = services.jobs.live_workers_model(services.settings.heartbeat_seconds)
     if gpu is None:
         return health.model_copy(
             update={

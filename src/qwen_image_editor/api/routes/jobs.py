@@ -88,14 +88,9 @@ def _file(
     the store. Only attachments redirect: they are plain links, while the page shows and fetches `/files/` from
     its own origin (its CSP allows images and fetches from 'self' only, and a bucket then needs no CORS)."""
     job = services.jobs.get(job_id, owner=caller.sees)
-    reads = services.jobs.reads
-    try:
-        url = None if download_name is None else reads.presigned_url(job.id, name, download_name=download_name)
-        if url is not None:
-            return RedirectResponse(url, status_code=307, headers={"Cache-Control": "private, no-store"})
-        stored = reads.open_file(job.id, name)
-    except FileNotFoundError as exc:
-        raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
+    stored = services.jobs.open_file(job, name, download_name=download_name)
+    if isinstance(stored, str):  # the store's own URL
+        return RedirectResponse(stored, status_code=307, headers={"Cache-Control": "private, no-store"})
     headers = dict(_SAFE_HEADERS)
     if download_name is not None:
         headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
@@ -129,11 +124,7 @@ def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Respo
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # images are compressed already
         for index, name in enumerate(job.output_names, start=1):
-            try:
-                content = services.jobs.reads.read_bytes(job.id, name)
-            except FileNotFoundError as exc:
-                raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
-            archive.writestr(_download_name(job, index, name), content)
+            archive.writestr(_download_name(job, index, name), services.jobs.read_file(job, name))
     return Response(
         buffer.getvalue(),
         media_type="application/zip",

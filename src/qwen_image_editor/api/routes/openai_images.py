@@ -253,13 +253,13 @@ def _field_value(name: str, value: str) -> Any:
 
 
 def _results(services: Services, job: Job, response_format: str, base_url: str) -> OpenAIImagesResponse:
-    first = services.jobs.reads.read_bytes(job.id, job.output_names[0])
+    first = services.jobs.read_file(job, job.output_names[0])
     with Image.open(io.BytesIO(first)) as image:
         width, height = image.size
     if response_format == "url":
         data = [OpenAIImage(url=absolute_url(base_url, file_url(job.id, name))) for name in job.output_names]
     else:
-        contents = [first, *(services.jobs.reads.read_bytes(job.id, name) for name in job.output_names[1:])]
+        contents = [first, *(services.jobs.read_file(job, name) for name in job.output_names[1:])]
         data = [OpenAIImage(b64_json=base64.b64encode(content).decode()) for content in contents]
     return OpenAIImagesResponse(
         created=int(job.created_at.timestamp()),
