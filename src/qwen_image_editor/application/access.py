@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from qwen_image_editor.accounts import OPEN, ApiKey, Caller, Role, check_key_name, digest, new_key, new_session_token
 from qwen_image_editor.accounts import same_digest as matches
 from qwen_image_editor.errors import InvalidRequest, NotAuthenticated, QuotaExceeded
-from qwen_image_editor.store.keys import SqlKeyStore
+from qwen_image_editor.store.base import KeyStore
 from qwen_image_editor.store.rules import utcnow
 
 HOW_TO_GET_A_KEY = (
@@ -92,7 +92,7 @@ def throttled_address(address: str) -> str:
 class Access:
     def __init__(
         self,
-        keys: SqlKeyStore,
+        keys: KeyStore,
         *,
         session_lifetime: timedelta,
         failed_sign_ins: FailedSignIns,

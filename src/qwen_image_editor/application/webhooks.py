@@ -21,9 +21,8 @@ import httpx
 
 from qwen_image_editor.errors import InvalidRequest, JobNotFound
 from qwen_image_editor.jobs.records import Job
-from qwen_image_editor.store.base import JobStore
+from qwen_image_editor.store.base import Delivery, JobStore, WebhookStore
 from qwen_image_editor.store.rules import utcnow
-from qwen_image_editor.store.webhooks import Delivery, SqlWebhookStore
 
 log = logging.getLogger("qwen_image_editor.webhooks")
 
@@ -119,7 +118,7 @@ class WebhookSender:
 
     def __init__(
         self,
-        webhooks: SqlWebhookStore,
+        webhooks: WebhookStore,
         jobs: JobStore,
         render: Callable[[Job], bytes],
         timing: WebhookTiming,

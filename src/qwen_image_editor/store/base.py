@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
+from qwen_image_editor.accounts import ApiKey, Role
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.jobs.records import Job, JobRegion, Progress, WorkerPresence
 from qwen_image_editor.jobs.states import JobStatus
@@ -163,6 +165,98 @@ class JobStore(Protocol):
     def forget_worker(self, worker_id: str) -> None:
         """A worker stopped cleanly: remove its row (rows of runs unheard of for a day are pruned by
         `record_worker`)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+# -- Keys and sessions, webhook deliveries: what the application layer asks of them (`store/keys.py`,
+# `store/webhooks.py` are the SQL ones) ---------------------------------------------------------
+
+
+class KeyStore(Protocol):
+    """Keys by the hash of their secret; sessions by the hash of their token. Never a secret itself."""
+
+    def create_key(self, name: str, role: Role, key_hash: str) -> ApiKey:
+        """InvalidRequest if the name is taken."""
+        ...
+
+    def list_keys(self) -> list[ApiKey]: ...
+
+    def count_keys(self) -> int: ...
+
+    def key_by_hash(self, key_hash: str) -> tuple[ApiKey, str] | None:
+        """The key and its hash, or None."""
+        ...
+
+    def touch_key(self, key_id: str, now: datetime) -> None:
+        """Note when the key was last used."""
+        ...
+
+    def delete_key(self, name: str) -> bool:
+        """Revoke a key and end its sessions; False if there was none by that name."""
+        ...
+
+    def create_session(self, token_hash: str, key_id: str, lifetime: timedelta) -> datetime:
+        """Returns when the session expires."""
+        ...
+
+    def key_by_session(self, token_hash: str) -> tuple[ApiKey, str, datetime] | None:
+        """The session's key, its hash and the session's expiry; None if it is unknown or has expired."""
+        ...
+
+    def delete_session(self, token_hash: str) -> None: ...
+
+    def live_credentials(self, key_ids: set[str], session_hashes: set[str]) -> tuple[set[str], set[str]]:
+        """Which of the keys and sessions still exist (and have not expired)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One claimed webhook delivery: its sender alone holds it until `next_attempt_at` (the lease) passes."""
+
+    id: str
+    job_id: str
+    url: str
+    body: str | None  # None until the first attempt renders it
+    created_at: datetime
+    attempts: int
+
+
+class WebhookStore(Protocol):
+    """Webhook deliveries (made by the job store when a job ends) and the signing secret."""
+
+    def secret(self) -> str:
+        """The signing secret, the same for every node."""
+        ...
+
+    def claim_due(self, lease_seconds: float) -> Delivery | None:
+        """The oldest due delivery, its next attempt pushed `lease_seconds` away while this sender tries it."""
+        ...
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the next delivery is due; None when none waits."""
+        ...
+
+    def save_body(self, delivery_id: str, body: str) -> None: ...
+
+    def settle(
+        self,
+        delivery_id: str,
+        *,
+        status: int | None,
+        error: str | None,
+        delivered: bool,
+        retry_at: datetime | None,
+    ) -> None:
+        """Record one attempt: delivered, due again at `retry_at`, or (neither) given up."""
         ...
 
     def close(self) -> None:

@@ -6,30 +6,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from qwen_image_editor.store import rules
+from qwen_image_editor.store.base import Delivery
 from qwen_image_editor.store.connections import read_transaction, write_transaction
 from qwen_image_editor.store.database import engine_for
 from qwen_image_editor.store.schema import server_secrets, webhook_deliveries
 
 WEBHOOK_SECRET = "webhook_secret"
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One claimed delivery: its sender alone holds it until `next_attempt_at` (the lease) passes."""
-
-    id: str
-    job_id: str
-    url: str
-    body: str | None  # None until the first attempt renders it
-    created_at: datetime
-    attempts: int
 
 
 class SqlWebhookStore:
