@@ -7,14 +7,18 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+from PIL import Image, ImageDraw
+
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.blobs.local import LocalBlobStore
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.events.local import LocalEventBus
 from qwen_image_editor.jobs.ids import new_job_id
-from qwen_image_editor.jobs.records import Job
+from qwen_image_editor.jobs.records import Job, JobRegion
 from qwen_image_editor.jobs.states import JobStatus
+from qwen_image_editor.regions import RegionEdit, plan_region, soft_mask
 from qwen_image_editor.store.sql import SqlJobStore
 from qwen_image_editor.worker.heartbeat import WorkerTiming
 from qwen_image_editor.worker.runner import Worker
@@ -34,6 +38,7 @@ class Pipeline:
         self.blobs = LocalBlobStore(tmp_path / "jobs")
         self.lifecycle = JobLifecycle(self.store, LocalEventBus())
         engine = FakeEngine(step_seconds=0, output_pixels=SMALL_OUTPUT_PIXELS)
+        self.capabilities = engine.capabilities
         self.worker = Worker(self.store, self.blobs, engine, self.lifecycle, "worker-a", TIMING, finish_threads)
         self.saving: dict[str, threading.Event] = {}  # set when the job's save began
         self.release: dict[str, threading.Event] = {}  # the job's save waits for this
@@ -86,3 +91,35 @@ def test_two_results_are_saved_at_once_and_recorded_in_the_order_the_model_finis
     registry = pipeline.worker.metrics.registry
     assert registry.get_sample_value("qie_worker_finish_seconds_per_megapixel_count") == 2
     assert registry.get_sample_value("qie_worker_stage_duration_seconds_count", {"stage": "finish"}) == 2
+
+
+def test_a_masked_jobs_result_is_put_back_on_image_1_on_the_finishing_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compositing on image 1's full size is CPU work: done on a finishing thread, never on the model's."""
+    pipeline = Pipeline(tmp_path, finish_threads=1)
+    job_id = new_job_id()
+    pipeline.blobs.save_input(job_id, 1, noise_image(48, 32, 0))
+    mask = Image.new("L", (48, 32), 0)
+    ImageDraw.Draw(mask).rectangle((4, 4, 20, 20), fill=255)
+    pipeline.blobs.save_mask(job_id, mask)
+    request = EditRequest(prompt="masked", num_inference_steps=2, seed=1)
+    soft = soft_mask(mask, grow_px=request.mask_grow, feather_px=request.mask_feather)
+    plan = plan_region(soft, pipeline.capabilities)
+    region = JobRegion(plan.approach.value, plan.crop_box, plan.working_size)
+    pipeline.store.create_job(job_id, request, 1, region=region)
+    pipeline.saving[job_id], pipeline.release[job_id] = threading.Event(), threading.Event()
+    pipeline.release[job_id].set()
+    composited_on: list[str] = []
+    put_back = RegionEdit.put_back
+
+    def recorded(self: RegionEdit, edited: Image.Image) -> Image.Image:
+        composited_on.append(threading.current_thread().name)
+        return put_back(self, edited)
+
+    monkeypatch.setattr(RegionEdit, "put_back", recorded)
+    worker = pipeline.run()
+    worker.join(WAIT)
+    assert not worker.is_alive()
+    assert pipeline.store.get_job(job_id).status is JobStatus.COMPLETE
+    assert composited_on and all(name.startswith("qie-finish") for name in composited_on), composited_on
