@@ -12,7 +12,7 @@ from rich.table import Table
 
 from qwen_image_editor.cli import app
 from qwen_image_editor.cli.common import EXIT_BAD_INPUT, console, fail, job_id_column
-from qwen_image_editor.client import Client, ServerError, result_path
+from qwen_image_editor.client import FINAL_STATES, Client, ServerError, result_path
 from qwen_image_editor.edit_request import OutputFormat
 
 remote = typer.Typer(help="Use a running server: `qie remote edit`, `qie remote jobs`.", no_args_is_help=True)
@@ -91,9 +91,9 @@ def _follow(job: Any) -> None:
             progress = message.get("progress") or {}
             description = progress.get("message") or message.get("status", "")
             bar.update(task, completed=progress.get("progress", 0), description=str(description))
-            if message.get("type") in ("complete", "error", "cancelled"):
+            if message.get("type") in FINAL_STATES:  # the final message is named after the final state
                 bar.update(task, completed=100 if message["type"] == "complete" else progress.get("progress", 0))
-        if job.status not in ("complete", "error", "cancelled"):
+        if job.status not in FINAL_STATES:
             job.wait()
 
 
