@@ -82,8 +82,10 @@ export function ImagePicker(props: Props) {
     event.preventDefault();
     setDragging(false);
     const files = Array.from(event.dataTransfer.files);
-    const url = files.length ? null : droppedUrl(event.dataTransfer);
-    if (url) onAddUrl(url);
+    const url = droppedUrl(event.dataTransfer);
+    // A result dragged from this page is to be edited further, not asked about: its settings are on screen.
+    if (files.length && url) onAdd(files);
+    else if (url) onAddUrl(url);
     else void intake(files);
   };
 
