@@ -1,29 +1,23 @@
 import { useCallback, useRef, useState } from "react";
 import { isTerminal, type EditRequest, type Job } from "./api/types";
-import { EditForm } from "./features/edit/components/EditForm";
-import { HistoryGallery } from "./features/history/components/HistoryGallery";
-import { JobPanel } from "./features/job/components/JobPanel";
 import { ModelFooter } from "./components/ModelFooter";
 import { NotifyToggle } from "./components/NotifyToggle";
-import { QueueStrip } from "./features/queue/components/QueueStrip";
-import { Card } from "./components/ui";
+import { EditCard } from "./features/edit/components/EditCard";
+import { useEditState } from "./features/edit/hooks/useEditState";
+import { useRecall } from "./features/edit/hooks/useRecall";
+import { HistoryGallery } from "./features/history/components/HistoryGallery";
 import { UndoToast } from "./features/history/components/UndoToast";
-import type { Activity } from "./features/queue/hooks/useActivity";
-import { useCurrentJob } from "./features/job/hooks/useCurrentJob";
-import { useDraft } from "./features/edit/hooks/useDraft";
-import { useEditForm } from "./features/edit/hooks/useEditForm";
 import { useHistory } from "./features/history/hooks/useHistory";
-import { useImageInputs } from "./features/edit/hooks/useImageInputs";
+import { JobPanel } from "./features/job/components/JobPanel";
+import { useCurrentJob } from "./features/job/hooks/useCurrentJob";
 import { useJobActions } from "./features/job/hooks/useJobActions";
 import { useJobWatcher } from "./features/job/hooks/useJobWatcher";
+import { useRevealResult } from "./features/job/hooks/useRevealResult";
+import { QueueStrip } from "./features/queue/components/QueueStrip";
+import type { Activity } from "./features/queue/hooks/useActivity";
 import { useNow } from "./hooks/useNow";
 import { useFinishNotifications, usePageTitle, useShortcuts } from "./hooks/usePageSignals";
-import { usePasteImages } from "./features/edit/hooks/usePasteImages";
-import { useRecall } from "./features/edit/hooks/useRecall";
-import { useRegion } from "./features/edit/hooks/useRegion";
-import { useRevealResult } from "./features/job/hooks/useRevealResult";
-import { useLimits, useLoras } from "./hooks/useServerStatus";
-import { isCreating } from "./features/edit/lib/validation";
+import { useLimits } from "./hooks/useServerStatus";
 
 interface Props {
   healthError: string | null;
@@ -41,10 +35,7 @@ const isActive = (job: Job | null | undefined) => !!job && !isTerminal(job.statu
 export function Editor({ healthError, offline, onlineAt, activity, notifications }: Props) {
   const limits = useLimits();
   const [jobId, setJobId] = useCurrentJob();
-  const inputs = useImageInputs(limits);
-  const loras = useLoras();
-  const form = useEditForm(limits, inputs.images, loras.loras);
-  const region = useRegion(inputs.images[0] ?? null);
+  const edit = useEditState(limits);
   const watch = useJobWatcher(jobId);
   const history = useHistory();
   const now = useNow();
@@ -74,32 +65,14 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
   );
   const actions = useJobActions(jobId, onSubmitted, onlineAt);
 
-  const { add: addInputs } = inputs;
-  const addImages = useCallback((files: File[]) => void addInputs(files), [addInputs]);
-  const addFiles = useCallback((files: File[]) => addInputs(files), [addInputs]);
-  usePasteImages(addImages);
-  useDraft({
-    ready: limits !== null && form.values !== null,
-    typed: form.typed,
-    images: inputs.images,
-    restore: form.restore,
-    addImages: addFiles,
-    region: { rev: region.rev, toPng: region.toPng, load: region.load },
-  });
-
   const scrollToForm = useCallback(() => formRef.current?.scrollIntoView?.({ behavior: "smooth", block: "start" }), []);
-  const recall = useRecall({ add: inputs.add, reuse: form.reuse, loadRegion: region.load }, scrollToForm);
+  const recall = useRecall({ add: edit.inputs.add, reuse: edit.form.reuse, loadRegion: edit.region.load }, scrollToForm);
 
   const submit = () => {
-    const config = form.toRequest();
-    if (!config || actions.submitting) return;
+    const request = edit.toSubmission();
+    if (!request || actions.submitting) return;
     // The mutation keeps the error for the form to show; nothing else to do here.
-    // Create (on a model that can) needs no image; an edit needs at least one.
-    const creating = !!limits && !!form.values && isCreating(form.values, limits);
-    const minImages = creating ? limits.min_images : Math.max(1, limits?.min_images ?? 1);
-    // The region painted on image 1 goes with an edit (not with Create, where there is no image 1 to keep).
-    const mask = creating ? undefined : region.toPng;
-    actions.submit(inputs.images.map((img) => img.file), config, minImages, mask).catch(() => {});
+    actions.submit(request.files, request.config, request.minImages, request.mask).catch(() => {});
   };
 
   const runningJob = activity.jobs?.find((j) => j.status === "processing") ?? null;
@@ -143,35 +116,15 @@ export function Editor({ healthError, offline, onlineAt, activity, notifications
       />
       <div className="grid gap-6 lg:grid-cols-[minmax(0,26rem)_minmax(0,1fr)]">
         <div ref={formRef} className="scroll-mt-20 space-y-2">
-          <Card>
-            {limits && form.values ? (
-              <EditForm
-                limits={limits}
-                values={form.values}
-                onChange={form.setField}
-                onRollSeed={form.rollSeed}
-                problem={form.problem}
-                submitting={actions.submitting}
-                submitError={actions.submitError}
-                onSubmit={submit}
-                images={inputs.images}
-                imageErrors={inputs.errors}
-                imageNotes={inputs.notes}
-                onAddImages={addImages}
-                onAddImageUrl={(url) => void recall.addUrl(url)}
-                onRemoveImage={inputs.remove}
-                onMoveImage={inputs.move}
-                loras={loras.loras}
-                lorasError={loras.error}
-                onLorasOpen={loras.refresh}
-                region={region}
-              />
-            ) : (
-              <p className="py-10 text-center text-sm text-zinc-600 dark:text-zinc-400" role="status">
-                {healthError ? "Waiting for the server…" : "Loading…"}
-              </p>
-            )}
-          </Card>
+          <EditCard
+            limits={limits}
+            edit={edit}
+            waiting={healthError !== null}
+            submitting={actions.submitting}
+            submitError={actions.submitError}
+            onSubmit={submit}
+            onAddImageUrl={(url) => void recall.addUrl(url)}
+          />
           <NotifyToggle {...notifications} />
         </div>
         <section ref={resultRef} aria-label="Result" className="scroll-mt-28">
