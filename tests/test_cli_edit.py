@@ -78,7 +78,7 @@ def test_format_follows_the_extension(
 @pytest.mark.parametrize(
     ("make_input", "extra", "message"),
     [
-        (lambda p: p.write_text("not an image"), [], "not a JPEG, PNG or WebP"),
+        (lambda p: p.write_text("not an image"), [], "not a JPEG, PNG, WebP, TIFF or HEIC"),
         (lambda p: p.write_bytes(Path(p.parent / "a.png").read_bytes()[:200]), [], "could not be decoded"),
         (lambda p: None, ["--steps", "1"], "--steps"),
         (lambda p: None, ["--cfg", "50"], "--cfg"),
