@@ -132,9 +132,9 @@ def test_folders_outside_the_job_layout_are_left_alone(jobs: Jobs) -> None:
 def test_orphan_folders_without_a_record_are_removed_once_old(jobs: Jobs) -> None:
     orphan = jobs.complete[0]
     jobs.services.store.delete_job(orphan)  # the record is gone, the folder is not
-    report = jobs.services.cleanup.older_than(1)
+    report = jobs.services.cleanup.delete_older_than(1)
     assert orphan not in report.deleted  # recent: could be an upload in progress
-    report = jobs.services.cleanup.older_than(0)
+    report = jobs.services.cleanup.delete_older_than(0)
     assert orphan in report.deleted
     assert not (jobs.data_dir / "jobs" / orphan).exists()
 

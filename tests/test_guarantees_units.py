@@ -341,11 +341,11 @@ def _finished_and_active(tmp_path: Path) -> tuple[Setup, Cleanup, list[str], str
 
 def test_cleanup_twice_is_cleanup_once(tmp_path: Path) -> None:
     setup, cleanup, finished, active = _finished_and_active(tmp_path)
-    first = cleanup.older_than(0)
+    first = cleanup.delete_older_than(0)
     assert sorted(first.deleted) == sorted(finished) and first.freed_bytes > 0
-    second = cleanup.older_than(0)
+    second = cleanup.delete_older_than(0)
     assert second.deleted == [] and second.freed_bytes == 0
-    assert cleanup.by_status(None).skipped_active == [active]  # and a third, of every job, leaves it too
+    assert cleanup.delete_by_status(None).skipped_active == [active]  # and a third, of every job, leaves it too
     assert sorted(p.name for p in setup.blobs.root.iterdir()) == [active]
     assert setup.status(setup.store.get_job(active)) is JobStatus.PROCESSING
 
@@ -360,9 +360,9 @@ def test_cleanup_killed_between_record_and_files_is_finished_by_the_next_one(
 
     monkeypatch.setattr(setup.blobs, "delete_job_files", killed)
     with pytest.raises(KeyboardInterrupt):
-        cleanup.older_than(0)
+        cleanup.delete_older_than(0)
     monkeypatch.undo()
-    report = cleanup.older_than(0)  # the next run (a restart's sweep): the rest, and the files left behind
+    report = cleanup.delete_older_than(0)  # the next run (a restart's sweep): the rest, and the files left behind
     assert sorted(report.deleted) == sorted(finished)
     assert sorted(p.name for p in setup.blobs.root.iterdir()) == [active]
     assert (setup.blobs.root / active / "input_1.png").is_file()

@@ -38,12 +38,12 @@ def test_a_starred_job_outlives_the_retention_sweep(server: LiveServer) -> None:
     for job_id in (kept, swept):
         wait_for(server.http, job_id, {"complete"})
     assert server.http.put(f"/api/jobs/{kept}/star").status_code == 200
-    report = Cleanup(server.services.store, server.services.blobs).older_than(0)
+    report = Cleanup(server.services.store, server.services.blobs).delete_older_than(0)
     assert report.deleted == [swept]
     assert server.http.get(f"/api/jobs/{kept}").json()["starred"] is True
     unstarred = server.http.delete(f"/api/jobs/{kept}/star")
     assert unstarred.status_code == 200 and unstarred.json()["starred"] is False
-    assert Cleanup(server.services.store, server.services.blobs).older_than(0).deleted == [kept]
+    assert Cleanup(server.services.store, server.services.blobs).delete_older_than(0).deleted == [kept]
 
 
 def test_history_is_searched_by_prompt_filtered_by_star_and_paged(server: LiveServer) -> None:

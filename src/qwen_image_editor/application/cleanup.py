@@ -43,7 +43,7 @@ class Cleanup:
     def __init__(self, store: JobStore, blobs: BlobStore) -> None:
         self.store, self.blobs = store, blobs
 
-    def older_than(self, hours: float, *, dry_run: bool = False) -> CleanupReport:
+    def delete_older_than(self, hours: float, *, dry_run: bool = False) -> CleanupReport:
         """Finished jobs older than `hours`, and job files left without a record that long."""
         cutoff = datetime.now(UTC) - timedelta(hours=hours)
         report = self._remove(self.store.finished_before(cutoff), dry_run)
@@ -56,11 +56,11 @@ class Cleanup:
         self._remove_orphans(datetime.now(UTC) - timedelta(hours=hours), report)
         return report
 
-    def jobs(self, job_ids: Iterable[str], *, dry_run: bool = False) -> CleanupReport:
+    def delete_jobs(self, job_ids: Iterable[str], *, dry_run: bool = False) -> CleanupReport:
         """Named jobs (ids are checked to be the server's UUIDs first: JobNotFound otherwise)."""
         return self._remove([self.store.get_job(checked_job_id(job_id)) for job_id in job_ids], dry_run)
 
-    def by_status(self, status: JobStatus | None, *, dry_run: bool = False) -> CleanupReport:
+    def delete_by_status(self, status: JobStatus | None, *, dry_run: bool = False) -> CleanupReport:
         """Every job in `status` (or every job, when None); active ones are skipped and reported."""
         return self._remove(self._all_jobs(status), dry_run)
 
@@ -112,8 +112,8 @@ class Cleanup:
 
 
 class RetentionSweeper:
-    """At once and then every `interval` seconds, in a daemon thread: `Cleanup.older_than(retention_hours)` (unless
-    None: keep every job), and always `Cleanup.orphans()`."""
+    """At once and then every `interval` seconds, in a daemon thread: `Cleanup.delete_older_than(retention_hours)`
+    (unless None: keep every job), and always `Cleanup.orphans()`."""
 
     def __init__(self, cleanup: Cleanup, retention_hours: float | None, interval: float) -> None:
         self.cleanup, self.retention_hours, self.interval = cleanup, retention_hours, interval
@@ -132,7 +132,7 @@ class RetentionSweeper:
         while not self._stop.wait(self.interval if self.last_run else 0):
             try:
                 if self.retention_hours is not None:
-                    report = self.cleanup.older_than(self.retention_hours)
+                    report = self.cleanup.delete_older_than(self.retention_hours)
                     if report.deleted:
                         log.info("retention: removed %d jobs older than %gh", len(report.deleted), self.retention_hours)
                 orphans = self.cleanup.orphans()

@@ -55,11 +55,13 @@ def cleanup(
         else:
             try:
                 if job:
-                    report = cleaner.jobs(job, dry_run=dry_run)
+                    report = cleaner.delete_jobs(job, dry_run=dry_run)
                 elif delete_all or by_status is not None:
-                    report = cleaner.by_status(by_status, dry_run=dry_run)
+                    report = cleaner.delete_by_status(by_status, dry_run=dry_run)
                 else:
-                    report = cleaner.older_than(settings.retention_hours if hours is None else hours, dry_run=dry_run)
+                    report = cleaner.delete_older_than(
+                        settings.retention_hours if hours is None else hours, dry_run=dry_run
+                    )
             except JobNotFound as exc:
                 fail(str(exc), EXIT_BAD_INPUT)
             _print_report(report)

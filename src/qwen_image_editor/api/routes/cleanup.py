@@ -15,7 +15,7 @@ def cleanup(
     services: ServicesDep, admin: AdminDep, hours: Annotated[float, Query(ge=0, le=24 * 365)] = 24
 ) -> CleanupResponse:
     """Delete finished jobs older than `hours` (never queued or running ones). Admin keys only."""
-    report = services.cleanup.older_than(hours)
+    report = services.cleanup.delete_older_than(hours)
     return CleanupResponse(
         deleted=report.deleted, message=f"Deleted {len(report.deleted)} jobs finished over {hours:g} hours ago"
     )
