@@ -210,8 +210,9 @@ def make_random_lora(
     generator = torch.Generator().manual_seed(seed)
     tensors: dict[str, Any] = {}
     for name, layer in transformer.named_modules():
-        if not name.startswith("transformer_blocks.") or not isinstance(layer, torch.nn.Linear):
-            continue
+        if not name.startswith("transformer_blocks.") or not isinstance(layer, torch.nn.Linear) or ".lora_" in name:
+            continue  # (the last: a loaded adapter's own factors)
+        name = name.removesuffix(".base_layer")  # a layer PEFT wrapped when an adapter was loaded: its own name
         down = torch.randn(rank, layer.in_features, generator=generator) * scale / layer.in_features**0.5
         up = torch.randn(layer.out_features, rank, generator=generator) * scale / rank**0.5
         if lightx2v:
