@@ -102,7 +102,8 @@ def test_a_21_server_offers_ten_slots_create_mode_tags_and_its_license(
     expect(submit).to_be_disabled()
     page.get_by_role("radio", name="Create").check()
     expect(submit).to_contain_text("Create image")
-    page.get_by_label("Shape").select_option("4:3")
+    page.get_by_role("radio", name="Shape and size").check()
+    page.get_by_test_id("aspect-ratio").select_option("4:3")  # at the model's own size in that shape
 
     gate = engine_21.hold(before_step=2)  # the job runs, after one step, until the gate opens
     expect(submit).to_be_enabled()
@@ -123,8 +124,10 @@ def test_a_21_server_offers_ten_slots_create_mode_tags_and_its_license(
     assert abs(width / height - 4 / 3) < 0.05 and width * height > 500_000
     result = page.get_by_test_id("result-image")
     assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [width, height]
-    # Pictures lie on the checkerboard, so a transparent result shows as one.
-    assert "gradient" in result.evaluate("img => getComputedStyle(img).backgroundImage")
+    # Pictures lie on the checkerboard (the picture's or the viewer's behind it), so a transparent result shows one.
+    behind = "img => { for (let e = img; e; e = e.parentElement) { const b = getComputedStyle(e).backgroundImage;"
+    behind += " if (b !== 'none') return b; } return 'none'; }"
+    assert "gradient" in result.evaluate(behind)
     page.screenshot(path=tmp_path / "page-21.png", full_page=True)
 
 

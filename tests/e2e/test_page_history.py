@@ -174,7 +174,7 @@ def test_reuse_inputs_and_settings_and_the_draft_survives_a_reload(page: Page, f
 
 def test_drag_a_history_image_onto_the_drop_zone(page: Page, fake_server: LiveServer) -> None:
     (job_id,) = make_jobs(fake_server, ["drag my result"])
-    page.set_viewport_size({"width": 1280, "height": 1400})  # source and drop zone in view: no scrolling mid-drag
+    page.set_viewport_size({"width": 1280, "height": 1900})  # source and drop zone in view: no scrolling mid-drag
     page.reload()
     thumb = page.locator(f'[data-testid="history-item"][data-job-id="{job_id}"]').get_by_test_id("history-thumb")
     expect(thumb).to_be_visible()
