@@ -76,8 +76,9 @@ new MutationObserver(() => {
 }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
 """
 
-# The form's draft as the page keeps it (IndexedDB qie/draft/current, see frontend/src/features/edit/lib/draftStore.ts): its
-# values and its images' names, or null before the first save. Creates nothing when there is none yet.
+# The form's draft as the page keeps it (IndexedDB qie/draft/current, see
+# frontend/src/features/edit/lib/draftStore.ts): its values and its images' names, or null before the first save.
+# Creates nothing when there is none yet.
 READ_DRAFT = """async () => {
   const db = await new Promise((resolve) => {
     const request = indexedDB.open("qie");
