@@ -25,6 +25,7 @@ from qwen_image_editor.engine.checkpoints import Checkpointing
 from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
 from qwen_image_editor.engine.fake import FakeEngine, StepGate
 from qwen_image_editor.engine.loras import LoraInfo
+from qwen_image_editor.errors import EditCancelled
 from qwen_image_editor.services import build_services
 from qwen_image_editor.settings import Settings
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
@@ -183,7 +184,10 @@ class SlowSteps:
         def slow_step(progress: StepProgress) -> None:
             if on_step is not None:
                 on_step(progress)
-            gate(progress.step + 1)
+            try:
+                gate(progress.step + 1)
+            except EditCancelled:
+                return  # the engine's own check after this step stops it, as in a real run (saving that step)
             time.sleep(self.step_delay)
 
         gate(1)

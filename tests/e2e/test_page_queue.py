@@ -4,14 +4,17 @@ started again (the job comes back "requeued after a server restart" and finishes
 
 from __future__ import annotations
 
+import io
 import re
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
-from tests.api.conftest import wait_for
+from tests.api.conftest import submit, wait_for
 from tests.e2e.conftest import (
     ARTIFACTS,
     BROWSER_TEST_TIMEOUT_S,
@@ -126,19 +129,20 @@ def test_ctrl_enter_runs_from_anywhere_and_esc_cancels(
     expect(page).to_have_title("Qwen Image Editor")
 
 
-def test_offline_banner_and_recovery_after_a_restart(
+def test_offline_banner_and_recovery_after_a_restart_resuming_from_the_saved_step(
     browser: Browser, restartable_server: RestartableServer, input_files: list[Path]
 ) -> None:
-    # The job runs (after one step) until the gate opens: the server stops under it, and after the restart
-    # it runs again from the start and waits at the same place until the page has shown that it came back.
-    gate = restartable_server.engine.hold(before_step=2)
+    # The job runs until the gate before step 4: the server stops under it (its worker saves step 3 as it stops),
+    # and after the restart the job goes on from step 4, held again before step 6 until the page has shown it.
+    engine = restartable_server.engine
+    gate = engine.hold(before_step=4)
     context = new_context(browser)
     page = context.new_page()
     try:
         page.goto(restartable_server.url)
         job_id = start_edit(page, input_files[:1], "survive a restart", 8)
         gate.wait_held(timeout=EDIT_TIMEOUT_S)
-        expect(page.get_by_test_id("progress")).to_have_text("Step 1 of 8")
+        expect(page.get_by_test_id("progress")).to_have_text("Step 3 of 8")
         expect(page.get_by_test_id("offline-banner")).to_have_count(0)
 
         restartable_server.stop()
@@ -149,17 +153,39 @@ def test_offline_banner_and_recovery_after_a_restart(
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "offline.png")
 
+        later = engine.hold(before_step=6)
         restartable_server.start()
         expect(page.get_by_test_id("offline-banner")).to_have_count(0)
-        gate.wait_held(timeout=EDIT_TIMEOUT_S)  # running again
-        expect(page.get_by_test_id("requeued")).to_have_text(re.compile("Requeued after a server restart"))
-        gate.open()
+        later.wait_held(timeout=EDIT_TIMEOUT_S)  # running again, past the saved step
+        expect(page.get_by_test_id("requeued")).to_have_text(
+            "Requeued after a server restart; it continues from step 3"
+        )
+        expect(page.get_by_test_id("progress")).to_have_text("Step 5 of 8")
+        later.open()
         wait_for_result(page, job_id)
         job = restartable_server.http.get(f"/api/jobs/{job_id}").json()
         assert job["status"] == "complete" and job["requeue_reason"] in ("restart", "shutdown")
+        assert job["progress"]["resumed_from_step"] == 3
         expect(page.get_by_test_id("error-message")).to_have_count(0)
     finally:
         context.close()
+
+    # The same edit never interrupted, from the stored input with the recorded settings: the same pixels.
+    stored = restartable_server.http.get(f"/api/jobs/{job_id}/files/input_1.png").content
+    config = {key: job["config"][key] for key in ("prompt", "seed", "num_inference_steps", "true_cfg_scale")}
+    again = submit(restartable_server.http, [stored], **config)
+    assert again.status_code == 202, again.text
+    uninterrupted = wait_for(restartable_server.http, again.json()["job_id"], {"complete", "error"}, EDIT_TIMEOUT_S)
+    assert uninterrupted["status"] == "complete" and uninterrupted["progress"].get("resumed_from_step") is None
+    assert uninterrupted["config"]["output_size"] == job["config"]["output_size"]
+    assert np.array_equal(
+        output_pixels(restartable_server, job_id), output_pixels(restartable_server, again.json()["job_id"])
+    )
+
+
+def output_pixels(server: RestartableServer, job_id: str) -> np.ndarray:
+    with Image.open(io.BytesIO(server.http.get(f"/api/jobs/{job_id}/files/output_1.png").content)) as image:
+        return np.asarray(image.convert("RGB"))
 
 
 def test_screenshots_of_the_queue(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { jobMessage, makeJob, makeProgress, progressMessage } from "../../../test/fixtures";
-import { applyMessage, applyProgress, formatEta, isStaleProgress, jobOf, mergeJob, progressLabel } from "./jobState";
+import { applyMessage, applyProgress, formatEta, isStaleProgress, jobOf, mergeJob, progressLabel, requeueNote } from "./jobState";
 
 const at = (second: number) => `2026-01-01T00:00:${String(second).padStart(2, "0")}.000Z`;
 const progressAt = (step: number, second: number) => progressMessage("job-1", makeProgress({ step, updated_at: at(second) }));
@@ -121,5 +121,19 @@ describe("labels", () => {
     expect(formatEta(null)).toBeNull();
     expect(formatEta(42.4)).toBe("42s left");
     expect(formatEta(125)).toBe("2m 05s left");
+  });
+});
+
+describe("requeueNote", () => {
+  it("says where a requeued job goes on from when its worker had saved a step", () => {
+    const running = { status: "processing" as const, requeue_reason: "shutdown" as const };
+    expect(requeueNote(makeJob({ ...running, progress: makeProgress() }))).toBe("Requeued after a server restart");
+    expect(requeueNote(makeJob({ ...running, progress: makeProgress({ resumed_from_step: 19 }) }))).toBe(
+      "Requeued after a server restart; it continues from step 19",
+    );
+    expect(
+      requeueNote(makeJob({ status: "processing", requeue_reason: "lease_expired", progress: makeProgress({ resumed_from_step: 5 }) })),
+    ).toBe("Requeued: its worker stopped answering; it continues from step 5");
+    expect(requeueNote(makeJob({ status: "complete", requeue_reason: "shutdown" }))).toBeNull();
   });
 });

@@ -125,13 +125,16 @@ export function formatEta(seconds: number | null): string | null {
 }
 
 /** Why a job is back in the queue, in the user's words; null if it never went back. */
-export function requeueNote(job: Pick<Job, "requeue_reason" | "status">): string | null {
+export function requeueNote(job: Pick<Job, "requeue_reason" | "status" | "progress">): string | null {
   if (!job.requeue_reason || isTerminal(job.status)) return null;
-  if (job.requeue_reason === "lease_expired") return "Requeued: its worker stopped answering";
   if (job.requeue_reason === "cancel_undone") return job.status === "queued" ? "Cancel undone: it runs next" : null;
+  // A job whose worker had saved its latents goes on from there (the worker's checkpoints), not from step 1.
+  const resumed = job.progress?.resumed_from_step;
+  const continues = resumed ? `; it continues from step ${resumed}` : "";
+  if (job.requeue_reason === "lease_expired") return `Requeued: its worker stopped answering${continues}`;
   // `shutdown` (its worker stopped on purpose, as a server does when it is stopped and started again) reads
   // the same to whoever watches the page.
-  return "Requeued after a server restart";
+  return `Requeued after a server restart${continues}`;
 }
 
 /** "[45%] ", "[queued] " or "" for the tab title. */
