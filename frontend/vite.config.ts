@@ -26,5 +26,6 @@ export default defineConfig({
     environment: "jsdom",
     setupFiles: ["./src/test/setup.ts"],
     restoreMocks: true,
+    testTimeout: 30_000, // a per-test ceiling, not a speed goal: busy machines are slow
   },
 });

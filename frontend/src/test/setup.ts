@@ -1,9 +1,12 @@
 import "@testing-library/jest-dom/vitest";
-import { cleanup } from "@testing-library/react";
+import { cleanup, configure } from "@testing-library/react";
 import { afterEach } from "vitest";
 import { TestRequest } from "./request";
 
 afterEach(() => cleanup());
+
+// findBy/waitFor wait for an outcome, not a speed: the default 1 s fails on a busy machine (CI under load).
+configure({ asyncUtilTimeout: 10_000 });
 
 globalThis.Request = TestRequest;
 
