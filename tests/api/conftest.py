@@ -104,3 +104,21 @@ def wait_for(http: httpx.Client, job_id: str, statuses: set[str], timeout: float
             return job
         time.sleep(0.02)
     raise AssertionError(f"job {job_id} did not reach {statuses}; last: {job}")
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start a live server with these settings (fake engine); stopped at the end of the test."""
+    stack: list[Any] = []
+
+    def started(engine: FakeEngine | None = None, **overrides: Any) -> LiveServer:
+        services = build_services(
+            make_settings(tmp_path, **overrides), engine=engine or FakeEngine(0.02, output_pixels=SMALL_OUTPUT_PIXELS)
+        )
+        running = live_server(services)
+        stack.append(running)
+        return running.__enter__()
+
+    yield started
+    for running in reversed(stack):
+        running.__exit__(None, None, None)

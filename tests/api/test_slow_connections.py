@@ -27,7 +27,8 @@ from qwen_image_editor.api.serving import uvicorn_options
 from qwen_image_editor.engine.fake import FakeEngine
 from qwen_image_editor.services import build_services
 from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, eventually, make_settings, submit
-from tests.api.test_bounded_resources import raw_websocket, read_all, start_upload
+from tests.api.test_bounded_resources import read_all, start_upload
+from tests.api.test_bounded_websockets import raw_websocket
 from tests.live_server import LiveServer, free_port, live_server
 
 TCP_CLOSE, TCP_CLOSE_WAIT = 7, 8  # linux/tcp_states.h
