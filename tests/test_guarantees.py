@@ -23,9 +23,11 @@ ACCESS = "tests/api/test_access.py"
 EXTRA = "tests/api/test_guarantees_extra.py"
 UNITS = "tests/test_guarantees_units.py"
 BOUNDED = "tests/api/test_bounded_resources.py"
+SOCKETS = "tests/api/test_bounded_websockets.py"
 BAD_INPUT = "tests/api/test_bad_input.py"
 JOBS_API = "tests/api/test_jobs_api.py"
 CONTRACT = "tests/store/test_contract.py"
+CONTRACT_MORE = "tests/store/test_contract_transitions.py"
 WORKER = "tests/test_worker.py"
 EVENTS_PG = "tests/test_events_postgres.py"
 BLOBS = "tests/blobs/test_contract.py"
@@ -82,7 +84,7 @@ CLAIMS: dict[str, list[str]] = {
     # -- Access: owner isolation ---------------------------------------------------------------------------------
     "Access / Owner isolation: a job belongs to the key that made it": [
         f"{ACCESS}::test_isolation_matrix_two_owners_and_an_admin",
-        f"{CONTRACT}::test_owners_see_only_their_own_jobs",
+        f"{CONTRACT_MORE}::test_owners_see_only_their_own_jobs",
     ],
     "Access / Owner isolation: another key gets the same 404 as for a missing job, on every route": [
         f"{ACCESS}::test_isolation_matrix_two_owners_and_an_admin",
@@ -293,7 +295,7 @@ CLAIMS: dict[str, list[str]] = {
     "Durability / Crash-safe cleanup: never touches active jobs": [
         f"{CLEANUP}::test_all_removes_finished_jobs_and_their_files_but_never_active_ones",
         f"{CLEANUP}::test_the_retention_sweep_runs_in_the_background",
-        f"{CONTRACT}::test_delete_removes_any_job_but_a_processing_one",
+        f"{CONTRACT_MORE}::test_delete_removes_any_job_but_a_processing_one",
     ],
     "Durability / Crash-safe cleanup: never leaves the data directory": [
         f"{CLEANUP}::test_folders_outside_the_job_layout_are_left_alone",
@@ -311,17 +313,17 @@ CLAIMS: dict[str, list[str]] = {
         f"{ACCESS}::test_submits_per_minute_per_key_are_capped_with_retry_after",
     ],
     "Load / Slow clients: each WebSocket has a bounded send buffer": [
-        f"{BOUNDED}::test_a_stalled_websocket_reader_slows_neither_another_watcher_nor_the_job",
+        f"{SOCKETS}::test_a_stalled_websocket_reader_slows_neither_another_watcher_nor_the_job",
     ],
     "Load / Slow clients: progress is coalesced": [
         f"{UNITS}::test_a_subscriber_that_falls_behind_loses_old_progress_never_the_final_message",
     ],
     "Load / Slow clients: one stalled subscriber is closed without delaying the others": [
-        f"{BOUNDED}::test_a_stalled_websocket_reader_is_closed_while_the_job_runs_and_the_others_miss_nothing",
-        f"{BOUNDED}::test_a_stalled_websocket_reader_slows_neither_another_watcher_nor_the_job",
+        f"{SOCKETS}::test_a_stalled_websocket_reader_is_closed_while_the_job_runs_and_the_others_miss_nothing",
+        f"{SOCKETS}::test_a_stalled_websocket_reader_slows_neither_another_watcher_nor_the_job",
     ],
     "Load / Slow clients: idle sockets are pinged": [
-        f"{BOUNDED}::test_websockets_are_not_compressed_and_idle_ones_are_pinged",
+        f"{SOCKETS}::test_websockets_are_not_compressed_and_idle_ones_are_pinged",
         f"{SLOW}::test_a_websocket_that_never_reads_nor_pongs_is_closed",
     ],
     "Load / Slow clients: a request whose body stalls gets 408 and its connection closed": [
