@@ -11,13 +11,9 @@ fails here instead of silently leaving its claim unproven. Parametrised tests ar
 
 from __future__ import annotations
 
-import ast
-from functools import cache
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.node_ids import node_exists
 
 ACCESS = "tests/api/test_access.py"
 EXTRA = "tests/api/test_guarantees_extra.py"
@@ -316,7 +312,7 @@ CLAIMS: dict[str, list[str]] = {
         f"{SOCKETS}::test_a_stalled_websocket_reader_slows_neither_another_watcher_nor_the_job",
     ],
     "Load / Slow clients: progress is coalesced": [
-        f"{UNITS}::test_a_subscriber_that_falls_behind_loses_old_progress_never_the_final_message",
+        "tests/test_slow_subscribers.py::test_a_subscriber_that_falls_behind_loses_old_progress_never_the_final_message",
     ],
     "Load / Slow clients: one stalled subscriber is closed without delaying the others": [
         f"{SOCKETS}::test_a_stalled_websocket_reader_is_closed_while_the_job_runs_and_the_others_miss_nothing",
@@ -358,31 +354,6 @@ WITHOUT_TEST: dict[str, str] = {
         "proven by `make test-stress` (the suite under scripts/with-cpu-hog.sh), not by a test"
     ),
 }
-
-
-@cache
-def defined_tests(path: str) -> frozenset[str]:
-    """The test functions of a file, and `Class::method` for the tests of its classes."""
-    tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
-    names: set[str] = set()
-    functions = (ast.FunctionDef, ast.AsyncFunctionDef)
-    for node in tree.body:
-        if isinstance(node, functions) and node.name.startswith("test"):
-            names.add(node.name)
-        elif isinstance(node, ast.ClassDef):
-            names.update(
-                f"{node.name}::{item.name}"
-                for item in node.body
-                if isinstance(item, functions) and item.name.startswith("test")
-            )
-    return frozenset(names)
-
-
-def node_exists(node_id: str) -> bool:
-    path, _, name = node_id.partition("::")
-    if not name or not (ROOT / path).is_file():
-        return False
-    return name.split("[", 1)[0] in defined_tests(path)
 
 
 @pytest.mark.parametrize("claim", sorted(CLAIMS))
