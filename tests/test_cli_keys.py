@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 
 from qwen_image_editor.cli import app
 from tests.live_server import free_port
+from tests.serve_process import wait_until_answering
 from tests.test_crash_recovery import PATIENCE
 
 runner = CliRunner()
@@ -77,14 +77,8 @@ def test_insecure_no_auth_starts_and_says_so_at_start_and_in_health(tmp_path: Pa
     port = free_port()
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(port), "--insecure-no-auth")
     try:
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            try:
-                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=1).json()
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "qie serve did not start"
-                time.sleep(0.1)
+        wait_until_answering(process, f"http://127.0.0.1:{port}/api/health", PATIENCE)
+        health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=PATIENCE).json()
         assert health["keys_required"] is False and "--insecure-no-auth" in health["warning"]
     finally:
         process.terminate()
@@ -98,14 +92,8 @@ def test_with_a_key_a_public_address_is_served(tmp_path: Path) -> None:
     port = free_port()
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(port))
     try:
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            try:
-                assert httpx.get(f"http://127.0.0.1:{port}/api/jobs", timeout=1).status_code == 401
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "qie serve did not start"
-                time.sleep(0.1)
+        wait_until_answering(process, f"http://127.0.0.1:{port}/api/jobs", PATIENCE)
+        assert httpx.get(f"http://127.0.0.1:{port}/api/jobs", timeout=PATIENCE).status_code == 401
     finally:
         process.terminate()
         process.communicate(timeout=PATIENCE)

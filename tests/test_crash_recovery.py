@@ -18,6 +18,7 @@ import pytest
 
 from tests.api.conftest import submit
 from tests.live_server import free_port
+from tests.serve_process import serve_process
 
 pytestmark = pytest.mark.process
 
@@ -45,27 +46,9 @@ def server_process(
         **(env or {}),
     }
     qie = Path(sys.executable).parent / "qie"
-    log = open(data_dir.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [qie, "serve", "--data-dir", str(data_dir), "--port", str(port), *args], env=env, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=10).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"qie serve did not start; see {log.name}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(PATIENCE)
-        log.close()
+    command = [qie, "serve", "--data-dir", str(data_dir), "--port", str(port), *args]
+    with serve_process(command, port=port, env=env, log=data_dir.parent / f"server-{port}.log", patience=PATIENCE) as p:
+        yield p
 
 
 def test_sigkill_mid_job_then_restart_finishes_every_accepted_job(tmp_path: Path) -> None:

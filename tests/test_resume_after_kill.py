@@ -25,6 +25,7 @@ from qwen_image_editor.worker.checkpoints import unpack
 from tests.api.conftest import png_bytes, submit, wait_for
 from tests.conftest import FAST_AREA
 from tests.live_server import free_port
+from tests.serve_process import serve_process
 
 pytestmark = pytest.mark.process
 
@@ -55,26 +56,9 @@ def tiny_server(data_dir: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         "QIE_LEASE_SECONDS": "3600",  # the rerun comes from the restart itself, never from a lease running out
         "QIE_RETENTION_HOURS": "0",
     }
-    log = open(data_dir.parent / f"server-{port}.log", "ab")  # noqa: SIM115 - closed with the process
     command = [sys.executable, "-c", SERVE, "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=log, cwd=Path(__file__).parent.parent)
-    try:
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=10).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"qie serve did not start; see {log.name}")
-            time.sleep(0.1)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(PATIENCE)
-        log.close()
+    with serve_process(command, port=port, env=env, log=data_dir.parent / f"server-{port}.log", patience=PATIENCE) as p:
+        yield p
 
 
 def result_pixels(http: httpx.Client, job_id: str) -> np.ndarray:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from tests.api.conftest import png_bytes
 from tests.live_server import free_port
+from tests.serve_process import wait_until_answering
 from tests.test_cli_keys import QIE
 from tests.test_crash_recovery import PATIENCE
 
@@ -39,14 +40,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            try:
-                httpx.get(f"{url}/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "qie serve did not start"
-                time.sleep(0.1)
+        wait_until_answering(process, f"{url}/api/health", PATIENCE)
         yield url
     finally:
         process.terminate()

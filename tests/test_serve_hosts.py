@@ -3,13 +3,13 @@ others get 400, and X-Forwarded-For from a client (even a local one) is not beli
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.live_server import free_port
+from tests.serve_process import wait_until_answering
 from tests.test_cli_keys import keys, serve
 from tests.test_crash_recovery import PATIENCE
 
@@ -27,14 +27,7 @@ def test_a_public_server_answers_listed_names_and_believes_no_forwarded_address(
     process = serve(tmp_path, "--host", "0.0.0.0", "--port", str(port))
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + PATIENCE
-        while True:
-            try:
-                httpx.get(f"{url}/api/health", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None and time.monotonic() < deadline, "qie serve did not start"
-                time.sleep(0.1)
+        wait_until_answering(process, f"{url}/api/health", PATIENCE)
         with httpx.Client(base_url=url, timeout=PATIENCE) as http:
             listed = {"Host": f"gpu.example.com:{port}", "Authorization": f"Bearer {key}"}
             assert http.get("/api/jobs", headers=listed).status_code == 200
