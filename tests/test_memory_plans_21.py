@@ -118,6 +118,15 @@ def test_auto_picks_for_21(size_21: ModelSize, gpu_gb: int) -> None:
             assert choice.peak_gb <= 22
 
 
+def test_the_reason_says_would_fit_only_of_a_plan_that_fits(size_21: ModelSize) -> None:
+    estimates = estimate_plans(size_21, bitsandbytes=False)  # no bitsandbytes, no GGUF file
+    at_24 = choose_plan(estimates, 24).reason  # 22.1 GB usable: nf4's 20.1 fits, gguf's 23.0 (bf16) does not
+    assert "nf4 would fit but needs: pip install bitsandbytes" in at_24
+    assert "gguf needs 23.0 GB (and: set QIE_GGUF" in at_24
+    at_12 = choose_plan(estimates, 12).reason  # 11.0 GB usable: neither would fit whatever was installed
+    assert "would fit" not in at_12 and "nf4 needs 20.1 GB (and: pip install bitsandbytes" in at_12
+
+
 def test_doctor_json_for_21_on_a_48_gb_card_needs_no_weights(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,

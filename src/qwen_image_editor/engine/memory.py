@@ -175,17 +175,23 @@ def estimate_plans(
     return tuple(estimates)
 
 
+def _why_not(estimate: PlanEstimate, usable: float) -> str:
+    """Why a faster plan was passed over: "would fit" only where its estimate does fit, so that a small card is
+    not sent to install a library (or find a file) for a plan that would not fit it anyway."""
+    if estimate.available:
+        return f"{estimate.plan} needs {estimate.peak_gb:.1f} GB"
+    if estimate.peak_gb <= usable:
+        return f"{estimate.plan} would fit but needs: {estimate.note}"
+    return f"{estimate.plan} needs {estimate.peak_gb:.1f} GB (and: {estimate.note})"
+
+
 def choose_plan(estimates: Sequence[PlanEstimate], free_gb: float) -> PlanChoice:
     """The first available plan (fastest first) whose estimate fits in the usable share of `free_gb`."""
     usable = free_gb * USABLE_SHARE
     for estimate in estimates:
         if estimate.available and estimate.peak_gb <= usable:
             faster = [e for e in estimates if PREFERENCE.index(e.plan) < PREFERENCE.index(estimate.plan)]
-            why = "; ".join(
-                f"{e.plan} needs {e.peak_gb:.1f} GB" if e.available else f"{e.plan} would fit but needs: {e.note}"
-                for e in faster
-                if not (e.available and e.peak_gb <= usable)
-            )
+            why = "; ".join(_why_not(e, usable) for e in faster if not (e.available and e.peak_gb <= usable))
             reason = (
                 f"{estimate.plan} is the fastest plan that fits: {estimate.peak_gb:.1f} GB estimated of "
                 f"{usable:.1f} GB usable ({USABLE_SHARE:.0%} of {free_gb:.1f} GB free)" + (f"; {why}" if why else "")
