@@ -207,3 +207,57 @@ def test_an_unreadable_checkpoint_is_ignored_and_a_job_file_only_for_the_worker(
         setup.blobs.open_file(job.id, "checkpoint.zip")
     assert setup.blobs.delete_job_files(job.id) > 0
     assert setup.blobs.load_checkpoint(job.id) is None
+
+
+def cancel_at(setup: Setup, job: Job, before_step: int) -> tuple[FakeEngine, threading.Event, threading.Thread]:
+    """Run the job on a worker that stays up (`run_forever`) and cancel it while it waits before `before_step`; the
+    gate is opened again once the job is cancelled, so that a rerun passes it."""
+    engine = fake_engine()
+    gate = engine.hold(before_step=before_step)
+    stop = threading.Event()
+    running = threading.Thread(target=setup.worker(engine, "worker-a", every=3).run_forever, args=(stop,))
+    running.start()
+    gate.wait_held(timeout=PATIENCE)
+    setup.store.request_cancel(job.id)
+    eventually(lambda: setup.store.get_job(job.id).status is JobStatus.CANCELLED, "the job was cancelled")
+    gate.open()
+    return engine, stop, running
+
+
+def test_an_undone_cancel_continues_from_the_step_it_was_cancelled_at(tmp_path: Path) -> None:
+    setup = Setup(tmp_path)
+    job = setup.queue(steps=20)
+    engine, stop, running = cancel_at(setup, job, before_step=15)
+    try:
+        # kept while the cancel can be undone: the step the cancel stopped at (14; every 3 steps saved 12 before)
+        eventually(lambda: saved_step(setup, job) == 14, "the cancelled job's checkpoint was kept")
+        setup.store.undo_cancel(job.id, within_seconds=60)
+        eventually(lambda: setup.store.get_job(job.id).status is JobStatus.COMPLETE, "the undone job completed")
+    finally:
+        stop.set()
+        running.join(PATIENCE)
+    assert engine.resumed_from == [14]  # not from step 1
+    assert setup.steps_reported("worker-a")[-6:] == [15, 16, 17, 18, 19, 20]
+    assert setup.blobs.load_checkpoint(job.id) is None  # gone with the job's end
+
+    again = Setup(tmp_path / "again")  # the pixels of a run that was never cancelled
+    uninterrupted = again.queue(steps=20)
+    assert again.worker(fake_engine(), "worker-c", every=0).run_until_idle() == 1
+    assert np.array_equal(pixels(setup.blobs, job), pixels(again.blobs, uninterrupted))
+
+
+def test_a_cancelled_jobs_checkpoint_goes_once_the_cancel_cannot_be_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("qwen_image_editor.worker.outcomes.UNDO_CANCEL_SECONDS", 0.0)
+    monkeypatch.setattr("qwen_image_editor.worker.outcomes._UNDO_MARGIN_SECONDS", 0.2)
+    setup = Setup(tmp_path)
+    job = setup.queue(steps=20)
+    _, stop, running = cancel_at(setup, job, before_step=15)
+    try:  # the worker is still up: its writer removes it when due, not only when it closes
+        eventually(lambda: setup.blobs.load_checkpoint(job.id) is None, "the checkpoint was removed")
+        assert running.is_alive()
+    finally:
+        stop.set()
+        running.join(PATIENCE)
+    assert setup.store.get_job(job.id).status is JobStatus.CANCELLED

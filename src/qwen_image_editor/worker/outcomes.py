@@ -12,6 +12,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from qwen_image_editor.application.jobs import UNDO_CANCEL_SECONDS
 from qwen_image_editor.edit_request import embedded_settings
 from qwen_image_editor.engine.base import EditResult
 from qwen_image_editor.errors import (
@@ -25,6 +26,7 @@ from qwen_image_editor.errors import (
 )
 from qwen_image_editor.imaging import flattened_by
 from qwen_image_editor.jobs.records import Job, JobRegion
+from qwen_image_editor.jobs.states import JobStatus
 from qwen_image_editor.regions import RegionEdit
 from qwen_image_editor.worker.checkpoints import CheckpointWriter
 from qwen_image_editor.worker.heartbeat import Heartbeat
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from qwen_image_editor.worker.runner import Worker
 
 log = logging.getLogger(__name__)
+# A cancel undone in its last moment is requeued a moment later: its checkpoint is still there for it then.
+_UNDO_MARGIN_SECONDS = 10.0
 
 
 class _NotSaved(enum.Enum):
@@ -100,7 +104,7 @@ class Outcomes:
                 log.warning("job %s: lease lost to another worker; its result is dropped", job.id)
             elif outcome is _NotSaved.CANCELLED:
                 worker.lifecycle.cancelled(job.id, worker.worker_id)
-                self._forget_checkpoint(job)
+                self._keep_checkpoint_for_undo(job)
             else:
                 # Only now, with every file in place, does the record name them: a failure above leaves no
                 # result referenced (files already written are complete, and go with the job).
@@ -132,7 +136,7 @@ class Outcomes:
         # JobNotFound: it was deleted while it ran, and its end is recorded and it is gone already
         with contextlib.suppress(InvalidTransition, JobNotFound):
             worker.lifecycle.cancelled(job.id, worker.worker_id)
-        self._forget_checkpoint(job)
+        self._keep_checkpoint_for_undo(job)
 
     def hand_back(self, job: Job) -> None:
         """Back to the queue, its place kept (its checkpoint stays: its next run continues from it)."""
@@ -150,6 +154,19 @@ class Outcomes:
         """The job ended (or is no longer this worker's to end): its checkpoint goes, after any still being stored.
         Not for a job handed back to the queue: its next run continues from it."""
         self._checkpoints.forget(job.id)
+
+    def _keep_checkpoint_for_undo(self, job: Job) -> None:
+        """A cancelled job's checkpoint stays while the cancel can be undone, so that an undone job continues from
+        the step it was cancelled at; then it goes, unless the job was undone (its run then owns it)."""
+        store = self._worker.store
+
+        def still_cancelled() -> bool:
+            try:
+                return store.get_job(job.id).status is JobStatus.CANCELLED
+            except JobNotFound:  # deleted, its folder and checkpoint with it
+                return False
+
+        self._checkpoints.forget_later(job.id, UNDO_CANCEL_SECONDS + _UNDO_MARGIN_SECONDS, still_cancelled)
 
     def _record_failure(self, job: Job, reason: str) -> None:
         """Record the failure; while the database's disk is full, try again until it has room (the job keeps
