@@ -9,7 +9,9 @@ import errno
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import event
 
 from qwen_image_editor.blobs import local
 from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.jobs.records import RequeueReason
 from qwen_image_editor.services import build_services
 from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, submit, wait_for
 from tests.live_server import LiveServer, live_server
@@ -31,6 +34,7 @@ class FullDisk:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, store_engine: Any) -> None:
         self.full = False
         self.failure_refused = threading.Event()
+        self.requeue_refused = threading.Event()  # someone tried to requeue a job whose lease lapsed
         real_write, real_usage = local.write_atomic, shutil.disk_usage
 
         def write_atomic(path: Path, data: bytes) -> None:
@@ -46,6 +50,8 @@ class FullDisk:
             if self.full and statement.lstrip().upper().startswith(_WRITES):
                 if any(isinstance(value, str) and "disk" in value and "full" in value for value in parameters or ()):
                     self.failure_refused.set()  # the worker tried to record the job's failure
+                if RequeueReason.LEASE_EXPIRED.value in (parameters or ()):
+                    self.requeue_refused.set()
                 raise sqlite3.OperationalError("database or disk is full")
 
         monkeypatch.setattr(local, "write_atomic", write_atomic)
@@ -58,12 +64,14 @@ def engine() -> FakeEngine:
     return FakeEngine(step_seconds=0, output_pixels=SMALL_OUTPUT_PIXELS)
 
 
-@pytest.fixture
+@pytest.fixture(params=[600, 1], ids=["long lease", "lease lapses while full"])
 def disk_server(
-    tmp_path: Path, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> Iterator[tuple[LiveServer, FullDisk]]:
-    # A long lease: however long the disk stays full here, the job stays its worker's (no requeue races the test).
-    services = build_services(make_settings(tmp_path, lease_seconds=600, heartbeat_seconds=1), engine=engine)
+    # A long lease, and one that lapses while the disk is full (its renewals are refused): either way the job
+    # stays its worker's, which records its failure once there is room, instead of requeueing it to run again.
+    lease = request.param
+    services = build_services(make_settings(tmp_path, lease_seconds=lease, heartbeat_seconds=lease / 5), engine=engine)
     disk = FullDisk(monkeypatch, services.store._engine)  # type: ignore[attr-defined]
     with live_server(services) as running:
         yield running, disk
@@ -83,6 +91,10 @@ def test_a_full_disk_fails_the_running_job_answers_507_and_recovers(
     disk.full = True
     gate.open()
     assert disk.failure_refused.wait(PATIENCE), "the worker never tried to record the job's failure"
+    recoveries = _recoveries_after(server, _lease_lapsed(server, running))
+    assert recoveries.wait(PATIENCE), "the worker never looked for dead workers' jobs once the lease had lapsed"
+    # Its worker lives and holds it, its failure waiting for room: it is no dead worker's job to run again.
+    assert not disk.requeue_refused.is_set(), "the worker tried to requeue the job it holds"
 
     # Reads keep working.
     assert http.get(f"/api/jobs/{kept}").json()["status"] == "complete"
@@ -106,3 +118,32 @@ def test_a_full_disk_fails_the_running_job_answers_507_and_recovers(
     assert http.delete(f"/api/jobs/{kept}").status_code == 200
     after = submit(http).json()["job_id"]
     assert wait_for(http, after, {"complete", "error"})["status"] == "complete"
+
+
+def _lease_lapsed(server: LiveServer, job_id: str) -> float:
+    """Wait until the job's recorded lease has lapsed (at once with a long one: it has not); when it was seen."""
+    store = server.services.store
+    deadline = time.monotonic() + PATIENCE
+    while (lease := store.get_job(job_id).lease_expires_at) is not None and lease > datetime.now(UTC):
+        if lease - datetime.now(UTC) > timedelta(seconds=PATIENCE):
+            break  # a long lease: it will not lapse in this test
+        assert time.monotonic() < deadline, "the lease was renewed on a full disk"
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+def _recoveries_after(server: LiveServer, since: float) -> threading.Event:
+    """Set once the worker has ended a look for dead workers' jobs that began after `since`."""
+    lifecycle = server.services.worker.lifecycle
+    real, looked = lifecycle.recover_expired_leases, threading.Event()
+
+    def recover(*args: Any, **kwargs: Any) -> Any:
+        began = time.monotonic()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            if began > since:
+                looked.set()
+
+    lifecycle.recover_expired_leases = recover  # type: ignore[method-assign]
+    return looked

@@ -265,6 +265,17 @@ def test_lease_renewal_by_holder_and_stranger(store: JobStore, clock: Clock) -> 
     assert store.renew_lease(claimed.id, WORKER, 60) is False
 
 
+def test_a_worker_never_recovers_the_jobs_it_holds(store: JobStore, clock: Clock) -> None:
+    """A live worker's own job whose lease lapsed (its renewals failed: a full disk) is not dead."""
+    held, dead = create(store), create(store)
+    assert store.claim_next_job(WORKER, LEASE) is not None and store.claim_next_job(STRANGER, LEASE) is not None
+    later = clock.now + timedelta(seconds=LEASE + 1)
+    [recovered] = store.recover_expired_leases(2, now=later, held={held.id})
+    assert recovered.id == dead.id and recovered.status is JobStatus.QUEUED
+    assert store.get_job(held.id).status is JobStatus.PROCESSING
+    assert [job.id for job in store.recover_expired_leases(2, now=later)] == [held.id]
+
+
 def test_expired_leases_requeue_then_fail_after_max_attempts(store: JobStore, clock: Clock) -> None:
     job = create(store)
     first = store.claim_next_job(WORKER, LEASE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 
 from qwen_image_editor.application.metrics import Metrics
@@ -121,9 +121,10 @@ class JobLifecycle:
         """Hand a running job back to the queue (its worker is shutting down)."""
         return self._changed(JobStatus.PROCESSING, self.store.release_job(job_id, worker_id), worker_id)
 
-    def recover_expired_leases(self, max_attempts: int) -> list[Job]:
-        """Jobs whose worker died (its lease expired): requeued while attempts remain, else failed."""
-        recovered = self.store.recover_expired_leases(max_attempts)
+    def recover_expired_leases(self, max_attempts: int, *, held: Collection[str] = ()) -> list[Job]:
+        """Jobs whose worker died (its lease expired): requeued while attempts remain, else failed; never
+        those in `held` (the calling worker's own)."""
+        recovered = self.store.recover_expired_leases(max_attempts, held=held)
         return [self._changed(JobStatus.PROCESSING, job, "(lease expired)") for job in recovered]
 
     def recover_previous_run(self, worker_name: str, worker_id: str, max_attempts: int) -> list[Job]:

@@ -126,8 +126,12 @@ class JobStore(Protocol):
         run does not count as an attempt."""
         ...
 
-    def recover_expired_leases(self, max_attempts: int, now: datetime | None = None) -> list[Job]:
-        """Jobs whose worker died: back to queued while attempts < max_attempts, else error. Returns them."""
+    def recover_expired_leases(
+        self, max_attempts: int, now: datetime | None = None, *, held: Collection[str] = ()
+    ) -> list[Job]:
+        """Jobs whose worker died: back to queued while attempts < max_attempts, else error. Returns them.
+        `held`: the caller's own jobs, never recovered by it (it lives: their leases lapsed because the
+        database could not be written, e.g. on a full disk, and their outcomes are still to be recorded)."""
         ...
 
     def recover_previous_run(self, worker_name: str, worker_id: str, max_attempts: int) -> list[Job]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -242,9 +242,13 @@ class SqlJobStore(SqlJobQueries):
             self._notify_queued(conn)
             return to_job(self._row(conn, job_id))
 
-    def recover_expired_leases(self, max_attempts: int, now: datetime | None = None) -> list[Job]:
+    def recover_expired_leases(
+        self, max_attempts: int, now: datetime | None = None, *, held: Collection[str] = ()
+    ) -> list[Job]:
         now = rules.require_aware(now or self._clock())
         dead = (jobs.c.status == JobStatus.PROCESSING.value) & (jobs.c.lease_expires_at < now)
+        if held:
+            dead &= jobs.c.id.not_in(list(held))
         return self._recover(dead, max_attempts, RequeueReason.LEASE_EXPIRED, now)
 
     def recover_previous_run(self, worker_name: str, worker_id: str, max_attempts: int) -> list[Job]:

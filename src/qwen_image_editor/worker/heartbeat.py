@@ -24,19 +24,29 @@ class Heartbeat:
     """Renews the job's lease in the background; notices when the lease was lost to another worker."""
 
     def __init__(
-        self, store: JobStore, job_id: str, worker_id: str, timing: WorkerTiming, on_beat: Callable[[], None]
+        self,
+        store: JobStore,
+        job_id: str,
+        worker_id: str,
+        timing: WorkerTiming,
+        on_beat: Callable[[], None],
+        held: set[str] | None = None,
     ) -> None:
         self._store, self._job_id, self._worker_id, self._timing = store, job_id, worker_id, timing
         self._on_beat = on_beat
+        # The worker's jobs whose heartbeat runs: its own recovery leaves them alone, even with lapsed leases.
+        self._held = held if held is not None else set()
         self._stop = threading.Event()
         self.lost = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{job_id[:8]}", daemon=True)
 
     def start(self) -> Heartbeat:
+        self._held.add(self._job_id)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        self._held.discard(self._job_id)
         self._stop.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join()

@@ -184,6 +184,11 @@ class Outcomes:
                     warned = True
                 if worker.shutting_down.wait(max(worker.timing.poll_seconds, 0.1)):
                     return
+                # Another worker requeued it meanwhile (its lease lapsed) and a later run of it, perhaps by this
+                # worker (same id), holds it now: that run's end is its own, not this one's stale failure.
+                now = worker.store.get_job(job.id)
+                if now.status is not JobStatus.PROCESSING or now.attempts != job.attempts:
+                    return
 
 
 def _as_run(job: Job, saved: _Saved) -> JobRegion | None:

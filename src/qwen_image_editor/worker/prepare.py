@@ -38,14 +38,16 @@ class Prepared:
 
 def claim_and_prepare(worker: Worker) -> Prepared | None:
     """Requeue dead workers' jobs, then claim the oldest queued job and read its inputs."""
-    worker.lifecycle.recover_expired_leases(worker.timing.max_attempts)
+    # Not its own jobs: one whose lease lapsed while the database could not be written (a full disk) is still
+    # this worker's, its outcome waiting to be recorded; requeued, it would run again and meet that stale outcome.
+    worker.lifecycle.recover_expired_leases(worker.timing.max_attempts, held=frozenset(worker.held))
     started = time.perf_counter()
     job = worker.lifecycle.claim_next(worker.worker_id, worker.timing.lease_seconds)
     if job is None:
         return None
     worker_id = worker.worker_id
     beat = functools.partial(worker._alive, worker_id)
-    heartbeat = Heartbeat(worker.store, job.id, worker_id, worker.timing, beat).start()
+    heartbeat = Heartbeat(worker.store, job.id, worker_id, worker.timing, beat, worker.held).start()
     try:
         preparing = progress(ProgressStage.PREPARING, "Reading the inputs and the instruction", 2)
         worker.lifecycle.progress(job.id, worker.worker_id, preparing)

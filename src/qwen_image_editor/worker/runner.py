@@ -57,6 +57,8 @@ class Worker:
         self.timing = timing
         # Set on shutdown: the running job stops at its next step and goes back to the queue.
         self.shutting_down = threading.Event()
+        # The ids of the jobs it holds (claimed, outcome not yet recorded): heartbeats add and remove them.
+        self.held: set[str] = set()
         self._wake = threading.Event()
         self._stages: Stages | None = None
         self._steps = StepCounter(self.metrics.step_duration.observe)  # read and written by the model thread
