@@ -18,13 +18,18 @@ from qwen_image_editor.services import build_services
 from tests.api.conftest import SMALL_OUTPUT_PIXELS, make_settings
 from tests.conftest import noise_image
 from tests.e2e.conftest import BROWSER_TEST_TIMEOUT_S, EDIT_TIMEOUT_S, new_context
-from tests.e2e.test_browser import current_job_id, wait_for_result
+from tests.e2e.test_browser import current_job_id, start_edit, wait_for_result
 from tests.e2e.test_page_history import AXE, AXE_RUN
 from tests.live_server import LiveServer, live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(BROWSER_TEST_TIMEOUT_S)]
 
 NO_PREVIEWS = "no live preview"
+# The first background image behind an element (its own or an ancestor's): the checkerboard is a CSS gradient.
+BEHIND = (
+    "img => { for (let e = img; e; e = e.parentElement) { const b = getComputedStyle(e).backgroundImage;"
+    " if (b !== 'none') return b; } return 'none'; }"
+)
 
 
 @pytest.fixture
@@ -125,10 +130,26 @@ def test_a_21_server_offers_ten_slots_create_mode_tags_and_its_license(
     result = page.get_by_test_id("result-image")
     assert result.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [width, height]
     # Pictures lie on the checkerboard (the picture's or the viewer's behind it), so a transparent result shows one.
-    behind = "img => { for (let e = img; e; e = e.parentElement) { const b = getComputedStyle(e).backgroundImage;"
-    behind += " if (b !== 'none') return b; } return 'none'; }"
-    assert "gradient" in result.evaluate(behind)
+    assert "gradient" in result.evaluate(BEHIND)
     page.screenshot(path=tmp_path / "page-21.png", full_page=True)
+
+
+def test_a_transparent_result_is_shown_transparent_on_the_checkerboard(
+    context: BrowserContext, server_21: LiveServer, references: list[Path]
+) -> None:
+    page = open_page(context, server_21)
+    job_id = start_edit(page, references[1:], "keep the hat, clear the background", steps=2)  # left half clear
+    wait_for_result(page, job_id)
+    job = server_21.http.get(f"/api/jobs/{job_id}").json()
+    assert job["flattened"] is False
+    # The picture the page shows is the transparent one, not a flattened copy: its left edge has no opacity.
+    result = page.get_by_test_id("result-image")
+    edge_alpha = """img => { const c = document.createElement('canvas'); c.width = img.naturalWidth;
+        c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+        const h = Math.floor(c.height / 2); return [g.getImageData(1, h, 1, 1).data[3],
+        g.getImageData(c.width - 2, h, 1, 1).data[3]]; }"""
+    assert result.evaluate(edge_alpha) == [0, 255]
+    assert "gradient" in result.evaluate(BEHIND)  # ... and through it, the checkerboard
 
 
 def test_a_2511_server_offers_three_slots_no_create_mode_and_apache(
