@@ -69,6 +69,19 @@ describe("JobResult: variations", () => {
     await userEvent.selectOptions(screen.getByTestId("compare-with"), "none");
     expect(screen.queryByTestId("compare-before")).toBeNull();
   });
+
+  it("compares a masked job's result with image 1, the picture its region was painted on", () => {
+    const inputs = [input, "/api/jobs/job-1/files/input_2.png"];
+    const before = () => screen.getByTestId("compare-before").querySelector("img");
+    panel({ inputs, outputs: [outputs[0]!], mask: "/api/jobs/job-1/files/mask.png" });
+    expect(before()?.getAttribute("src")).toBe(input);
+    expect(before()?.getAttribute("alt")).toBe("Image 1");
+  });
+
+  it("compares a job without a region with its last image", () => {
+    panel({ inputs: [input, "/api/jobs/job-1/files/input_2.png"], outputs: [outputs[0]!] });
+    expect(screen.getByTestId("compare-before").querySelector("img")?.getAttribute("src")).toBe("/api/jobs/job-1/files/input_2.png");
+  });
 });
 
 describe("ResultViewer", () => {

@@ -33,7 +33,9 @@ function parseCompare(value: string): CompareWith {
  */
 export function JobResult({ job, onEditResult, onReuse }: Props) {
   const { outputs, inputs } = job;
-  const input = inputs.length ? inputs[inputs.length - 1]! : null;
+  // A masked job's region is painted on image 1 and the result keeps image 1's pixels outside it: that is the
+  // picture to compare with. Without a region, the last image is the one the edit most likely reworked.
+  const input = inputs.length ? (job.mask ? inputs[0]! : inputs[inputs.length - 1]!) : null;
   const variations = useVariations(outputs.length, input !== null);
   const [showRegion, setShowRegion] = useState(false);
   const [root, setRoot] = useState<HTMLElement | null>(null);
@@ -48,7 +50,7 @@ export function JobResult({ job, onEditResult, onReuse }: Props) {
   const seed = seeds[index] ?? null;
   const { compareWith } = variations;
   const before = compareWith.kind === "input" ? input : compareWith.kind === "result" ? (outputs[compareWith.index] ?? null) : null;
-  const beforeLabel = compareWith.kind === "result" ? `Result ${compareWith.index + 1}` : "Original input";
+  const beforeLabel = compareWith.kind === "result" ? `Result ${compareWith.index + 1}` : job.mask && inputs.length > 1 ? "Image 1" : "Original input";
   const reuseLabel = job.mask ? "Reuse inputs, region and settings" : "Reuse inputs and settings";
 
   const actions = (
