@@ -40,13 +40,13 @@ function layOut(target: HTMLElement, width = W, height = H) {
   });
 }
 
-/** A mouse drag on the canvas, in its (client) pixels. */
-function drag(points: { x: number; y: number }[]) {
+/** A mouse (or pen) drag on the canvas, in its (client) pixels. */
+function drag(points: { x: number; y: number }[], pointerType: "mouse" | "pen" = "mouse") {
   const target = canvas();
   const [first, ...rest] = points;
-  fireEvent.pointerDown(target, { clientX: first!.x, clientY: first!.y, pointerId: 1, button: 0, pointerType: "mouse" });
-  for (const p of rest) fireEvent.pointerMove(target, { clientX: p.x, clientY: p.y, pointerId: 1, pointerType: "mouse" });
-  fireEvent.pointerUp(target, { pointerId: 1, pointerType: "mouse" });
+  fireEvent.pointerDown(target, { clientX: first!.x, clientY: first!.y, pointerId: 1, button: 0, pointerType });
+  for (const p of rest) fireEvent.pointerMove(target, { clientX: p.x, clientY: p.y, pointerId: 1, pointerType });
+  fireEvent.pointerUp(target, { pointerId: 1, pointerType });
 }
 
 async function withImage(name = "photo.png") {
@@ -68,6 +68,12 @@ describe("painting", () => {
     expect(status()).toHaveTextContent(/^Region: \d+% of image 1$/);
     expect(percent()).toBeGreaterThan(5);
     expect(screen.getByRole("button", { name: "Clear" })).toBeEnabled();
+  });
+
+  it("a pen paints as the mouse does", async () => {
+    await withImage();
+    drag([{ x: 10, y: 10 }, { x: 30, y: 20 }], "pen");
+    expect(percent()).toBeGreaterThan(5);
   });
 
   it("the eraser takes painted pixels away; invert swaps the region; clear empties it", async () => {
