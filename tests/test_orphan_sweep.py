@@ -1,5 +1,6 @@
 """Orphans are swept: job files left without a record (a process killed while storing a job's inputs) go once
-they are an hour old, at start-up and at every sweep, whatever the retention (0, keep every job, included)."""
+they are an hour old, at start-up and at every sweep, whatever the retention (0, keep every job, included); so
+do jobs deleted while they ran that a crash left recorded once they had stopped."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from qwen_image_editor.application.cleanup import RetentionSweeper
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.fake import FakeEngine
+from qwen_image_editor.errors import JobNotFound
 from qwen_image_editor.jobs.ids import new_job_id
 from qwen_image_editor.services import Services, build_services
 from tests.api.conftest import PATIENCE, SMALL_OUTPUT_PIXELS, make_settings, png_bytes
@@ -87,3 +89,25 @@ def test_orphans_are_swept_at_start_up_with_retention_zero(services: Services) -
         time.sleep(0.01)
     assert young.exists() and kept.exists()
     assert services.store.get_job(kept.name).status.is_terminal
+
+
+def test_a_job_deleted_while_it_ran_goes_at_start_up_after_a_crash_left_it(services: Services) -> None:
+    """Its worker recorded its end, then the process was killed before removing it: the record stays hidden
+    and marked `deleting`, and the start-up sweep finishes what its DELETE asked, with retention 0."""
+    import io
+
+    job = services.jobs.submit([io.BytesIO(png_bytes())], EditRequest(prompt="make it blue", num_inference_steps=2))
+    store = services.store
+    assert store.claim_next_job("gone/1", 30) is not None
+    assert store.delete_or_mark(job.id)[1] is False  # running: marked, going once it stops
+    store.mark_cancelled(job.id, "gone/1")  # its end is recorded; the process dies before the record goes
+    folder = services.settings.jobs_dir / job.id
+    assert store.get_job(job.id).delete_requested and folder.is_dir()
+
+    services.start_background()
+    deadline = time.monotonic() + PATIENCE
+    while folder.exists() or store.stopped_but_deleted():
+        assert time.monotonic() < deadline, "the job deleted while it ran was never removed"
+        time.sleep(0.01)
+    with pytest.raises(JobNotFound):
+        store.get_job(job.id)

@@ -56,6 +56,11 @@ class Cleanup:
         self._remove_orphans(datetime.now(UTC) - timedelta(hours=hours), report)
         return report
 
+    def finish_deletes(self) -> CleanupReport:
+        """Jobs deleted while they ran, ended, but still recorded (the process that ended them was killed before
+        it removed them): their records and files go, as their DELETE asked."""
+        return self._remove(self.store.stopped_but_deleted(), dry_run=False)
+
     def delete_jobs(self, job_ids: Iterable[str], *, dry_run: bool = False) -> CleanupReport:
         """Named jobs (ids are checked to be the server's UUIDs first: JobNotFound otherwise)."""
         return self._remove([self.store.get_job(checked_job_id(job_id)) for job_id in job_ids], dry_run)
@@ -113,7 +118,7 @@ class Cleanup:
 
 class RetentionSweeper:
     """At once and then every `interval` seconds, in a daemon thread: `Cleanup.delete_older_than(retention_hours)`
-    (unless None: keep every job), and always `Cleanup.orphans()`."""
+    (unless None: keep every job), and always `Cleanup.orphans()` and `Cleanup.finish_deletes()`."""
 
     def __init__(self, cleanup: Cleanup, retention_hours: float | None, interval: float) -> None:
         self.cleanup, self.retention_hours, self.interval = cleanup, retention_hours, interval
@@ -138,6 +143,9 @@ class RetentionSweeper:
                 orphans = self.cleanup.orphans()
                 if orphans.deleted:
                     log.info("cleanup: removed the files of %d jobs that have no record", len(orphans.deleted))
+                deletes = self.cleanup.finish_deletes()
+                if deletes.deleted:
+                    log.info("cleanup: removed %d jobs deleted while they ran, once stopped", len(deletes.deleted))
             except Exception:
                 log.exception("retention sweep failed; trying again in %ss", self.interval)
             self.last_run = time.monotonic()

@@ -140,6 +140,11 @@ class JobStore(Protocol):
         (the interrupted run counts), else error. Returns them."""
         ...
 
+    def stopped_but_deleted(self) -> list[Job]:
+        """Jobs deleted while they ran that have ended but are still recorded: the process that ended them died
+        (or failed) before removing them. Oldest first."""
+        ...
+
     def finished_before(self, cutoff: datetime) -> list[Job]:
         """Final, unstarred jobs (complete, error, cancelled) that finished before `cutoff`, oldest first."""
         ...

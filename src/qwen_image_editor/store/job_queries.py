@@ -105,6 +105,15 @@ class SqlJobQueries:
             raise JobNotFound(f"no job {job_id}")
         return bool(flag[0])
 
+    def stopped_but_deleted(self) -> list[Job]:
+        with read_transaction(self._engine) as conn:
+            rows = conn.execute(
+                select_jobs()
+                .where(jobs.c.delete_requested.is_(True), jobs.c.status.in_([s.value for s in TERMINAL_STATES]))
+                .order_by(*FIFO)
+            ).mappings()
+            return [to_job(row) for row in rows]
+
     def finished_before(self, cutoff: datetime) -> list[Job]:
         cutoff = rules.require_aware(cutoff)
         with read_transaction(self._engine) as conn:
