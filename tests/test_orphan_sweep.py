@@ -111,3 +111,22 @@ def test_a_job_deleted_while_it_ran_goes_at_start_up_after_a_crash_left_it(servi
         time.sleep(0.01)
     with pytest.raises(JobNotFound):
         store.get_job(job.id)
+
+
+def test_a_job_deleted_while_it_ran_goes_once_its_dead_workers_lease_is_recovered(services: Services) -> None:
+    """Killed while the deleted job still ran: its lease lapses, recovery ends it cancelled, and it goes."""
+    import io
+
+    job = services.jobs.submit([io.BytesIO(png_bytes())], EditRequest(prompt="make it blue", num_inference_steps=2))
+    store = services.store
+    assert store.claim_next_job("gone/1", 0.001) is not None  # a worker that died at once: its lease lapses
+    assert store.delete_or_mark(job.id)[1] is False
+    folder = services.settings.jobs_dir / job.id
+
+    services.start_background()  # its worker looks for dead workers' jobs before it claims any
+    deadline = time.monotonic() + PATIENCE
+    while folder.exists() or store.stopped_but_deleted():
+        assert time.monotonic() < deadline, "the job deleted while it ran was never removed"
+        time.sleep(0.01)
+    with pytest.raises(JobNotFound):
+        store.get_job(job.id)
