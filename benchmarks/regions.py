@@ -23,7 +23,7 @@ from qwen_image_editor.engine.diffusers_engine import DiffusersEngine
 from qwen_image_editor.engine.fake import photo_like
 from qwen_image_editor.engine.models import resolve_model
 from qwen_image_editor.model_families import FAMILIES, ModelFamily
-from qwen_image_editor.regions import RegionEdit, plan_region, soft_mask
+from qwen_image_editor.regions import RegionEdit, plan_region, soft_mask, working_size
 
 PHOTO = (4000, 3000)
 REGION = (1900, 1400, 2100, 1550)  # 200x150 near the middle
@@ -38,7 +38,8 @@ def main() -> int:
     ImageDraw.Draw(mask).rectangle((REGION[0], REGION[1], REGION[2] - 1, REGION[3] - 1), fill=255)
     request = EditRequest(prompt="put a red kite in the sky", num_inference_steps=STEPS, seed=3)
     soft = soft_mask(mask, grow_px=request.mask_grow, feather_px=request.mask_feather)
-    plan = plan_region(soft, FAMILIES[ModelFamily.EDIT_2511])
+    capabilities = FAMILIES[ModelFamily.EDIT_2511]
+    plan = plan_region(soft, capabilities)
     with tempfile.TemporaryDirectory() as models:
         engine = DiffusersEngine(resolve_model("tiny", Path(models)), plan_device("cpu"))
         engine.load()
@@ -47,6 +48,7 @@ def main() -> int:
         for column in (
             "run",
             "model works on",
+            "working size",
             "best s",
             "changed outside",
             "changed inside",
@@ -54,6 +56,8 @@ def main() -> int:
         ):
             table.add_column(column)
         runs = {"crop and stitch": plan.crop_box, "whole photo": None}
+        # What the job records (crop and stitch: its plan) and the engine draws at: the same rule on what it gets.
+        drawn = {"crop and stitch": plan.working_size, "whole photo": working_size(PHOTO, capabilities)}
         for crop_box in runs.values():  # warm: the first edit at a size pays its one-off costs
             image, part = RegionEdit(photo, soft, crop_box).for_the_model()
             engine.edit([image], request, region=part)
@@ -74,6 +78,7 @@ def main() -> int:
             table.add_row(
                 name,
                 where,
+                f"{drawn[name][0]}x{drawn[name][1]}",
                 f"{min(seconds[name]):.1f}",
                 f"{int(changed[outside].sum()):,} of {int(outside.sum()):,}",
                 f"{int(changed[~outside].sum()):,} of {int((~outside).sum()):,}",
