@@ -272,6 +272,7 @@ CLAIMS: dict[str, list[str]] = {
     "Durability / Full disk: fails the job with a clear reason": [
         "tests/api/test_full_disk.py::test_a_full_disk_fails_the_running_job_answers_507_and_recovers",
         f"{WORKER}::test_a_full_disk_fails_the_job_with_a_reason_and_the_worker_recovers",
+        f"{CONTRACT}::test_a_worker_never_recovers_the_jobs_it_holds",
     ],
     "Durability / Full disk: new uploads get 507, reads keep working, recovers once space is freed": [
         "tests/api/test_full_disk.py::test_a_full_disk_fails_the_running_job_answers_507_and_recovers",
