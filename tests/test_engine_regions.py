@@ -28,6 +28,8 @@ from qwen_image_editor.engine.inpainting import (
 )
 from qwen_image_editor.engine.models import resolve_model
 from qwen_image_editor.errors import EditCancelled, InvalidRequest
+from qwen_image_editor.model_families import FAMILIES, ModelFamily
+from qwen_image_editor.regions import RegionEdit, plan_region, soft_mask
 from tests.conftest import FAST_AREA, noise_image
 
 SIZE = (641, 479)  # odd on both sides, and an aspect no multiple of 16 or 32 gives exactly
@@ -264,6 +266,42 @@ def test_the_model_draws_at_the_working_size_and_the_result_is_image_1s(
     )
     assert sizes == [working_size(SIZE, 16, FAST_AREA)]
     assert result.image.size == SIZE
+
+
+@pytest.mark.usefixtures("fast_area", "region_area")
+def test_crop_and_stitch_on_a_big_photo_keeps_it_whole_and_exact_outside(
+    edit_plus_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20's crop-and-stitch case with the tiny 2511 twin, as the worker runs it: a 200x150 region of a
+    4000x3000 photo is edited on a crop at the planned working size and stitched back into the whole photo."""
+    size, box = (4000, 3000), (1900, 1400, 2099, 1549)  # ImageDraw's box is inclusive: 200x150
+    photo = noise_image(*size, seed=4)
+    edit = request()
+    soft = soft_mask(region_mask(size, box), grow_px=edit.mask_grow, feather_px=edit.mask_feather)
+    capabilities = FAMILIES[ModelFamily.EDIT_2511]
+    plan = plan_region(soft, capabilities)
+    assert plan.crop_box is not None
+    sizes: list[tuple[int, int]] = []
+    pipeline_class = edit_plus_engine._pipeline.__class__
+    original = pipeline_class.__call__
+
+    def call(pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        sizes.append((kwargs["width"], kwargs["height"]))
+        return original(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(pipeline_class, "__call__", call)
+    region = RegionEdit(photo, soft, plan.crop_box)
+    image, part = region.for_the_model()
+    result = region.put_back(edit_plus_engine.edit([image], edit, region=part).image)
+
+    assert result.size == size
+    # The model drew the crop at the working size the job records, no larger than the model's native area.
+    assert sizes == [plan.working_size]
+    assert plan.working_size[0] * plan.working_size[1] <= capabilities.native_pixels
+    outside = np.asarray(soft) == 0
+    changed = np.any(np.asarray(result) != np.asarray(photo), axis=-1)
+    assert not changed[outside].any()
+    assert changed[np.asarray(region_mask(size, box)) == 255].mean() > 0.9
 
 
 def test_the_readme_table_follows_the_size_rule() -> None:
