@@ -58,6 +58,15 @@ def image_of(data: bytes) -> Image.Image:
         return image.copy()
 
 
+# The overlay's alpha at a point on paint_stroke's path and at the top left corner, as [on path, corner].
+TINT_ALPHA = """canvas => {
+  const context = canvas.getContext("2d");
+  const alpha = (fx, fy) =>
+    context.getImageData(Math.floor(canvas.width * fx), Math.floor(canvas.height * fy), 1, 1).data[3];
+  return [alpha(0.37, 0.45), alpha(0.02, 0.02)];
+}"""
+
+
 def paint_stroke(page: Page) -> None:
     """A mouse drag across the middle-left of image 1, as a user paints."""
     canvas = page.get_by_test_id("region-canvas")
@@ -92,6 +101,9 @@ def test_paint_a_region_run_it_and_it_survives_reuse_and_a_reload(
     paint_stroke(page)
     expect(status).to_have_text(REGION_TEXT)
     painted = status.inner_text()
+    # The region is tinted on image 1: the overlay's alpha on the stroke's path, and none in the far corner.
+    on_path, corner = page.get_by_test_id("region-canvas").evaluate(TINT_ALPHA)
+    assert on_path > 0 and corner == 0, (on_path, corner)
     page.screenshot(path=str(ARTIFACTS / "region-tool.png"))
 
     page.get_by_test_id("prompt").fill("make the painted part red")
