@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
-from qwen_image_editor.errors import StorageFull
+from qwen_image_editor.errors import ServerBusy, StorageFull
 
 # Execution option marking a connection whose transactions write: SQLite then takes the write lock
 # at BEGIN (BEGIN IMMEDIATE), so a read-then-update (a claim) cannot interleave with another writer.
@@ -30,11 +30,13 @@ SQLITE_PRAGMAS = (
 )
 
 _SQLITE_FULL = 13  # SQLite's "database or disk is full"
+_SQLITE_BUSY = 5  # SQLite's "database is locked": another writer held it past busy_timeout
 _POSTGRES_DISK_FULL = "53100"
 DATABASE_FULL_MESSAGE = (
     "the server's disk is full, so this change could not be saved; free space on it (e.g. remove old jobs' "
     "files or other files on that disk) and try again"
 )
+DATABASE_BUSY_MESSAGE = "the job database is busy with other changes; try again in a few seconds"
 
 
 def normalise_url(url: str) -> URL:
@@ -88,6 +90,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     except DBAPIError as exc:
         if is_disk_full(exc):
             raise StorageFull(DATABASE_FULL_MESSAGE) from exc
+        if is_locked(exc):  # a moment of contention, not a fault: the client is told to come back (503)
+            raise ServerBusy(DATABASE_BUSY_MESSAGE) from exc
         raise
 
 
@@ -100,6 +104,12 @@ def is_disk_full(exc: DBAPIError) -> bool:
     ):
         return True
     return "database or disk is full" in str(orig)
+
+
+def is_locked(exc: DBAPIError) -> bool:
+    """SQLite waited its busy_timeout for another process's or thread's write, and gave up."""
+    orig = exc.orig
+    return getattr(orig, "sqlite_errorcode", None) == _SQLITE_BUSY or "database is locked" in str(orig)
 
 
 @contextmanager
