@@ -7,7 +7,7 @@ STAMPS := .stamps
 UI_BUILD := src/qwen_image_editor/static/index.html
 UI_SOURCES := $(shell find frontend/src frontend/index.html frontend/vite.config.ts frontend/package.json frontend/openapi.json -type f 2>/dev/null)
 
-.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-revocation bench-gpu gpu-wheels gpu-day bench-scale setup ui browser openapi settings-table clean
+.PHONY: run test test-stress test-fast pytest-fast lint pytest ui-test bench bench-load bench-stalled bench-revocation bench-health bench-gpu gpu-wheels gpu-day bench-scale setup ui browser openapi settings-table clean
 
 run: setup ui
 	QIE_MODEL=$${QIE_MODEL:-auto} $(BIN)/qie serve
@@ -103,6 +103,11 @@ bench-stalled: setup
 # How long a revoked key's or signed-out session's live socket stays open, on SQLite and across PostgreSQL nodes.
 bench-revocation: setup
 	$(BIN)/python -m benchmarks.socket_revocation
+
+# /api/health latency while 45 DELETEs of a running job and 48 reads of a hung S3 store (moto behind a frozen
+# proxy) hold a `qie serve` subprocess: probes at idle and under load, and what the loading requests got.
+bench-health: setup
+	$(BIN)/python -m benchmarks.health_under_load
 
 # Many GPU workers: 1, 2 and 4 fake-GPU worker processes behind two API nodes on PostgreSQL, step latency
 # across processes, and one worker SIGKILLed mid-run (BENCH_SCALE_ARGS=--s3 keeps job files in moto's S3).
