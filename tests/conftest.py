@@ -19,6 +19,8 @@ from qwen_image_editor.engine.models import resolve_model
 from tests.s3_server import S3_ENV, S3_ENV_UNSET, S3Server, start_s3_server
 
 FAST_AREA = 256 * 256
+# Qwen-Image-2.1's output_resolution in tests: 320² instead of 1024² (tests/test_model_21.py says why not 256).
+FAST_21_RESOLUTION = 320
 
 
 def noise_image(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -53,6 +55,15 @@ def edit_engine(models_dir: Path) -> DiffusersEngine:
     return engine
 
 
+@pytest.fixture(scope="session")
+def image_21_engine(models_dir: Path) -> DiffusersEngine:
+    """`tiny-2.1`: Qwen-Image-2.1's tiny random twin (QwenImage21Pipeline), as `qie serve --model tiny-2.1` loads
+    it (built on first use, as `qie make-tiny-model --flavour 2.1` builds it)."""
+    engine = DiffusersEngine(resolve_model("tiny-2.1", models_dir), plan_device("cpu"))
+    engine.load()
+    return engine
+
+
 @pytest.fixture(params=["edit_plus_engine", "edit_plus_2509_engine", "edit_engine"])
 def engine(request: pytest.FixtureRequest) -> DiffusersEngine:
     """Each family: EditPlus shaped like 2511 (`tiny`) and like 2509, and the original Edit."""
@@ -74,6 +85,15 @@ def fast_area(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
         )
     monkeypatch.setattr(pipeline_qwenimage_edit_plus, "VAE_IMAGE_SIZE", FAST_AREA)
     yield FAST_AREA
+
+
+@pytest.fixture
+def fast_21(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """Make Qwen-Image-2.1 draw at 320² instead of 1024² (its own pipeline's counterpart of `fast_area`)."""
+    from qwen_image_editor.engine import families
+
+    monkeypatch.setattr(families, "QWEN_IMAGE_21_RESOLUTION", FAST_21_RESOLUTION)
+    yield FAST_21_RESOLUTION
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +123,16 @@ def s3_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # Any test that needs one of these runs the tiny diffusers pipeline: it is a `model` test (make test-fast skips it).
 MODEL_FIXTURES = frozenset(
-    {"models_dir", "edit_plus_engine", "edit_plus_2509_engine", "edit_engine", "engine", "fast_area"}
+    {
+        "models_dir",
+        "edit_plus_engine",
+        "edit_plus_2509_engine",
+        "edit_engine",
+        "image_21_engine",
+        "engine",
+        "fast_area",
+        "fast_21",
+    }
 )
 # And these start a process of their own (the S3 server): `process` tests.
 PROCESS_FIXTURES = frozenset({"s3_server", "s3_bucket"})

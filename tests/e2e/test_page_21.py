@@ -30,6 +30,10 @@ BEHIND = (
     "img => { for (let e = img; e; e = e.parentElement) { const b = getComputedStyle(e).backgroundImage;"
     " if (b !== 'none') return b; } return 'none'; }"
 )
+# The shown picture's alpha at each [x, y], as the browser decoded it (drawn on a canvas at its natural size).
+ALPHA_AT = """(img, points) => { const c = document.createElement('canvas'); c.width = img.naturalWidth;
+    c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+    return points.map(([x, y]) => g.getImageData(x, y, 1, 1).data[3]); }"""
 
 
 @pytest.fixture
@@ -144,11 +148,8 @@ def test_a_transparent_result_is_shown_transparent_on_the_checkerboard(
     assert job["flattened"] is False
     # The picture the page shows is the transparent one, not a flattened copy: its left edge has no opacity.
     result = page.get_by_test_id("result-image")
-    edge_alpha = """img => { const c = document.createElement('canvas'); c.width = img.naturalWidth;
-        c.height = img.naturalHeight; const g = c.getContext('2d'); g.drawImage(img, 0, 0);
-        const h = Math.floor(c.height / 2); return [g.getImageData(1, h, 1, 1).data[3],
-        g.getImageData(c.width - 2, h, 1, 1).data[3]]; }"""
-    assert result.evaluate(edge_alpha) == [0, 255]
+    width, height = result.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+    assert result.evaluate(ALPHA_AT, [[1, height // 2], [width - 2, height // 2]]) == [0, 255]
     assert "gradient" in result.evaluate(BEHIND)  # ... and through it, the checkerboard
 
 
