@@ -147,11 +147,13 @@ def _request_threads() -> int:
     return asyncio.run(tokens())
 
 
-def test_health_answers_while_every_request_thread_waits_on_a_hung_store(server: LiveServer) -> None:
+def test_reads_waiting_on_a_hung_store_hold_no_request_thread(server: LiveServer) -> None:
     job_id = submit(server.http).json()["job_id"]
     wait_for(server.http, job_id, {"complete"})
+    other = submit(server.http).json()["job_id"]
+    wait_for(server.http, other, {"complete"})
     threads = _request_threads()
-    # the reads' own pool is larger than the request threads: the request threads are what runs out here
+    # more reads held in the store than the server has request threads: a read that held one would take them all
     hung = _hang_reads(server.services, threads=threads + 16, wait_seconds=8 * PATIENCE)
     readers = threads + 8
     results: list[Any] = []
@@ -164,10 +166,41 @@ def test_health_answers_while_every_request_thread_waits_on_a_hung_store(server:
         try:
             for _ in range(readers):
                 pool.submit(read)
-            eventually(lambda: hung.waiting >= threads, f"{threads} requests held in the store")
+            eventually(lambda: hung.waiting >= readers, f"{readers} reads held in the store")
+            # routes that run on request threads still have them: health, a job's view, a delete
             health = server.http.get("/api/health", timeout=PATIENCE)
             assert health.status_code == 200 and health.json()["version"]
-            assert hung.waiting >= threads and not results  # answered while every request thread is held
+            assert server.http.get(f"/api/jobs/{job_id}", timeout=PATIENCE).json()["status"] == "complete"
+            assert server.http.delete(f"/api/jobs/{other}", timeout=PATIENCE).status_code == 200
+            assert hung.waiting >= readers and not results  # answered while every read is still held
         finally:
             hung.release.set()
     assert results == [200] * readers
+
+
+class _HungRemovals(LocalBlobStore):
+    """A store whose removals hang until the test releases them."""
+
+    def __init__(self, jobs_dir: Path) -> None:
+        super().__init__(jobs_dir)
+        self.release = threading.Event()
+
+    def delete_job_files(self, job_id: str) -> int:
+        self.release.wait(8 * PATIENCE)
+        return super().delete_job_files(job_id)
+
+
+def test_a_delete_is_answered_though_the_store_hangs_removing_the_files(server: LiveServer) -> None:
+    job_id = submit(server.http).json()["job_id"]
+    wait_for(server.http, job_id, {"complete"})
+    hung = _HungRemovals(server.services.settings.jobs_dir)
+    server.services.jobs.reads = BlobReads(hung, max_threads=2, wait_seconds=PATIENCE, removal_wait_seconds=0.1)
+    folder = server.services.settings.jobs_dir / job_id
+    try:
+        deleted = server.http.delete(f"/api/jobs/{job_id}", timeout=PATIENCE)
+        assert deleted.status_code == 200, deleted.text  # the record is gone: so is the job
+        assert server.http.get(f"/api/jobs/{job_id}").status_code == 404
+        assert folder.is_dir() and not hung.release.is_set()  # answered while the removal still hangs
+    finally:
+        hung.release.set()
+    eventually(lambda: not folder.exists(), "the files removed once the store answered")

@@ -7,13 +7,13 @@ import logging
 from collections.abc import Collection, Sequence
 from typing import BinaryIO
 
-from qwen_image_editor.application.blob_reads import BlobReads
+from qwen_image_editor.application.blob_reads import BlobReads, FileToSend
 from qwen_image_editor.application.lifecycle import JobLifecycle
 from qwen_image_editor.application.quotas import KeyQuotas
 from qwen_image_editor.application.uploads import UploadDecoder
 from qwen_image_editor.application.webhooks import checked_addresses
 from qwen_image_editor.application.workers import WorkersModel, live_workers, workers_model
-from qwen_image_editor.blobs.base import BlobStore, StoredFile
+from qwen_image_editor.blobs.base import BlobStore
 from qwen_image_editor.edit_request import EditRequest
 from qwen_image_editor.engine.validation import validate_sizes
 from qwen_image_editor.errors import InvalidRequest, JobNotFound, StorageFull, StorageUnavailable
@@ -140,19 +140,21 @@ class JobService:
     def get(self, job_id: str, *, owner: str | None = None) -> Job:
         return self.store.get_job(checked_job_id(job_id), owner=owner)
 
-    def open_file(self, job: Job, name: str, *, download_name: str | None = None) -> str | StoredFile:
+    async def open_file(self, job: Job, name: str, *, download_name: str | None = None) -> str | FileToSend:
         """A job file for sending, time-boxed: for an attachment (`download_name`), the store's short-lived URL
         where it gives one; else the file, opened. JobNotFound when the job has no such file."""
         try:
-            url = None if download_name is None else self.reads.presigned_url(job.id, name, download_name=download_name)
-            return url if url is not None else self.reads.open_file(job.id, name)
+            url = None
+            if download_name is not None:
+                url = await self.reads.presigned_url(job.id, name, download_name=download_name)
+            return url if url is not None else await self.reads.open_file(job.id, name)
         except FileNotFoundError as exc:
             raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
 
-    def read_file(self, job: Job, name: str) -> bytes:
+    async def read_file(self, job: Job, name: str) -> bytes:
         """A job file's bytes, time-boxed (a zip of the results, the OpenAI answer). JobNotFound as above."""
         try:
-            return self.reads.read_bytes(job.id, name)
+            return await self.reads.read_bytes(job.id, name)
         except FileNotFoundError as exc:
             raise JobNotFound(f"job {job.id} has no file {name!r}") from exc
 
@@ -208,7 +210,7 @@ class JobService:
         job, gone = self.store.delete_or_mark(job.id, owner=owner)
         if gone:
             try:
-                self.blobs.delete_job_files(job.id)
+                self.reads.delete_job_files(job.id)
             except StorageUnavailable:  # the record is gone, so is the job; cleanup takes its files as orphans
-                log.warning("job %s deleted; its files stay until cleanup finds them (the store is down)", job.id)
+                log.warning("job %s deleted; its files go later or with cleanup (the store is slow or down)", job.id)
         return job, gone

@@ -80,15 +80,16 @@ def get_job_status(services: ServicesDep, caller: CallerDep, job_id: str) -> Job
     return _job_view(services, caller, job_id)
 
 
-def _file(
+async def _file(
     services: ServicesDep, caller: CallerDep, job_id: str, name: str, download_name: str | None = None
 ) -> Response:
     """The file, after the access check: for an attachment, a redirect to the store's short-lived URL where one
     is configured (QIE_S3_PRESIGN_SECONDS); else its bytes, sent from disk (ranges, sendfile) or streamed from
     the store. Only attachments redirect: they are plain links, while the page shows and fetches `/files/` from
-    its own origin (its CSP allows images and fetches from 'self' only, and a bucket then needs no CORS)."""
-    job = services.jobs.get(job_id, owner=caller.sees)
-    stored = services.jobs.open_file(job, name, download_name=download_name)
+    its own origin (its CSP allows images and fetches from 'self' only, and a bucket then needs no CORS).
+    Async: a request waiting on a slow store holds no request thread (the store's calls have a pool of their own)."""
+    job = await run_in_threadpool(services.jobs.get, job_id, owner=caller.sees)
+    stored = await services.jobs.open_file(job, name, download_name=download_name)
     if isinstance(stored, str):  # the store's own URL
         return RedirectResponse(stored, status_code=307, headers={"Cache-Control": "private, no-store"})
     headers = dict(_SAFE_HEADERS)
@@ -96,35 +97,38 @@ def _file(
         headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
     if stored.path is not None:
         return FileResponse(stored.path, media_type=stored.media_type, headers=headers)
+    assert stored.chunks is not None
     headers["Content-Length"] = str(stored.size)
     return StreamingResponse(stored.chunks, media_type=stored.media_type, headers=headers)
 
 
 @router.get("/jobs/{job_id}/download", response_class=FileResponse, responses=_NOT_FOUND)
-def download_result(
+async def download_result(
     services: ServicesDep,
     caller: CallerDep,
     job_id: str,
     index: Annotated[int, Query(ge=1, le=MAX_NUM_IMAGES, description="Which result, 1 = the first.")] = 1,
 ) -> Response:
     """One result as an attachment; download it as often as you like (it is kept until it is deleted)."""
-    job = services.jobs.get(job_id, owner=caller.sees)
+    job = await run_in_threadpool(services.jobs.get, job_id, owner=caller.sees)
     if len(job.output_names) < index:
         raise JobNotFound(f"job {job.id} has no result {index} (it is {job.status}, with {len(job.output_names)})")
     name = job.output_names[index - 1]
-    return _file(services, caller, job.id, name, download_name=_download_name(job, index, name))
+    return await _file(services, caller, job.id, name, download_name=_download_name(job, index, name))
 
 
 @router.get("/jobs/{job_id}/download.zip", response_class=Response, responses=_NOT_FOUND)
-def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Response:
+async def download_all(services: ServicesDep, caller: CallerDep, job_id: str) -> Response:
     """Every result of the job in one zip file."""
-    job = services.jobs.get(job_id, owner=caller.sees)
+    job = await run_in_threadpool(services.jobs.get, job_id, owner=caller.sees)
     if not job.output_names:
         raise JobNotFound(f"job {job.id} has no result (it is {job.status})")
+    files = [(_download_name(job, index, name), await services.jobs.read_file(job, name))
+             for index, name in enumerate(job.output_names, start=1)]  # fmt: skip
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:  # images are compressed already
-        for index, name in enumerate(job.output_names, start=1):
-            archive.writestr(_download_name(job, index, name), services.jobs.read_file(job, name))
+        for file_name, content in files:
+            archive.writestr(file_name, content)
     return Response(
         buffer.getvalue(),
         media_type="application/zip",
@@ -155,9 +159,9 @@ def prompt_slug(prompt: str, max_chars: int = MAX_SLUG_CHARS) -> str:
 
 
 @router.get("/jobs/{job_id}/files/{name}", response_class=FileResponse, responses=_NOT_FOUND)
-def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> Response:
+async def get_job_file(services: ServicesDep, caller: CallerDep, job_id: str, name: str) -> Response:
     """One of the job's files: input_N.png, output_N.<ext> or thumbnail.webp."""
-    return _file(services, caller, job_id, name)
+    return await _file(services, caller, job_id, name)
 
 
 @router.post("/jobs/{job_id}/cancel", responses={**_NOT_FOUND, 409: {"model": ErrorResponse}})

@@ -107,7 +107,7 @@ async def create_image_edit(request: Request, services: ServicesDep, caller: Cal
     job = await wait_for_end(services.jobs, services.events, job.id, services.settings.openai_wait_seconds)
     if job.status is not JobStatus.COMPLETE:
         return _not_complete(job, request.url.path, services.settings.openai_wait_seconds)
-    return await run_in_threadpool(_results, services, job, response_format, str(request.base_url))
+    return await _results(services, job, response_format, str(request.base_url))
 
 
 class GenerationRequest(BaseModel):
@@ -155,7 +155,7 @@ async def create_image(body: GenerationRequest, request: Request, services: Serv
     job = await wait_for_end(services.jobs, services.events, job.id, services.settings.openai_wait_seconds)
     if job.status is not JobStatus.COMPLETE:
         return _not_complete(job, request.url.path, services.settings.openai_wait_seconds)
-    return await run_in_threadpool(_results, services, job, body.response_format, str(request.base_url))
+    return await _results(services, job, body.response_format, str(request.base_url))
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
@@ -252,14 +252,14 @@ def _field_value(name: str, value: str) -> Any:
     return value
 
 
-def _results(services: Services, job: Job, response_format: str, base_url: str) -> OpenAIImagesResponse:
-    first = services.jobs.read_file(job, job.output_names[0])
+async def _results(services: Services, job: Job, response_format: str, base_url: str) -> OpenAIImagesResponse:
+    first = await services.jobs.read_file(job, job.output_names[0])  # time-boxed, holding no request thread
     with Image.open(io.BytesIO(first)) as image:
         width, height = image.size
     if response_format == "url":
         data = [OpenAIImage(url=absolute_url(base_url, file_url(job.id, name))) for name in job.output_names]
     else:
-        contents = [first, *(services.jobs.read_file(job, name) for name in job.output_names[1:])]
+        contents = [first, *[await services.jobs.read_file(job, name) for name in job.output_names[1:]]]
         data = [OpenAIImage(b64_json=base64.b64encode(content).decode()) for content in contents]
     return OpenAIImagesResponse(
         created=int(job.created_at.timestamp()),
