@@ -1,8 +1,9 @@
 """The page on the real Qwen-Image-2.1 pipeline, in Chromium (issue 18: `qie serve --model tiny-2.1` runs every
 capability through the page): a server whose engine is the tiny random twin `tiny-2.1` offers ten image slots,
 Create mode and the Qwen Research License; makes an image from the instruction alone, showing each step and why
-there is no live preview; and shows a cut-out's result transparent on the checkerboard. test_page_21.py drives the
-same page on `fake-2.1`, the stand-in with 2.1's capabilities; this file proves the page against the real thing."""
+there is no live preview; and shows a cut-out's result transparent on the checkerboard, or flattened on white with
+a note as JPEG. test_page_21.py drives the same page on `fake-2.1`, the stand-in with 2.1's capabilities; this file
+proves the page against the real thing."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def test_create_from_the_instruction_alone_step_by_step_without_previews(
     page.screenshot(path=tmp_path / "page-tiny-21.png", full_page=True)
 
 
-def test_a_cut_out_is_edited_and_shown_transparent_on_the_checkerboard(
+def test_a_cut_out_is_shown_transparent_on_the_checkerboard_and_flattened_as_jpeg(
     context: BrowserContext, server_tiny_21: LiveServer, cut_out: Path
 ) -> None:
     page = open_page(context, server_tiny_21)
@@ -147,3 +148,14 @@ def test_a_cut_out_is_edited_and_shown_transparent_on_the_checkerboard(
     assert shown == [shown_file.getpixel((x, y))[3] for x, y in points]
     assert min(shown) < 255, shown
     assert "gradient" in result.evaluate(BEHIND)  # ... and through it, the checkerboard
+    expect(page.get_by_test_id("flattened-note")).to_have_count(0)
+
+    # The same edit as JPEG, which has no alpha: flattened on white, and the job view says so.
+    page.get_by_label("Output format").select_option("jpeg")
+    page.get_by_test_id("submit").click()
+    page.wait_for_function("old => new URLSearchParams(location.search).get('job') !== old", arg=job_id)
+    jpeg_id = current_job_id(page)
+    wait_for_result(page, jpeg_id)
+    assert server_tiny_21.http.get(f"/api/jobs/{jpeg_id}").json()["flattened"] is True
+    expect(page.get_by_test_id("flattened-note")).to_contain_text("flattened on white for JPEG")
+    assert set(result.evaluate(ALPHA_AT, points)) == {255}
