@@ -31,6 +31,27 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image)
 
 
+def _family(request: pytest.FixtureRequest) -> DiffusersEngine:
+    if request.param == "image_21_engine":
+        request.getfixturevalue("fast_21")  # fast_area's counterpart for 2.1's own pipeline
+    engine: DiffusersEngine = request.getfixturevalue(request.param)
+    return engine
+
+
+# What every family does alike runs on Qwen-Image-2.1's twin too. Not through `engine`: its other tests hold the
+# Edit models' own sizes and modes (an RGB result at ~FAST_AREA), where 2.1 draws RGBA at its own resolution
+# (tests/test_model_21.py holds those).
+@pytest.fixture(params=["edit_plus_engine", "edit_plus_2509_engine", "edit_engine", "image_21_engine"])
+def any_engine(request: pytest.FixtureRequest) -> DiffusersEngine:
+    return _family(request)
+
+
+@pytest.fixture(params=["edit_plus_engine", "image_21_engine"])
+def default_or_21_engine(request: pytest.FixtureRequest) -> DiffusersEngine:
+    """The default model's twin (`tiny`, 2511) and 2.1's."""
+    return _family(request)
+
+
 def test_families_are_read_from_model_index(
     edit_engine: DiffusersEngine, edit_plus_engine: DiffusersEngine, edit_plus_2509_engine: DiffusersEngine
 ) -> None:
@@ -58,16 +79,16 @@ def test_edit_with_one_to_three_images_follows_the_last_images_aspect(engine: Di
 
 
 def test_an_edit_without_guidance_runs_without_warnings(
-    edit_plus_engine: DiffusersEngine, caplog: pytest.LogCaptureFixture
+    default_or_21_engine: DiffusersEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING)
-    edit_plus_engine.edit([noise_image(64, 64)], request(true_cfg_scale=1.0, negative_prompt="blurry"))
+    default_or_21_engine.edit([noise_image(64, 64)], request(true_cfg_scale=1.0, negative_prompt="blurry"))
     assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
 
 
-def test_keep_input_size_returns_the_exact_size_of_the_last_image(engine: DiffusersEngine) -> None:
-    images = [noise_image(100, 80, seed=1), noise_image(203, 131, seed=2)][-engine.family.capabilities.max_images :]
-    result = engine.edit(images, request(keep_input_size=True))
+def test_keep_input_size_returns_the_exact_size_of_the_last_image(any_engine: DiffusersEngine) -> None:
+    images = [noise_image(100, 80, seed=1), noise_image(203, 131, seed=2)][-any_engine.family.capabilities.max_images :]
+    result = any_engine.edit(images, request(keep_input_size=True))
     assert result.image.size == (203, 131)
 
 
@@ -86,10 +107,10 @@ def test_same_seed_same_pixels_other_seed_other_pixels(edit_plus_engine: Diffuse
     assert not np.array_equal(pixels(first.image), pixels(other.image))
 
 
-def test_a_missing_seed_is_chosen_and_reported(edit_plus_engine: DiffusersEngine) -> None:
+def test_a_missing_seed_is_chosen_and_reported(default_or_21_engine: DiffusersEngine) -> None:
     images = [noise_image(128, 128)]
-    chosen = edit_plus_engine.edit(images, request(seed=None))
-    replay = edit_plus_engine.edit(images, request(seed=chosen.seed))
+    chosen = default_or_21_engine.edit(images, request(seed=None))
+    replay = default_or_21_engine.edit(images, request(seed=chosen.seed))
     assert np.array_equal(pixels(chosen.image), pixels(replay.image))
 
 
@@ -123,10 +144,10 @@ def test_cancel_mid_run_then_the_same_pipeline_edits_again(edit_plus_engine: Dif
     assert result.image.size[0] > 0
 
 
-def test_cancel_before_start_does_no_model_work(edit_plus_engine: DiffusersEngine) -> None:
+def test_cancel_before_start_does_no_model_work(default_or_21_engine: DiffusersEngine) -> None:
     steps: list[StepProgress] = []
     with pytest.raises(EditCancelled):
-        edit_plus_engine.edit([noise_image(64, 64)], request(), on_step=steps.append, should_cancel=lambda: True)
+        default_or_21_engine.edit([noise_image(64, 64)], request(), on_step=steps.append, should_cancel=lambda: True)
     assert steps == []
 
 
@@ -204,11 +225,11 @@ def test_loading_is_shared_between_threads(models_dir: Path) -> None:
 
 
 def test_out_of_memory_fails_the_edit_with_advice_and_the_engine_goes_on(
-    edit_plus_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
+    default_or_21_engine: DiffusersEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import torch
 
-    real_pipeline = edit_plus_engine._pipeline
+    real_pipeline = default_or_21_engine._pipeline
 
     class Exhausted:
         """The loaded pipeline, whose call runs out of memory."""
@@ -219,11 +240,11 @@ def test_out_of_memory_fails_the_edit_with_advice_and_the_engine_goes_on(
         def __call__(self, **kwargs: object) -> None:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(edit_plus_engine, "_pipeline", Exhausted())
+    monkeypatch.setattr(default_or_21_engine, "_pipeline", Exhausted())
     with pytest.raises(OutOfMemory, match="QIE_MEMORY=fp8"):
-        edit_plus_engine.edit([noise_image(64, 64)], request())
-    monkeypatch.setattr(edit_plus_engine, "_pipeline", real_pipeline)
-    assert edit_plus_engine.edit([noise_image(64, 64)], request()).image.size[0] > 0
+        default_or_21_engine.edit([noise_image(64, 64)], request())
+    monkeypatch.setattr(default_or_21_engine, "_pipeline", real_pipeline)
+    assert default_or_21_engine.edit([noise_image(64, 64)], request()).image.size[0] > 0
 
 
 class _StoppedClock:

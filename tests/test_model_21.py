@@ -42,11 +42,10 @@ def model_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(scope="module")
-def engine(model_folder: Path) -> DiffusersEngine:
-    engine = DiffusersEngine(resolve_model(str(model_folder), model_folder.parent), plan_device("cpu"))
-    engine.load()
-    return engine
+@pytest.fixture
+def engine(image_21_engine: DiffusersEngine) -> DiffusersEngine:
+    """The session's tiny-2.1 engine (conftest), loaded once for every test file that runs it."""
+    return image_21_engine
 
 
 @pytest.fixture
