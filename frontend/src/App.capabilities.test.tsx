@@ -147,6 +147,17 @@ describe("Fast", () => {
     await user.click(screen.getByRole("switch", { name: "Fast" }));
     expect(note).toHaveTextContent(/^Runs the base model at 8 steps, guidance off \(no published few-step weights confirmed\): quicker/);
   });
+
+  it("does not call Fast quicker when the form already asks for fewer steps than it runs", async () => {
+    world.limits = limits21({ fast: "the base model at 8 steps, guidance off" });
+    const { user } = await renderApp(world);
+    const steps = screen.getByLabelText(/^Steps/);
+    await user.clear(steps);
+    await user.type(steps, "3");
+    const note = screen.getByTestId("fast-note");
+    expect(note).toHaveTextContent(/^Runs the base model at 8 steps, guidance off, instead of 3 steps\.$/);
+    expect(note).not.toHaveTextContent("quicker");
+  });
 });
 
 describe("Reuse", () => {

@@ -95,6 +95,8 @@ export function EditForm(props: Props) {
   const creating = isCreating(values, limits);
   // What Fast runs on this model: a Lightning LoRA (the Edit models), or the base model at few steps (2.1).
   const lightning = /lightning/i.test(limits.fast);
+  // Whether Fast would run fewer steps than the form asks for now (else it is not quicker, only guidance-free).
+  const fewerSteps = Number(values.steps) > Math.max(...limits.lightning_steps);
   // A model that takes several images is told which is which by tags: <image1>, <image2>, ...
   const tags = limits.max_images > 1;
   const promptRef = useRef<HTMLTextAreaElement>(null);
@@ -258,7 +260,7 @@ export function EditForm(props: Props) {
             </label>
             <p id={ids.fastNote} data-testid="fast-note" className="text-xs text-zinc-600 dark:text-zinc-400">
               {!lightning
-                ? `Runs ${limits.fast}${fast ? "" : `, instead of ${values.steps} steps`}: quicker, a little less detail.`
+                ? `Runs ${limits.fast}${fast ? "" : `, instead of ${values.steps} steps`}${fast || fewerSteps ? ": quicker, a little less detail." : "."}`
                 : fast
                   ? `Lightning: ${values.fastSteps} steps, guidance off. Several times quicker, a little less detail.`
                   : `Lightning: ${limits.lightning_steps.join(" or ")} steps without guidance instead of ${values.steps}, several times quicker, a little less detail.`}
