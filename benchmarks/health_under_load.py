@@ -42,8 +42,9 @@ from PIL import Image
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.scale import percentile
 from benchmarks.scale_topology import moto_server
-from benchmarks.serving import qie_serve
+from benchmarks.serving import add_settings_option, qie_serve, settings_of
 
 console = Console(width=160)
 SLOW_MS = 100.0  # issue 19, point 7: liveness answers within this however busy the request threads are
@@ -228,7 +229,7 @@ def latency(answers: list[Answer]) -> dict[str, float | int]:
     return {
         "probes": len(ms),
         "median_ms": statistics.median(ms),
-        "p95_ms": ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))],
+        "p95_ms": percentile(ms, 0.95),
         "max_ms": ms[-1],
         "over_100_ms": sum(value > SLOW_MS for value in ms),
         "not_200": sum(answer.status != "200" for answer in answers),
@@ -272,7 +273,7 @@ def serving(folder: Path, env: dict[str, str]) -> Iterator[tuple[int, httpx.Clie
 
 
 def measure(args: argparse.Namespace) -> dict[str, object]:
-    env = {"QIE_FAKE_STEP_SECONDS": str(args.step_seconds), **dict(item.split("=", 1) for item in args.env)}
+    env = {"QIE_FAKE_STEP_SECONDS": str(args.step_seconds), **settings_of(args)}
     with tempfile.TemporaryDirectory() as folder, serving(Path(folder), env) as (port, http, proxy, log):
         http.get("/api/health").raise_for_status()
         done = submit(http, steps=2)
@@ -365,13 +366,7 @@ def main() -> None:
     parser.add_argument("--baseline-seconds", type=float, default=3.0, help="Probing at idle (every 100 ms).")
     parser.add_argument("--probe-seconds", type=float, default=10.0, help="Probing under load (every 100 ms).")
     parser.add_argument("--wait", type=float, default=120.0, help="The longest a DELETE or GET waits for its answer.")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="QIE_NAME=VALUE",
-        help="A server setting, e.g. QIE_BLOB_READ_SECONDS=5 (repeatable). Default: the shipped defaults.",
-    )
+    add_settings_option(parser, "QIE_BLOB_READ_SECONDS=5")
     parser.add_argument("--json", type=Path, help="Save the figures to this file as JSON.")
     args = parser.parse_args()
     result = measure(args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import subprocess
@@ -13,6 +14,22 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+
+def add_settings_option(parser: argparse.ArgumentParser, example: str) -> None:
+    """`--env QIE_NAME=VALUE` (repeatable): server settings other than the shipped defaults; read by `settings_of`."""
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="QIE_NAME=VALUE",
+        help=f"A server setting, e.g. {example} (repeatable). Default: the shipped defaults.",
+    )
+
+
+def settings_of(args: argparse.Namespace) -> dict[str, str]:
+    """The `--env` settings as environment variables."""
+    return dict(item.split("=", 1) for item in args.env)
 
 
 def free_port() -> int:

@@ -31,7 +31,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.serving import qie_serve
+from benchmarks.serving import add_settings_option, qie_serve, settings_of
 
 console = Console(width=160)
 
@@ -125,20 +125,14 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=2000, help="Stalled connections, half of each kind.")
     parser.add_argument("--drip", type=float, default=20.0, help="Seconds between two drops of one client.")
     parser.add_argument("--wait", type=float, default=300.0, help="The longest a client waits for its end.")
-    parser.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="QIE_NAME=VALUE",
-        help="A server setting, e.g. QIE_BODY_DEADLINE_SECONDS=30 (repeatable). Default: the shipped defaults.",
-    )
+    add_settings_option(parser, "QIE_BODY_DEADLINE_SECONDS=30")
     args = parser.parse_args()
     raise_open_file_limit(args.connections * 2 + 200)  # our sockets and the server's
     env = {
         "QIE_MODEL": "fake",
         "QIE_WORKER_ENABLED": "false",
         "QIE_RETENTION_HOURS": "0",
-        **dict(item.split("=", 1) for item in args.env),
+        **settings_of(args),
     }
     with tempfile.TemporaryDirectory() as folder, qie_serve(Path(folder) / "data", env, timeout=120) as running:
         process, port, http = running
